@@ -1,0 +1,98 @@
+"""How the engine gets an image for a request: one small interface, two makers.
+
+The engine drives any :class:`Backend` the same way (submit, wait, fetch); the
+remote API (also used against the emulator) and the local placeholder painter
+differ only behind it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from figbuild.request import Request
+
+
+@dataclass(frozen=True)
+class Job:
+    """One figure to produce."""
+
+    figure_id: str
+    request: Request
+    fmt: str  # Pillow format of the output file
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A submitted job. ``task_id`` is set when a remote task exists (and was paid for)."""
+
+    job: Job
+    task_id: str | None
+    credits: int
+    submitted_at: str
+
+
+class Backend(Protocol):
+    #: True when what it draws only stands in for a figure (never replaces a real one).
+    provisional: bool
+    #: True when ``submit`` spends credits.
+    paid: bool
+    #: Set by the engine on Ctrl-C: stop submitting and waiting.
+    stop: threading.Event
+
+    def balance(self) -> int | None:
+        """Credits left, or None when nothing is spent."""
+
+    def submit(self, job: Job) -> Ticket:
+        """Start producing ``job``; raises ApiError (subclasses) when refused."""
+
+    def find(self, job: Job, since: float) -> Ticket | None:
+        """The task a submission of ``job`` made at ``since`` (epoch seconds) may have
+        created without our hearing of it, or None."""
+
+    def wait(self, ticket: Ticket) -> str:
+        """Block until the ticket is done; return what ``fetch`` needs (e.g. a URL).
+
+        Raises FigureFailed when the task failed."""
+
+    def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
+        """Write the finished image's bytes to ``out``."""
+
+
+class FigureFailed(Exception):
+    """One figure could not be produced; the message is the reason shown to the user."""
+
+
+class PlaceholderBackend:
+    """Draws a labelled placeholder locally: no key, no network, no credits."""
+
+    provisional = True
+    paid = False
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+
+    def balance(self) -> int | None:
+        return None
+
+    def submit(self, job: Job) -> Ticket:
+        from figbuild.lock import now
+
+        return Ticket(job, task_id=None, credits=0, submitted_at=now())
+
+    def find(self, job: Job, since: float) -> Ticket | None:
+        return None
+
+    def wait(self, ticket: Ticket) -> str:
+        return "placeholder"
+
+    def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
+        from figbuild.placeholder import placeholder_image
+
+        request = ticket.job.request
+        out.write(
+            placeholder_image(
+                ticket.job.figure_id, request.prompt, request.resolution, request.aspect_ratio, ticket.job.fmt
+            )
+        )

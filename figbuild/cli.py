@@ -1,0 +1,322 @@
+"""The command line: parse, call one core function, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from figbuild import __version__
+from figbuild.errors import ExitCode, FigbuildError
+
+if TYPE_CHECKING:
+    from figbuild.output import Console
+
+
+@dataclass(frozen=True)
+class Env:
+    """What every command needs: the paper directory and where to print."""
+
+    directory: Path
+    console: Console
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+class _Group(click.Group):
+    """The root group: also the one place where exceptions become exit codes."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        from figbuild.output import Console, redact
+
+        try:
+            # Always non-standalone: exceptions are turned into exit codes below, and
+            # nowhere else, whether run as a script or through click's CliRunner.
+            code = super().main(args, prog_name or "figbuild", complete_var, False, **extra)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            Console().error("figbuild: interrupted; run the same command again to resume")
+            code = ExitCode.INTERRUPTED
+        except click.ClickException as exc:
+            exc.show()
+            code = ExitCode.USAGE
+        except FigbuildError as exc:
+            Console().error(f"figbuild: error: {redact(str(exc))}")
+            code = exc.exit_code
+        except BrokenPipeError:
+            code = ExitCode.FAILED
+        sys.exit(int(code or 0))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="figbuild")
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Run as if started in DIR (the directory of figures.yaml).",
+)
+@click.option("-v", "--verbose", count=True, help="Say more (never the API key).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and requested output.")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path, verbose: int, quiet: bool) -> None:
+    """figbuild: a paper's generated figures as a build artifact.
+
+    Reads figures.yaml, works out which figures are out of date, and generates
+    them through the Paper Banana API into the paper's figures directory.
+    """
+    from figbuild.output import Console
+
+    if not directory.is_dir():
+        raise click.BadParameter(f"{directory} is not a directory", param_hint="-C")
+    ctx.obj = Env(directory, Console(-1 if quiet else verbose))
+
+
+@cli.command()
+@pass_env
+def init(env: Env) -> int:
+    """Write a commented starter figures.yaml (never overwrites one)."""
+    from figbuild.starter import write_starter
+
+    path = write_starter(env.directory)
+    env.console.note(f"wrote {path}; edit it, then run `figbuild status`")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--schema-path", is_flag=True, help="Print the path of the manifest's JSON Schema and exit.")
+@pass_env
+def validate(env: Env, schema_path: bool) -> int:
+    """Check the manifest and its content sources; sends nothing."""
+    from figbuild.manifest import SCHEMA_PATH
+    from figbuild.paper import Paper
+
+    if schema_path:
+        env.console.print(str(SCHEMA_PATH))
+        return ExitCode.OK
+    paper = Paper.open(env.directory)
+    resolved = paper.resolve()
+    env.console.note(f"{paper.manifest.path}: {len(resolved)} figures, all valid")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON array of {id, state, reasons, output, ...}."
+)
+@click.option(
+    "--check", is_flag=True, help="Exit 1 when any figure is not fresh (frozen ones count as fresh)."
+)
+@pass_env
+def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
+    """Show each figure's state and, for stale ones, why."""
+    from figbuild.output import status_json, status_table
+    from figbuild.paper import Paper
+    from figbuild.state import State
+
+    paper = Paper.open(env.directory)
+    statuses = paper.statuses(paper.resolve(ids), paper.read_lock())
+    if as_json:
+        env.console.print(status_json(statuses))
+    else:
+        for line in status_table(statuses, verbose=env.console.verbosity > 0):
+            env.console.print(line)
+    if check:
+        behind = [s.id for s in statuses if s.state not in (State.FRESH, State.FROZEN)]
+        if behind:
+            env.console.error(f"not fresh: {', '.join(behind)}")
+            return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def _backend_options(func: Any) -> Any:
+    """Options shared by every command that produces figures."""
+    func = click.option(
+        "--emulator",
+        is_flag=True,
+        help="Run against the bundled emulator on a free loopback port: no key, no network.",
+    )(func)
+    func = click.option(
+        "--placeholder",
+        is_flag=True,
+        help="Draw local placeholder images instead of calling the API: no key, no credits.",
+    )(func)
+    return click.option(
+        "--max-credits",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Refuse, before spending anything, to spend more than N credits.",
+    )(func)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Show the plan and its cost; send nothing.")
+@click.option("--force", is_flag=True, help="Regenerate the named (or all) figures, modified ones too.")
+@click.option("--jobs", type=click.IntRange(min=1, max=64), default=None, help="Figures in flight at once.")
+@_backend_options
+@pass_env
+def sync(
+    env: Env,
+    ids: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    jobs: int | None,
+    max_credits: int | None,
+    placeholder: bool,
+    emulator: bool,
+) -> int:
+    """Bring the named (or all) figures up to date."""
+    from figbuild import engine
+    from figbuild.output import LineReporter, plan_lines, sync_summary
+    from figbuild.paper import Paper
+    from figbuild.session import backend_session
+
+    paper = Paper.open(env.directory)
+    reporter = LineReporter(env.console)
+    with backend_session(placeholder=placeholder, emulator=emulator, reporter=reporter) as backend:
+        result = engine.sync(
+            paper,
+            backend,
+            reporter,
+            ids=ids,
+            force=force,
+            dry_run=dry_run,
+            max_credits=max_credits,
+            jobs=jobs or engine.DEFAULT_JOBS,
+        )
+    if dry_run:
+        for line in plan_lines(result.plan):
+            env.console.print(line)
+        return ExitCode.OK
+    for line in sync_summary(result):
+        env.console.note(line) if not result.failed else env.console.error(line)
+    return ExitCode.FAILED if result.failed else ExitCode.OK
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the balance as JSON.")
+@pass_env
+def credits(env: Env, as_json: bool) -> int:
+    """Show remaining credits, plan and rate limit."""
+    from figbuild.api import Client, Settings
+    from figbuild.output import credits_lines
+
+    with Client(Settings.from_env()) as client:
+        balance = client.credits()
+    for line in credits_lines(balance, as_json):
+        env.console.print(line)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--status", type=click.Choice(["pending", "processing", "success", "failed"]), default=None)
+@click.option("--type", "type_", type=click.Choice(["standard", "pipeline"]), default=None)
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--all", "all_pages", is_flag=True, help="Every page, not just one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks as a JSON array.")
+@pass_env
+def tasks(
+    env: Env, status: str | None, type_: str | None, page: int, limit: int, all_pages: bool, as_json: bool
+) -> int:
+    """List the remote tasks of this key."""
+    from figbuild.api import Client, Settings
+    from figbuild.output import task_lines
+
+    with Client(Settings.from_env()) as client:
+        if all_pages:
+            listed = list(client.iter_tasks(type=type_, status=status))
+            footer = f"{len(listed)} tasks"
+        else:
+            result = client.tasks(page=page, limit=limit, type=type_, status=status)
+            listed = list(result.tasks)
+            footer = f"page {result.page}, {len(listed)} of {result.total} tasks"
+    for line in task_lines(listed, as_json):
+        env.console.print(line)
+    if not as_json:
+        env.console.note(footer)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port.")
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="Seconds a task takes to finish.",
+)
+@click.option("--rpm", type=click.IntRange(min=1), default=120, show_default=True, help="Rate limit per key.")
+@click.option("--credits", "credit_balance", type=click.IntRange(min=0), default=75_000, show_default=True)
+@click.option("--plan", default="team-basic", show_default=True)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of tasks that end failed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --fail-rate.")
+@pass_env
+def emulator(
+    env: Env,
+    host: str,
+    port: int,
+    latency: float,
+    rpm: int,
+    credit_balance: int,
+    plan: str,
+    fail_rate: float,
+    seed: int,
+) -> int:
+    """Run a local Paper Banana-compatible server (no key, no credits) until Ctrl-C."""
+    from figbuild import emulator as emulators
+    from figbuild.api import EMULATOR_KEY
+
+    config = emulators.EmulatorConfig(
+        host=host,
+        port=port,
+        latency=latency,
+        rpm=rpm,
+        credits=credit_balance,
+        plan=plan,
+        fail_rate=fail_rate,
+        seed=seed,
+    )
+
+    def ready(base_url: str) -> None:
+        env.console.print(f"Paper Banana emulator listening on {base_url}")
+        env.console.print("Use it from another shell with:")
+        env.console.print(f"  export PAPERBANANA_BASE_URL={base_url}")
+        env.console.print(f"  export PAPERBANANA_API_KEY={EMULATOR_KEY}")
+        env.console.note("Ctrl-C stops it.")
+
+    try:
+        emulators.serve(config, ready)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--host") from None
+    except KeyboardInterrupt:
+        env.console.note("emulator stopped")
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the console script and of ``python -m figbuild``."""
+    cli.main(args=argv, prog_name="figbuild")
+    raise AssertionError("unreachable")  # pragma: no cover - cli.main always exits

@@ -1,0 +1,352 @@
+"""``sync``: plan what to produce, then produce it and record it in the lock.
+
+:func:`make_plan` is a pure function of the figure states. :func:`sync` runs the
+plan through any :class:`~figbuild.backend.Backend`, writing every image
+atomically and the lock after every step, so an interrupted run is resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from figbuild import atomic, images
+from figbuild import lock as lockfile
+from figbuild.backend import Backend, FigureFailed, Job, Ticket
+from figbuild.errors import ApiError, FigbuildError, Forbidden, Interrupted, PaymentRequired, Unauthorized
+from figbuild.lock import Generated, Lock, Pending
+from figbuild.paper import Paper
+from figbuild.report import Reporter
+from figbuild.state import FigureStatus, State, sha256_file
+
+
+@dataclass(frozen=True)
+class Plan:
+    generate: tuple[FigureStatus, ...] = ()
+    resume: tuple[tuple[FigureStatus, Pending], ...] = ()
+    skipped: tuple[tuple[FigureStatus, str], ...] = ()
+
+    @property
+    def cost(self) -> int:
+        return sum(status.resolved.request.cost for status in self.generate)
+
+    @property
+    def empty(self) -> bool:
+        return not self.generate and not self.resume
+
+
+@dataclass
+class SyncResult:
+    plan: Plan
+    generated: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    credits_spent: int = 0
+    balance: int | None = None
+
+
+DEFAULT_JOBS = 4
+
+
+class BudgetExceeded(FigbuildError):
+    """The plan costs more than the user allowed or has."""
+
+    exit_code = ApiError.exit_code
+
+
+def make_plan(statuses: list[FigureStatus], *, force: bool, provisional: bool) -> Plan:
+    """Decide what a sync does with each figure.
+
+    Pending tasks are always collected, never resubmitted. A provisional backend
+    (placeholders) only fills figures that have no real image.
+    """
+    generate: list[FigureStatus] = []
+    resume: list[tuple[FigureStatus, Pending]] = []
+    skipped: list[tuple[FigureStatus, str]] = []
+    for status in statuses:
+        state, generated = status.state, status.record.generated
+        if provisional:
+            if status.record.pending:
+                skipped.append((status, "a paid task is pending; run sync without --placeholder"))
+            elif state is State.MISSING or (
+                state is State.STALE
+                and generated is not None
+                and generated.placeholder
+                and generated.fingerprint != status.resolved.fingerprint.digest
+            ):
+                generate.append(status)
+            elif state is State.MODIFIED or (
+                state is State.STALE and not (generated and generated.placeholder)
+            ):
+                skipped.append((status, "has a real image; placeholders never replace one"))
+            continue
+        if state is State.MODIFIED and not force:
+            if status.record.pending:
+                skipped.append((status, "modified by hand: its pending task is kept, not collected"))
+            else:
+                skipped.append((status, "modified by hand; sync --force overwrites it"))
+            continue
+        if state is State.FROZEN:
+            if force:
+                skipped.append((status, "frozen: true; unfreeze it to regenerate"))
+            continue
+        resume.extend((status, pending) for pending in status.record.pending)
+        if state in (State.STALE, State.MISSING) or (force and state is not State.PENDING):
+            generate.append(status)
+    return Plan(tuple(generate), tuple(resume), tuple(skipped))
+
+
+class _LockKeeper:
+    """The run's copy of the lock; every change is written through at once."""
+
+    def __init__(self, path: Path, lock: Lock) -> None:
+        self.path = path
+        self.lock = lock
+        self._mutex = threading.Lock()
+
+    def update(self, change: Callable[[Lock], Lock]) -> None:
+        with self._mutex:
+            self.lock = change(self.lock)
+            lockfile.write(self.path, self.lock)
+
+
+def sync(
+    paper: Paper,
+    backend: Backend,
+    reporter: Reporter,
+    *,
+    ids: tuple[str, ...] = (),
+    force: bool = False,
+    dry_run: bool = False,
+    max_credits: int | None = None,
+    jobs: int = 4,
+) -> SyncResult:
+    """Bring the named figures (all when none) up to date. See SPEC.md, `sync`."""
+    resolved = paper.resolve(ids)
+    with lockfile.run_lock(
+        paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")
+    ):
+        keeper = _LockKeeper(paper.lock_path, paper.read_lock())
+        statuses = paper.statuses(resolved, keeper.lock)
+        plan = make_plan(statuses, force=force, provisional=backend.provisional)
+        result = SyncResult(plan)
+        for status, why in plan.skipped:
+            reporter.figure(status.id, "skipped", why)
+        if dry_run or plan.empty:
+            return result
+        _check_budget(plan, backend, max_credits)
+        if not ids:
+            known = {item.figure.id for item in resolved}
+            keeper.update(lambda lock: _prune(lock, known))
+        _execute(plan, _Runner(paper.root, backend, reporter, keeper, result), jobs, backend.stop)
+        if backend.paid and (result.credits_spent or result.generated):
+            result.balance = backend.balance()
+        return result
+
+
+def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> None:
+    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop cleanly and say so."""
+    resume: dict[str, list[Pending]] = {}
+    statuses: dict[str, FigureStatus] = {}
+    for status, pending in plan.resume:
+        resume.setdefault(status.id, []).append(pending)
+        statuses[status.id] = status
+    generate = {status.id for status in plan.generate}
+    statuses.update((status.id, status) for status in plan.generate)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="figbuild")
+    futures = [
+        pool.submit(runner.run, status, tuple(resume.get(figure_id, ())), figure_id in generate)
+        for figure_id, status in statuses.items()
+    ]
+    try:
+        for future in as_completed(futures):
+            with contextlib.suppress(Interrupted):  # raised by workers once `stop` is set
+                future.result()
+    except KeyboardInterrupt:
+        stop.set()
+        runner.reporter.info("interrupted: finishing the requests in flight and recording pending tasks")
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise Interrupted(
+            "interrupted; every submitted task is recorded as pending",
+            hint="run `figbuild sync` again to collect them without paying twice",
+        ) from None
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _check_budget(plan: Plan, backend: Backend, max_credits: int | None) -> None:
+    if max_credits is not None and plan.cost > max_credits:
+        raise BudgetExceeded(
+            f"the plan costs {plan.cost} credits, more than --max-credits {max_credits}; nothing was sent",
+            hint="raise --max-credits, or sync fewer figures by naming them",
+        )
+    if backend.paid and plan.cost:
+        balance = backend.balance()
+        if balance is not None and plan.cost > balance:
+            raise BudgetExceeded(
+                f"the plan costs {plan.cost} credits but only {balance} remain; nothing was sent",
+                hint="top up the Team plan's credits, or sync fewer figures",
+            )
+
+
+def _prune(lock: Lock, known: set[str]) -> Lock:
+    """Drop records of figures no longer in the manifest, except paid tasks still pending."""
+    for figure_id, record in lock.figures.items():
+        if figure_id not in known and not record.pending:
+            lock = lock.without(figure_id)
+    return lock
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+class _Conflict(Exception):
+    """The output changed on disk while figbuild worked on it; it was kept."""
+
+
+class _Runner:
+    """Produces figures on worker threads; every step is written to the lock at once."""
+
+    def __init__(
+        self, root: Path, backend: Backend, reporter: Reporter, keeper: _LockKeeper, result: SyncResult
+    ) -> None:
+        self.root = root
+        self.backend = backend
+        self.reporter = reporter
+        self.keeper = keeper
+        self.result = result
+        self._mutex = threading.Lock()
+        #: Set when the API refused the key, the credits or the plan: no point spending more.
+        self.refused: str | None = None
+
+    def run(self, status: FigureStatus, resume: tuple[Pending, ...], generate: bool) -> None:
+        """Everything for one figure, in order: collect what was paid for, then generate."""
+        for pending in resume:
+            self._resume(status, pending)
+        if generate:
+            self._generate(status)
+
+    def _generate(self, status: FigureStatus) -> None:
+        figure, fingerprint = status.resolved.figure, status.resolved.fingerprint
+        if self.refused is not None:
+            self._failed(figure.id, f"not submitted: {self.refused}")
+            return
+        job = Job(figure.id, status.resolved.request, images.format_for(figure.output))
+        intent = Pending(
+            task_id=None,
+            fingerprint=fingerprint.digest,
+            parts=dict(fingerprint.parts),
+            output=figure.output,
+            credits=job.request.cost,
+            submitted_at=lockfile.now(),
+        )
+        if self.backend.paid:
+            # Recorded before the POST: if this process dies before the answer is
+            # recorded, the next run looks for the task instead of paying again.
+            self.keeper.update(lambda lock: lock.with_pending(figure.id, intent))
+        try:
+            ticket = self.backend.submit(job)
+        except (ApiError, FigureFailed, Interrupted) as exc:
+            self.keeper.update(lambda lock: lock.replace_pending(figure.id, intent, None))
+            if isinstance(exc, Interrupted):
+                raise
+            if isinstance(exc, (Unauthorized, PaymentRequired, Forbidden)):
+                self.refused = exc.message
+            self._failed(figure.id, str(exc))
+            return
+        self._confirmed(status, intent, ticket)
+
+    def _resume(self, status: FigureStatus, pending: Pending) -> None:
+        job = Job(status.id, status.resolved.request, images.format_for(pending.output))
+        if pending.task_id is not None:
+            self.reporter.figure(status.id, "resuming", f"task {pending.task_id}")
+            self._collect(
+                status.id, Ticket(job, pending.task_id, pending.credits, pending.submitted_at), pending
+            )
+            return
+        found = self.backend.find(job, _epoch(pending.submitted_at))
+        if found is not None:
+            self._confirmed(status, pending, found)
+            return
+        # The POST never created a task: forget the mark and generate if still wanted.
+        self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
+        self.reporter.figure(status.id, "checked", "an interrupted submission created no task")
+        if pending.fingerprint == status.resolved.fingerprint.digest:
+            self._generate(status)
+
+    def _confirmed(self, status: FigureStatus, intent: Pending, ticket: Ticket) -> None:
+        """Record the task a submission created, then collect it."""
+        pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
+        if ticket.task_id is not None:
+            self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending))
+            self.reporter.figure(status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits")
+        with self._mutex:
+            self.result.credits_spent += ticket.credits
+        self._collect(status.id, ticket, pending)
+
+    def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
+        target = self.root / pending.output
+        expected = sha256_file(target)
+        try:
+            location = self.backend.wait(ticket)
+        except FigureFailed as exc:
+            # The task itself failed (and the API does not charge for it): nothing to collect.
+            self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
+            self._failed(figure_id, str(exc))
+            return
+        except ApiError as exc:
+            self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
+            return
+        try:
+            digest = self._write(ticket, location, target, expected)
+        except (ApiError, images.ImageError, _Conflict) as exc:
+            self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
+            return
+        generated = Generated(
+            fingerprint=pending.fingerprint,
+            parts=pending.parts,
+            output=pending.output,
+            sha256=digest,
+            generated_at=lockfile.now(),
+            placeholder=self.backend.provisional,
+            task_id=ticket.task_id,
+            credits=ticket.credits,
+            model=ticket.job.request.model,
+            resolution=ticket.job.request.resolution,
+        )
+        self.keeper.update(lambda lock: lock.with_generated(figure_id, generated, done=pending))
+        with self._mutex:
+            self.result.generated.append(figure_id)
+        self.reporter.figure(figure_id, "written", pending.output)
+
+    def _write(self, ticket: Ticket, location: str, target: Path, expected: str | None) -> str:
+        """Fetch into a temp file beside ``target``, verify, convert, and rename into place."""
+        with atomic.atomic_writer(target) as handle:
+            self.backend.fetch(ticket, location, handle)
+            handle.flush()
+            staged = Path(handle.name)
+            got = images.verify(staged)
+            if got != ticket.job.fmt:
+                converted = io.BytesIO()
+                images.convert(staged, converted, ticket.job.fmt)
+                handle.seek(0)
+                handle.truncate()
+                handle.write(converted.getvalue())
+                handle.flush()
+                images.verify(staged)
+            if sha256_file(target) != expected:
+                raise _Conflict(f"{target.name} changed while figbuild was working on it; kept it")
+        digest = sha256_file(target)
+        assert digest is not None
+        return digest
+
+    def _failed(self, figure_id: str, reason: str) -> None:
+        with self._mutex:
+            self.result.failed.append((figure_id, reason))
+        self.reporter.figure(figure_id, "failed", reason)

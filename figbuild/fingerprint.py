@@ -1,0 +1,83 @@
+"""Fingerprints: a hash of the exact request, with per-part digests that say what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from figbuild.request import Request
+
+#: Bumped when the fingerprint's definition changes, so old locks read as stale.
+SCHEME = 1
+
+# Parts stored by value rather than digest, so a reason can say "1K -> 2K".
+_LITERAL_PARTS = ("type", "model", "resolution", "aspect_ratio")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    digest: str
+    parts: Mapping[str, str]
+
+
+def _sha256(data: str) -> str:
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fingerprint:
+    """The fingerprint of ``request``, rendered from ``template`` with ``variables``.
+
+    The digest covers the request exactly (content by the digest of each part, in
+    order, which fixes the joined text); ``variables`` are the vars the template
+    uses, recorded so that a reason can name the one that changed.
+    """
+    body = request.body()
+    body["options"].pop("content", None)
+    body["content"] = [[part.label, part.digest] for part in request.content]
+    digest = "sha256:" + _sha256(_canonical({"scheme": SCHEME, "request": body}))
+    parts: dict[str, str] = {name: getattr(request, name) for name in _LITERAL_PARTS}
+    parts["template"] = _sha256(template)
+    parts["prompt"] = _sha256(request.prompt)
+    if request.image_input:
+        parts["image_input"] = _sha256(_canonical(list(request.image_input)))
+    for name, value in variables.items():
+        parts[f"var:{name}"] = _sha256(_canonical(value))
+    for part in request.content:
+        parts[f"content:{part.label}"] = part.digest
+    return Fingerprint(digest, parts)
+
+
+def reasons(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """What changed between two fingerprints' parts, in words, in a stable order."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new), key=_order):
+        before, after = old.get(key), new.get(key)
+        if before == after or key == "prompt":
+            continue
+        kind, _, name = key.partition(":")
+        if kind in _LITERAL_PARTS:
+            out.append(f"{kind} {before or 'unset'} -> {after or 'unset'}")
+        elif kind == "template":
+            out.append("prompt changed")
+        elif kind == "image_input":
+            out.append("image_input changed")
+        else:
+            noun = "var" if kind == "var" else "content"
+            status = "added" if before is None else "removed" if after is None else "changed"
+            out.append(f"{noun} {name} {status}")
+    if not out and old.get("prompt") != new.get("prompt"):
+        out.append("prompt changed")
+    return out
+
+
+def _order(key: str) -> tuple[int, str]:
+    kind = key.partition(":")[0]
+    rank = ["template", "var", "content", *_LITERAL_PARTS, "image_input"]
+    return (rank.index(kind) if kind in rank else len(rank), key)

@@ -1,0 +1,380 @@
+"""Load ``figures.yaml`` and validate it into frozen dataclasses.
+
+Validation is the JSON Schema shipped in ``figbuild/schemas`` (the same file
+editors use) plus what a schema cannot say: duplicate keys, secrets, paths that
+leave the paper root. Every problem is collected, so a user fixes them in one go.
+Reading content and rendering prompts is :mod:`figbuild.resolve`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from figbuild.errors import ManifestError, Problem, UsageError
+
+MANIFEST_NAME = "figures.yaml"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "figures.schema.json"
+
+OPTION_DEFAULTS: Mapping[str, Any] = {
+    "mode": "pipeline",
+    "model": "nano-banana-pro",
+    "resolution": "1K",
+    "aspect_ratio": "1:1",
+    "image_input": [],
+    "frozen": False,
+}
+
+_SECRET_KEY = re.compile(r"api[_-]?key|secret|token|password|authorization|bearer", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+_KEY_HINT = "remove it and set the PAPERBANANA_API_KEY environment variable instead"
+
+
+@dataclass(frozen=True)
+class ContentSource:
+    """One entry of a figure's ``content``: a path or glob, optionally one section."""
+
+    pattern: str
+    section: str | None = None
+    line: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.pattern}#{self.section}" if self.section else self.pattern
+
+
+@dataclass(frozen=True)
+class Figure:
+    id: str
+    prompt: str  # the template source
+    mode: str
+    model: str
+    resolution: str
+    aspect_ratio: str
+    image_input: tuple[str, ...]
+    content: tuple[ContentSource, ...]
+    output: str  # posix path relative to the paper root
+    frozen: bool
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    root: Path
+    output_dir: str
+    vars: Mapping[str, Any]
+    figures: tuple[Figure, ...]
+
+    def figure(self, figure_id: str) -> Figure:
+        for figure in self.figures:
+            if figure.id == figure_id:
+                return figure
+        raise KeyError(figure_id)
+
+    def select(self, ids: tuple[str, ...]) -> tuple[Figure, ...]:
+        """The named figures in manifest order (all when ``ids`` is empty)."""
+        if not ids:
+            return self.figures
+        known = {figure.id for figure in self.figures}
+        unknown = [figure_id for figure_id in ids if figure_id not in known]
+        if unknown:
+            raise UsageError(
+                f"no figure named {', '.join(map(repr, unknown))} in {self.path.name}",
+                hint=f"known figures: {', '.join(sorted(known))}",
+            )
+        wanted = set(ids)
+        return tuple(figure for figure in self.figures if figure.id in wanted)
+
+
+def find(directory: Path) -> Path:
+    """The manifest in ``directory``, or a UsageError saying how to make one."""
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        raise UsageError(
+            f"no {MANIFEST_NAME} in {directory}",
+            hint="run `figbuild init` to write a starter manifest, or pass -C DIR",
+        )
+    return path
+
+
+def load(path: Path) -> Manifest:
+    """Parse and validate the manifest at ``path``; raise ManifestError listing every problem."""
+    from figbuild import yamlsource
+
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError([Problem(name, f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        doc = yamlsource.load(text)
+    except Exception as exc:  # yaml.YAMLError, and ValueError for odd scalars
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(
+            [Problem(name, f"invalid YAML: {reason}", line=line, hint="check indentation and quoting")]
+        ) from None
+    problems = list(_structure_problems(name, doc))
+    if doc.data is None:
+        problems.append(Problem(name, "the file is empty", hint="run `figbuild init` for a starter"))
+    elif not problems:
+        problems.extend(_schema_problems(name, doc))
+    if problems:
+        raise ManifestError(problems)
+    manifest = _build(path, doc)
+    problems.extend(_path_problems(manifest, doc))
+    if problems:
+        raise ManifestError(problems)
+    return manifest
+
+
+def _locate(path: tuple[str | int, ...]) -> tuple[str | None, str | None]:
+    """(figure id, key) for a path into the document."""
+    figure = str(path[1]) if len(path) >= 2 and path[0] == "figures" else None
+    keys = [str(part) for part in path if isinstance(part, str)]
+    key_parts = keys[2:] if figure is not None else keys
+    return figure, ".".join(key_parts) or None
+
+
+def _structure_problems(name: str, doc: Any) -> Iterator[Problem]:
+    for parent, key, line, first in doc.duplicates:
+        if parent == ("figures",):
+            yield Problem(
+                name,
+                f"duplicate figure id (first defined on line {first})",
+                line=line,
+                figure=key,
+                hint="figure ids must be unique; rename one",
+            )
+        else:
+            figure, where = _locate((*parent, key))
+            yield Problem(
+                name,
+                f"duplicate key (first on line {first})",
+                line=line,
+                figure=figure,
+                key=where,
+            )
+    yield from _secret_problems(name, doc, doc.data, ())
+
+
+def _secret_problems(name: str, doc: Any, value: Any, path: tuple[str | int, ...]) -> Iterator[Problem]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            child_path = (*path, key)
+            if isinstance(key, str) and _SECRET_KEY.search(key):
+                figure, where = _locate(child_path)
+                yield Problem(
+                    name,
+                    "looks like a credential; figures.yaml is committed with the paper",
+                    line=doc.line(child_path),
+                    figure=figure,
+                    key=where,
+                    hint=_KEY_HINT,
+                )
+            else:
+                yield from _secret_problems(name, doc, child, child_path)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _secret_problems(name, doc, child, (*path, index))
+    elif isinstance(value, str) and _SECRET_VALUE.search(value):
+        figure, where = _locate(path)
+        yield Problem(
+            name,
+            "contains what looks like an API key (sk-...)",
+            line=doc.line(path),
+            figure=figure,
+            key=where,
+            hint=_KEY_HINT,
+        )
+
+
+_validator: Any = None
+
+
+def _schema_validator() -> Any:
+    global _validator
+    if _validator is None:
+        import jsonschema
+
+        schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+        _validator = jsonschema.Draft202012Validator(schema)
+    return _validator
+
+
+def _schema_problems(name: str, doc: Any) -> Iterator[Problem]:
+    errors = sorted(_schema_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
+    for error in errors:
+        yield from _explain(name, doc, error)
+
+
+def _explain(name: str, doc: Any, error: Any) -> Iterator[Problem]:
+    """Turn one jsonschema error into problems a person can act on."""
+    path = tuple(error.absolute_path)
+    validator = error.validator
+    if validator == "oneOf" and error.context:
+        # Report the branch that got furthest, not "is not valid under any of the given schemas".
+        best = max(error.context, key=lambda e: len(e.absolute_path))
+        yield from _explain(name, doc, best)
+        return
+    if validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(allowed)):
+            figure, where = _locate((*path, key))
+            yield Problem(
+                name,
+                "unknown key",
+                line=doc.line((*path, key)),
+                figure=figure,
+                key=where,
+                hint=f"allowed here: {', '.join(allowed)}",
+            )
+        return
+    if validator == "required":
+        figure, where = _locate(path)
+        for key in error.validator_value:
+            if key not in error.instance:
+                _, missing = _locate((*path, key))
+                yield Problem(
+                    name, "is required but missing", line=doc.line(path), figure=figure, key=missing
+                )
+        return
+    if validator == "propertyNames":
+        figure = None
+        bad = str(error.instance)
+        if path == ("figures",):
+            figure = bad
+            message = "invalid figure id: use letters, digits, '-' and '_' only"
+        else:
+            message = f"invalid name {bad!r}: use letters, digits and '_', not starting with a digit"
+        yield Problem(name, message, line=doc.line((*path, bad)), figure=figure, key=_locate(path)[1])
+        return
+    figure, where = _locate(path)
+    yield Problem(name, _message(error), line=doc.line(path), figure=figure, key=where)
+
+
+def _message(error: Any) -> str:
+    validator, expected, instance = error.validator, error.validator_value, error.instance
+    shown = _show(instance)
+    if validator == "enum":
+        return f"{shown} is not one of: {', '.join(map(str, expected))}"
+    if validator == "const":
+        return f"{shown} is not supported; use {expected!r}"
+    if validator == "type":
+        return f"{shown} is not of type {expected}"
+    if validator == "maxItems":
+        return f"has {len(instance)} items; at most {expected} are allowed"
+    if validator in ("minItems", "minProperties", "minLength"):
+        return "must not be empty"
+    if validator == "pattern":
+        if expected == "^https://":
+            return f"{shown} is not an https:// URL; the API only accepts https image URLs"
+        if "[Pp][Nn][Gg]" in expected:
+            return f"{shown} must end in .png, .jpg, .jpeg or .pdf"
+        return f"{shown} does not match {expected}"
+    return str(error.message)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _build(path: Path, doc: Any) -> Manifest:
+    data = doc.data
+    defaults = {**OPTION_DEFAULTS, **data.get("defaults", {})}
+    output_dir = str(data.get("output_dir", "figures"))
+    figures = []
+    for figure_id, spec in data["figures"].items():
+        options = {key: spec.get(key, defaults[key]) for key in OPTION_DEFAULTS}
+        figures.append(
+            Figure(
+                id=str(figure_id),
+                prompt=spec["prompt"],
+                mode=options["mode"],
+                model=options["model"],
+                resolution=options["resolution"],
+                aspect_ratio=options["aspect_ratio"],
+                image_input=tuple(options["image_input"]),
+                content=tuple(_content_sources(spec.get("content"), doc, ("figures", figure_id, "content"))),
+                output=spec.get("output") or f"{output_dir.rstrip('/')}/{figure_id}.png",
+                frozen=bool(options["frozen"]),
+                line=doc.line(("figures", figure_id)),
+            )
+        )
+    return Manifest(
+        path=path,
+        root=path.parent,
+        output_dir=output_dir,
+        vars=data.get("vars", {}),
+        figures=tuple(figures),
+    )
+
+
+def _content_sources(value: Any, doc: Any, path: tuple[str | int, ...]) -> Iterator[ContentSource]:
+    if value is None:
+        return
+    entries = value if isinstance(value, list) else [value]
+    for index, entry in enumerate(entries):
+        where = (*path, index) if isinstance(value, list) else path
+        if isinstance(entry, str):
+            yield ContentSource(entry, None, doc.line(where))
+        else:
+            yield ContentSource(entry["file"], entry.get("section"), doc.line(where))
+
+
+def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
+    name = manifest.path.name
+    problem = check_relative(manifest.root, manifest.output_dir)
+    if problem:
+        yield Problem(name, problem, line=doc.line(("output_dir",)), key="output_dir")
+    outputs: dict[str, str] = {}
+    for figure in manifest.figures:
+        key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
+        line = doc.line(("figures", figure.id, "output")) or figure.line
+        problem = check_relative(manifest.root, figure.output)
+        if problem:
+            yield Problem(name, problem, line=line, figure=figure.id, key=key)
+        normal = str(PurePosixPath(figure.output))
+        if normal in outputs:
+            yield Problem(
+                name,
+                f"writes to {figure.output}, as figure '{outputs[normal]}' does",
+                line=line,
+                figure=figure.id,
+                key=key,
+                hint="give each figure its own output",
+            )
+        outputs.setdefault(normal, figure.id)
+        if figure.mode == "standard" and figure.content:
+            yield Problem(
+                name,
+                "content is only sent in pipeline mode",
+                line=doc.line(("figures", figure.id, "content")),
+                figure=figure.id,
+                key="content",
+                hint="remove content, or use mode: pipeline",
+            )
+
+
+def check_relative(root: Path, relative: str) -> str | None:
+    """Why ``relative`` is not a path inside ``root`` (symlinks resolved), or None."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or Path(relative).is_absolute():
+        return f"{relative!r} is absolute; paths must be relative to the paper root"
+    resolved_root = root.resolve()
+    try:
+        (root / relative).resolve().relative_to(resolved_root)
+    except ValueError:
+        return f"{relative!r} leaves the paper root {resolved_root}"
+    return None

@@ -1,0 +1,172 @@
+"""Everything figbuild prints: reporters for terminals and logs, tables, redaction.
+
+The API key is scrubbed from every line written here, whatever its source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from figbuild.state import FigureStatus, State
+
+KEY_ENV = "PAPERBANANA_API_KEY"
+
+
+def redact(text: str) -> str:
+    """``text`` with the configured API key (if any) replaced."""
+    key = os.environ.get(KEY_ENV, "")
+    if len(key) >= 4 and key in text:
+        text = text.replace(key, "sk-***")
+    return text
+
+
+class Console:
+    """Writes lines to stdout/stderr, respecting -q and -v."""
+
+    def __init__(self, verbosity: int = 0, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.verbosity = verbosity
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    def print(self, text: str = "") -> None:
+        self.out.write(redact(text) + "\n")
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        """Progress and hints: to stderr, silenced by -q."""
+        if self.verbosity >= 0:
+            self.err.write(redact(text) + "\n")
+            self.err.flush()
+
+    def debug(self, text: str) -> None:
+        if self.verbosity > 0:
+            self.err.write(redact(text) + "\n")
+            self.err.flush()
+
+    def error(self, text: str) -> None:
+        self.err.write(redact(text) + "\n")
+        self.err.flush()
+
+
+class LineReporter:
+    """The core's Reporter as one plain line per event (logs, CI, -q)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.monotonic()
+
+    def info(self, message: str) -> None:
+        self.console.note(message)
+
+    def figure(self, figure_id: str, event: str, detail: str = "") -> None:
+        elapsed = time.monotonic() - self.started
+        line = f"[{elapsed:6.1f}s] {figure_id}: {event}" + (f" ({detail})" if detail else "")
+        if event == "failed":
+            self.console.error(line)
+        else:
+            self.console.note(line)
+
+
+def status_table(statuses: Sequence[FigureStatus], verbose: bool = False) -> list[str]:
+    """One line per figure, then the totals and what a sync would cost."""
+    width = max((len(s.id) for s in statuses), default=0)
+    lines = []
+    for status in statuses:
+        reasons = "; ".join(status.reasons) if status.state is not State.FRESH or verbose else ""
+        line = f"{status.id:<{width}}  {status.state.value:<8}  {status.output}"
+        lines.append(line + (f"  ({reasons})" if reasons else ""))
+    lines.append(summary_line(statuses))
+    return lines
+
+
+def summary_line(statuses: Iterable[FigureStatus]) -> str:
+    statuses = list(statuses)
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status.state.value] = counts.get(status.state.value, 0) + 1
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    cost = sum(status.cost for status in statuses)
+    figures = f"{len(statuses)} figure{'s' if len(statuses) != 1 else ''}"
+    return f"{figures}: {parts or 'none'}; a sync would cost {cost} credits"
+
+
+def status_json(statuses: Sequence[FigureStatus]) -> str:
+    rows: list[dict[str, Any]] = [
+        {
+            "id": status.id,
+            "state": status.state.value,
+            "reasons": list(status.reasons),
+            "output": status.output,
+            "cost": status.cost,
+            "fingerprint": status.resolved.fingerprint.digest,
+        }
+        for status in statuses
+    ]
+    return json.dumps(rows, indent=2)
+
+
+def plan_lines(plan: Any) -> list[str]:
+    """The plan of a ``sync --dry-run``: each figure, why, model, resolution, credits."""
+    lines = []
+    for status in plan.generate:
+        request = status.resolved.request
+        why = "; ".join(status.reasons) or "forced"
+        lines.append(
+            f"generate {status.id}: {status.state.value} ({why}); "
+            f"{request.type}, {request.model}, {request.resolution}, {request.cost} credits"
+        )
+    for status, pending in plan.resume:
+        lines.append(f"collect  {status.id}: pending task {pending.task_id} (already paid)")
+    for status, why in plan.skipped:
+        lines.append(f"skip     {status.id}: {why}")
+    if not lines:
+        lines.append("nothing to do: every figure is up to date")
+    lines.append(f"total: {len(plan.generate)} to generate, {plan.cost} credits")
+    return lines
+
+
+def sync_summary(result: Any) -> list[str]:
+    """The closing lines of a sync: generated, skipped, failed, credits, balance."""
+    if result.plan.empty and not result.failed:
+        return ["nothing to do: every figure is up to date"]
+    line = (
+        f"generated {len(result.generated)}, skipped {len(result.plan.skipped)}, "
+        f"failed {len(result.failed)}; {result.credits_spent} credits spent"
+    )
+    if result.balance is not None:
+        line += f", {result.balance} remaining"
+    lines = [line]
+    lines.extend(f"  failed {figure_id}: {reason}" for figure_id, reason in result.failed)
+    return lines
+
+
+def credits_lines(balance: Any, as_json: bool) -> list[str]:
+    if as_json:
+        return [json.dumps(dataclasses.asdict(balance), indent=2)]
+    return [
+        f"remaining credits: {balance.remaining_credits}",
+        f"plan:              {balance.team_plan}",
+        f"rate limit:        {balance.rate_limit_rpm} requests/minute",
+    ]
+
+
+def task_lines(tasks: Sequence[Any], as_json: bool) -> list[str]:
+    """The task list as a table (id, type, status, model, resolution, credits, created) or JSON."""
+    if as_json:
+        return [json.dumps([dataclasses.asdict(task) for task in tasks], indent=2)]
+    header = ("ID", "TYPE", "STATUS", "MODEL", "RES", "CREDITS", "CREATED")
+    rows = [
+        (t.task_id, t.type, t.status, t.model, t.resolution or "-", str(t.credits_used), t.created_at or "-")
+        for t in tasks
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]

@@ -1,0 +1,45 @@
+"""A paper on disk: its manifest, its lock file, and the state of its figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from figbuild import lock as lockfile
+from figbuild import manifest as manifests
+from figbuild.lock import Lock
+from figbuild.manifest import Manifest
+from figbuild.resolve import Resolved, resolve
+from figbuild.state import FigureStatus, classify, sha256_file
+
+
+@dataclass(frozen=True)
+class Paper:
+    manifest: Manifest
+
+    @classmethod
+    def open(cls, directory: Path) -> Paper:
+        """Load and validate the paper whose manifest is in ``directory``."""
+        return cls(manifests.load(manifests.find(directory)))
+
+    @property
+    def root(self) -> Path:
+        return self.manifest.root
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / lockfile.LOCK_NAME
+
+    def read_lock(self) -> Lock:
+        return lockfile.read(self.lock_path)
+
+    def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:
+        """Every named figure (all when none are named), rendered and read."""
+        return resolve(self.manifest, self.manifest.select(ids))
+
+    def statuses(self, resolved: list[Resolved], lock: Lock) -> list[FigureStatus]:
+        """The state of each resolved figure against ``lock`` and the files on disk."""
+        return [
+            classify(item, lock.record(item.figure.id), sha256_file(self.root / item.figure.output))
+            for item in resolved
+        ]

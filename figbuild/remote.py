@@ -1,0 +1,186 @@
+"""The API as a :class:`~figbuild.backend.Backend`: submit, reconcile, poll, download.
+
+Polling is shared: every waiting thread reads one snapshot of task states, and
+when several tasks are in flight the snapshot is refreshed with one
+``GET /tasks`` page instead of one ``GET /task/:id`` per task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from figbuild.api import Client, Task
+from figbuild.backend import FigureFailed, Job, Ticket
+from figbuild.errors import AmbiguousSubmission, Interrupted, NotFound
+from figbuild.lock import now
+
+#: Seconds either side of a submission within which a listed task may be the one it created.
+RECONCILE_SLACK = 120.0
+#: How many times an ambiguous POST may be resent after reconciliation found no task.
+RESUBMITS = 2
+#: Tasks in flight from which one list request replaces per-task polls.
+BATCH_FROM = 3
+#: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
+MAX_PAGES = 5
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    initial: float = 1.0
+    factor: float = 1.5
+    cap: float = 10.0
+
+
+def parse_time(text: str | None) -> float | None:
+    """Seconds since the epoch of an ISO-8601 timestamp, or None."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def matches(task: Task, job: Job) -> bool:
+    """Whether ``task`` is what ``job``'s request would have created."""
+    body = job.request
+    return (
+        task.type == body.type
+        and task.prompt == body.prompt
+        and task.model == body.model
+        and (task.resolution is None or task.resolution == body.resolution)
+    )
+
+
+class ApiBackend:
+    provisional = False
+    paid = True
+
+    def __init__(
+        self,
+        client: Client,
+        poll: PollPolicy | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.poll = poll or PollPolicy()
+        self.stop = stop or threading.Event()
+        self._claimed: set[str] = set()
+        self._claim_lock = threading.Lock()
+        self._tracker = _Tracker(client)
+
+    def balance(self) -> int | None:
+        return self.client.credits().remaining_credits
+
+    def submit(self, job: Job) -> Ticket:
+        """``POST /generate`` once; an ambiguous failure is reconciled before any resend."""
+        for _ in range(RESUBMITS + 1):
+            if self.stop.is_set():
+                raise Interrupted("interrupted before submitting")
+            try:
+                submission = self.client.generate(job.request.body())
+            except AmbiguousSubmission as exc:
+                found = self.find(job, exc.submitted_after)
+                if found is not None:
+                    return found
+                continue
+            self._claim(submission.task_id)
+            return Ticket(job, submission.task_id, submission.credits_used, now())
+        raise FigureFailed("the API kept failing after accepting the request; no task was found for it")
+
+    def find(self, job: Job, since: float) -> Ticket | None:
+        """A task created for ``job`` since ``since`` (epoch seconds) that no one claimed."""
+        for task in self.client.iter_tasks(type=job.request.type):
+            created = parse_time(task.created_at)
+            if created is not None and created < since - RECONCILE_SLACK:
+                break  # the list is newest first: everything further is older
+            if matches(task, job) and self._claim(task.task_id):
+                return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
+        return None
+
+    def _claim(self, task_id: str) -> bool:
+        with self._claim_lock:
+            if task_id in self._claimed:
+                return False
+            self._claimed.add(task_id)
+            return True
+
+    def wait(self, ticket: Ticket) -> str:
+        """Poll until the task is done; return its image URL."""
+        assert ticket.task_id is not None
+        self._claim(ticket.task_id)
+        delay = self.poll.initial
+        with self._tracker.tracking(ticket.task_id):
+            while True:
+                try:
+                    task = self._tracker.status(ticket.task_id, max_age=delay / 2)
+                except NotFound:
+                    raise FigureFailed(f"task {ticket.task_id} does not exist for this key") from None
+                if task.status == "success":
+                    if not task.output_urls:
+                        raise FigureFailed(f"task {ticket.task_id} succeeded without an image URL")
+                    return task.output_urls[0]
+                if task.status == "failed":
+                    raise FigureFailed(f"task {ticket.task_id} failed: {task.error or 'no reason given'}")
+                if self.stop.wait(delay):
+                    raise Interrupted(f"interrupted while waiting for task {ticket.task_id}")
+                delay = min(delay * self.poll.factor, self.poll.cap)
+
+    def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
+        self.client.download(location, out)
+
+
+class _Tracker:
+    """One shared, recent view of the state of every task in flight."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._in_flight: set[str] = set()
+        self._seen: dict[str, tuple[float, Task]] = {}
+        self._lock = threading.Lock()
+        self._refresh = threading.Lock()
+
+    @contextlib.contextmanager
+    def tracking(self, task_id: str) -> Iterator[None]:
+        """Count ``task_id`` as in flight for the duration of the block."""
+        with self._lock:
+            self._in_flight.add(task_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight.discard(task_id)
+                self._seen.pop(task_id, None)
+
+    def status(self, task_id: str, max_age: float) -> Task:
+        """The task's state, no older than ``max_age`` seconds."""
+        with self._refresh:  # one refresher at a time; the others reuse what it read
+            cached = self._seen.get(task_id)
+            if cached is not None and time.monotonic() - cached[0] <= max_age:
+                return cached[1]
+            with self._lock:
+                in_flight = set(self._in_flight)
+            if len(in_flight) >= BATCH_FROM and self._refresh_all(in_flight, task_id):
+                return self._seen[task_id][1]
+            task = self.client.task(task_id)
+            self._seen[task_id] = (time.monotonic(), task)
+            return task
+
+    def _refresh_all(self, in_flight: set[str], wanted: str) -> bool:
+        missing = set(in_flight)
+        for page in range(1, MAX_PAGES + 1):
+            result = self.client.tasks(page=page, limit=100)
+            stamp = time.monotonic()
+            for task in result.tasks:
+                if task.task_id in missing:
+                    self._seen[task.task_id] = (stamp, task)
+                    missing.discard(task.task_id)
+            if not missing or page * result.limit >= result.total:
+                break
+        return wanted not in missing

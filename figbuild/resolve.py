@@ -1,0 +1,90 @@
+"""From a validated manifest to the exact request of every figure.
+
+This is where prompts are rendered and content is read, so it is also where the
+problems that need the file system or the template engine are found: every one
+is collected and reported together, before anything is sent or written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from figbuild import prompt as prompts
+from figbuild.content import ContentError, ContentPart, ContentReader
+from figbuild.errors import ManifestError, Problem
+from figbuild.fingerprint import Fingerprint, compute
+from figbuild.manifest import Figure, Manifest
+from figbuild.request import CONTENT_LIMIT, IMAGE_INPUT_LIMIT, PROMPT_LIMIT, Request
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A figure with the request it stands for and that request's fingerprint."""
+
+    figure: Figure
+    request: Request
+    fingerprint: Fingerprint
+
+
+def resolve(manifest: Manifest, figures: Iterable[Figure] | None = None) -> list[Resolved]:
+    """Resolve ``figures`` (default: all) or raise ManifestError with every problem."""
+    reader = ContentReader(manifest.root)
+    resolved: list[Resolved] = []
+    problems: list[Problem] = []
+    for figure in manifest.figures if figures is None else figures:
+        found = _problems_of(manifest, figure, reader, resolved)
+        problems.extend(found)
+    if problems:
+        raise ManifestError(problems)
+    return resolved
+
+
+def _problems_of(
+    manifest: Manifest, figure: Figure, reader: ContentReader, out: list[Resolved]
+) -> list[Problem]:
+    name = manifest.path.name
+
+    def problem(message: str, key: str, line: int | None = None, hint: str | None = None) -> Problem:
+        return Problem(name, message, line=line or figure.line, figure=figure.id, key=key, hint=hint)
+
+    problems: list[Problem] = []
+    try:
+        text = prompts.render(figure.prompt, manifest.vars)
+    except prompts.TemplateProblem as exc:
+        problems.append(problem(str(exc), "prompt"))
+        text = ""
+    if len(text) > PROMPT_LIMIT:
+        problems.append(
+            problem(f"renders to {len(text):,} characters; the API allows {PROMPT_LIMIT:,}", "prompt")
+        )
+    parts: list[ContentPart] = []
+    for source in figure.content:
+        try:
+            parts.extend(reader.parts(source))
+        except ContentError as exc:
+            problems.append(problem(str(exc), "content", source.line, exc.hint))
+    if len(figure.image_input) > IMAGE_INPUT_LIMIT:  # also in the schema; kept for `defaults`
+        problems.append(problem(f"at most {IMAGE_INPUT_LIMIT} URLs are allowed", "image_input"))
+    request = Request(
+        type=figure.mode,
+        prompt=text,
+        model=figure.model,
+        resolution=figure.resolution,
+        aspect_ratio=figure.aspect_ratio,
+        image_input=figure.image_input,
+        content=tuple(parts),
+    )
+    if len(request.content_text) > CONTENT_LIMIT:
+        problems.append(
+            problem(
+                f"is {len(request.content_text):,} characters; the API allows {CONTENT_LIMIT:,}",
+                "content",
+                hint="pick a section instead of whole files",
+            )
+        )
+    if not problems:
+        used = prompts.variables_used(figure.prompt)
+        variables = {key: value for key, value in manifest.vars.items() if key in used}
+        out.append(Resolved(figure, request, compute(request, figure.prompt, variables)))
+    return problems

@@ -1,0 +1,100 @@
+"""Figure states (fresh, stale, missing, pending, modified, frozen) and their reasons.
+
+:func:`classify` is a pure function of what the manifest asks for, what the lock
+recorded and the output file's digest; :func:`observe` is the I/O that feeds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from figbuild.fingerprint import reasons as changes
+from figbuild.lock import Pending, Record
+from figbuild.resolve import Resolved
+
+
+class State(str, Enum):
+    FRESH = "fresh"
+    STALE = "stale"
+    MISSING = "missing"
+    PENDING = "pending"
+    MODIFIED = "modified"
+    FROZEN = "frozen"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class FigureStatus:
+    resolved: Resolved
+    record: Record
+    state: State
+    reasons: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.resolved.figure.id
+
+    @property
+    def output(self) -> str:
+        return self.resolved.figure.output
+
+    @property
+    def cost(self) -> int:
+        """Credits a sync would spend on this figure (0 when it has nothing to do)."""
+        return self.resolved.request.cost if self.state in (State.STALE, State.MISSING) else 0
+
+
+def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> FigureStatus:
+    """The state of one figure; ``output_sha256`` is None when the output file is absent."""
+    figure, current = resolved.figure, resolved.fingerprint
+    older = tuple(
+        f"an older {describe(p)} is pending" for p in record.pending if p.fingerprint != current.digest
+    )
+
+    def status(state: State, *reasons: str) -> FigureStatus:
+        return FigureStatus(resolved, record, state, reasons)
+
+    for pending in record.pending:
+        if pending.fingerprint == current.digest:
+            return status(State.PENDING, f"{describe(pending)} submitted {pending.submitted_at}")
+    generated = record.generated
+    if output_sha256 is None:
+        first = "never generated" if generated is None else "output file is gone"
+        return status(State.MISSING, first, *older)
+    if figure.frozen:
+        return status(State.FROZEN, "frozen: true")
+    if generated is None or generated.output != figure.output:
+        return status(State.MODIFIED, "file not written by figbuild")
+    if generated.sha256 != output_sha256:
+        return status(State.MODIFIED, "changed since figbuild wrote it")
+    diff = tuple(changes(generated.parts, current.parts))
+    if generated.fingerprint != current.digest and not diff:
+        diff = ("request format changed",)
+    if generated.placeholder:
+        return status(State.STALE, "placeholder", *diff, *older)
+    if diff:
+        return status(State.STALE, *diff, *older)
+    return status(State.FRESH, *older)
+
+
+def describe(pending: Pending) -> str:
+    if pending.task_id is None:
+        return "submission (unconfirmed; sync will look for it on the server)"
+    return f"task {pending.task_id}"
+
+
+def sha256_file(path: Path) -> str | None:
+    """The hex sha256 of a file, or None when it does not exist."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    return digest.hexdigest()

@@ -1,0 +1,75 @@
+"""Shared fixtures: an isolated environment and a factory for papers on disk."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from figbuild.cli import cli
+
+PaperFactory = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may use a real key, reach the real API, or touch the user's home."""
+    monkeypatch.delenv("PAPERBANANA_API_KEY", raising=False)
+    # A loopback port nothing listens on: an accidental real request fails at once.
+    monkeypatch.setenv("PAPERBANANA_BASE_URL", "http://127.0.0.1:9/api/v1")
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+
+
+@pytest.fixture
+def make_paper(tmp_path: Path) -> PaperFactory:
+    """Write a paper: ``files`` maps relative paths to text; ``manifest`` is a dict
+    (dumped as YAML) or raw text. Returns the paper root."""
+
+    def make(
+        manifest: dict[str, Any] | str | None = None,
+        files: dict[str, str] | None = None,
+        root: Path | None = None,
+    ) -> Path:
+        root = root or tmp_path / "paper"
+        root.mkdir(parents=True, exist_ok=True)
+        for relative, text in (files or {}).items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text), encoding="utf-8")
+        if manifest is not None:
+            text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest, sort_keys=False)
+            (root / "figures.yaml").write_text(text, encoding="utf-8")
+        return root
+
+    return make
+
+
+def simple_manifest(**figures: dict[str, Any]) -> dict[str, Any]:
+    """A valid manifest with the given figures (each a dict of figure keys)."""
+    return {"version": 1, "vars": {"method": "FlowNet"}, "figures": figures}
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., Result]:
+    """Run the CLI in-process through click's runner, exactly as the console script does."""
+
+    def run(*args: str, root: Path | None = None) -> Result:
+        argv = (["-C", str(root)] if root is not None else []) + list(args)
+        return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+    return run
+
+
+def all_files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes, to prove a command wrote nothing."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+__all__ = ["PaperFactory", "all_files", "simple_manifest"]

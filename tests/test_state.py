@@ -1,0 +1,151 @@
+"""The state machine and the plan, as pure functions of figures, lock records and files."""
+
+from __future__ import annotations
+
+from figbuild.content import ContentPart
+from figbuild.engine import make_plan
+from figbuild.fingerprint import compute, reasons
+from figbuild.lock import Generated, Pending, Record
+from figbuild.manifest import Figure
+from figbuild.request import Request
+from figbuild.resolve import Resolved
+from figbuild.state import State, classify
+
+FILE_SHA = "1" * 64
+
+
+def _resolved(frozen: bool = False, resolution: str = "1K", text: str = "body") -> Resolved:
+    figure = Figure(
+        id="fig", prompt="Draw {{ method }}", mode="pipeline", model="nano-banana-pro",
+        resolution=resolution, aspect_ratio="1:1", image_input=(), content=(),
+        output="figures/fig.png", frozen=frozen,
+    )
+    request = Request("pipeline", "Draw X", "nano-banana-pro", resolution, "1:1",
+                      content=(ContentPart("a.tex", text),))
+    return Resolved(figure, request, compute(request, figure.prompt, {"method": "X"}))
+
+
+def _generated(resolved: Resolved, **overrides: object) -> Generated:
+    fields: dict[str, object] = {
+        "fingerprint": resolved.fingerprint.digest, "parts": dict(resolved.fingerprint.parts),
+        "output": "figures/fig.png", "sha256": FILE_SHA, "generated_at": "2026-01-01T00:00:00Z",
+    }
+    fields.update(overrides)
+    return Generated(**fields)  # type: ignore[arg-type]
+
+
+def _pending(resolved: Resolved, task_id: str | None = "t1") -> Pending:
+    return Pending(task_id, resolved.fingerprint.digest, dict(resolved.fingerprint.parts),
+                   "figures/fig.png", 10, "2026-01-01T00:00:00Z")
+
+
+def test_fresh_when_everything_matches() -> None:
+    resolved = _resolved()
+    status = classify(resolved, Record(_generated(resolved)), FILE_SHA)
+    assert (status.state, status.reasons, status.cost) == (State.FRESH, (), 0)
+
+
+def test_missing_when_never_generated_or_file_gone() -> None:
+    resolved = _resolved()
+    assert classify(resolved, Record(), None).reasons == ("never generated",)
+    gone = classify(resolved, Record(_generated(resolved)), None)
+    assert (gone.state, gone.reasons, gone.cost) == (State.MISSING, ("output file is gone",), 10)
+
+
+def test_stale_says_what_changed() -> None:
+    old = _resolved()
+    new = _resolved(resolution="2K", text="new body")
+    status = classify(new, Record(_generated(old)), FILE_SHA)
+    assert status.state is State.STALE
+    assert status.reasons == ("content a.tex changed", "resolution 1K -> 2K")
+    assert status.cost == 15
+
+
+def test_modified_when_file_differs_or_was_not_written_by_figbuild() -> None:
+    resolved = _resolved()
+    edited = classify(resolved, Record(_generated(resolved)), "2" * 64)
+    assert (edited.state, edited.cost) == (State.MODIFIED, 0)
+    foreign = classify(resolved, Record(), FILE_SHA)
+    assert foreign.state is State.MODIFIED
+    assert foreign.reasons == ("file not written by figbuild",)
+
+
+def test_frozen_keeps_an_existing_image_but_not_a_missing_one() -> None:
+    old, new = _resolved(frozen=True), _resolved(frozen=True, text="changed")
+    assert classify(new, Record(_generated(old)), FILE_SHA).state is State.FROZEN
+    assert classify(new, Record(), None).state is State.MISSING
+
+
+def test_placeholder_is_stale_even_when_inputs_match() -> None:
+    resolved = _resolved()
+    status = classify(resolved, Record(_generated(resolved, placeholder=True)), FILE_SHA)
+    assert (status.state, status.reasons) == (State.STALE, ("placeholder",))
+
+
+def test_pending_for_the_current_inputs_wins() -> None:
+    resolved = _resolved()
+    status = classify(resolved, Record(None, (_pending(resolved),)), None)
+    assert status.state is State.PENDING
+    assert "task t1" in status.reasons[0]
+
+
+def test_older_pending_is_reported_on_a_stale_figure() -> None:
+    old, new = _resolved(), _resolved(text="changed")
+    status = classify(new, Record(_generated(old), (_pending(old),)), FILE_SHA)
+    assert status.state is State.STALE
+    assert status.reasons[-1] == "an older task t1 is pending"
+
+
+def test_reasons_name_vars_and_additions() -> None:
+    before = {"var:method": "1", "content:a.tex": "2", "template": "3"}
+    after = {"var:method": "9", "content:b.tex": "2", "template": "3"}
+    assert reasons(before, after) == ["var method changed", "content a.tex removed", "content b.tex added"]
+
+
+def _plan(state_of: dict[str, tuple[Record, str | None]], **options: bool):  # type: ignore[no-untyped-def]
+    statuses = [classify(resolved, record, sha) for resolved, (record, sha) in state_of.items()]
+    return make_plan(statuses, force=options.get("force", False),
+                     provisional=options.get("provisional", False))
+
+
+def test_plan_generates_stale_and_missing_and_skips_modified_without_force() -> None:
+    resolved = _resolved()
+    fresh = classify(resolved, Record(_generated(resolved)), FILE_SHA)
+    missing = classify(resolved, Record(), None)
+    modified = classify(resolved, Record(_generated(resolved)), "9" * 64)
+    plan = make_plan([fresh, missing, modified], force=False, provisional=False)
+    assert plan.generate == (missing,)
+    assert [why for _, why in plan.skipped] == ["modified by hand; sync --force overwrites it"]
+    forced = make_plan([fresh, missing, modified], force=True, provisional=False)
+    assert forced.generate == (fresh, missing, modified)
+    assert forced.cost == 30
+
+
+def test_plan_resumes_pending_and_never_resubmits_it() -> None:
+    resolved = _resolved()
+    pending = classify(resolved, Record(None, (_pending(resolved),)), None)
+    for force in (False, True):
+        plan = make_plan([pending], force=force, provisional=False)
+        assert plan.generate == ()
+        assert [p.task_id for _, p in plan.resume] == ["t1"]
+
+
+def test_plan_collects_an_older_pending_and_regenerates() -> None:
+    old, new = _resolved(), _resolved(text="changed")
+    status = classify(new, Record(_generated(old), (_pending(old),)), FILE_SHA)
+    plan = make_plan([status], force=False, provisional=False)
+    assert plan.generate == (status,)
+    assert [p.task_id for _, p in plan.resume] == ["t1"]
+
+
+def test_placeholders_never_replace_a_real_or_modified_image() -> None:
+    old, new = _resolved(), _resolved(text="changed")
+    real_stale = classify(new, Record(_generated(old)), FILE_SHA)
+    modified = classify(new, Record(_generated(old)), "9" * 64)
+    old_placeholder = classify(new, Record(_generated(old, placeholder=True)), FILE_SHA)
+    current_placeholder = classify(old, Record(_generated(old, placeholder=True)), FILE_SHA)
+    missing = classify(new, Record(), None)
+    plan = make_plan([real_stale, modified, old_placeholder, current_placeholder, missing],
+                     force=True, provisional=True)
+    assert plan.generate == (old_placeholder, missing)
+    assert [s for s, _ in plan.skipped] == [real_stale, modified]
