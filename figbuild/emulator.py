@@ -1,0 +1,816 @@
+"""A local Paper Banana-compatible HTTP server, for trying figbuild and for tests.
+
+It speaks the API of ``paperbanana-api.md`` (plus the shapes SPEC assumes where the
+reference is silent) on a loopback port: the same validation, credit costs, per-key
+sliding-window rate limit and task life cycle (pending -> processing -> success or
+failed), and it serves a placeholder image for every finished task. :class:`Faults`
+injects the failures a careful client must survive: dropped connections, 5xx
+answers, HTML from a gateway, 429 storms and truncated downloads.
+
+Standard library only (plus the placeholder painter). Nothing here prints: the CLI
+reports what it needs from :func:`serve`'s ``ready`` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import math
+import random
+import re
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from figbuild import images, placeholder
+
+API_PREFIX = "/api/v1"
+FILES_PREFIX = "/files/"
+
+TYPES = ("standard", "pipeline")
+MODELS = ("nano-banana-pro", "nano-banana", "nano-banana-2")
+RESOLUTIONS = ("1K", "2K", "4K")
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+STATUSES = ("pending", "processing", "success", "failed")
+CREDIT_COST = {"1K": 10, "2K": 15, "4K": 25}
+
+MAX_PROMPT = 10_000
+MAX_CONTENT = 100_000
+MAX_IMAGE_INPUT = 10
+MAX_PAGE_LIMIT = 100
+DEFAULT_PAGE_LIMIT = 20
+
+#: Share of a task's latency spent "pending" before it turns "processing".
+PENDING_SHARE = 0.2
+#: Larger bodies are refused unread (the largest valid request is far smaller).
+MAX_BODY = 4 * 1024 * 1024
+#: Images are sent in pieces of this size, as a real file server streams them.
+CHUNK = 64 * 1024
+#: How many drawn images are kept; older ones are simply drawn again.
+IMAGE_CACHE_SIZE = 8
+#: Seconds between checks of the serve loop for stop(): test suites start and stop
+#: many emulators, and an idle wake-up this often costs next to nothing.
+POLL_INTERVAL = 0.01
+
+CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "PDF": "application/pdf"}
+
+_TASK_PATH = re.compile(r"/task/([^/]+)")
+_FILE_PATH = re.compile(re.escape(FILES_PREFIX) + r"([^/]+)\.png")
+_GENERATE_FIELDS = ("type", "prompt", "model", "options")
+_OPTION_FIELDS = ("resolution", "aspect_ratio", "image_input", "content")
+
+
+@dataclass
+class Faults:
+    """Failures to inject; tests change these while the emulator runs.
+
+    Each counter is consumed by the requests it affects, one per request.
+    """
+
+    #: A task whose prompt contains one of these ends "failed".
+    fail_prompts: tuple[str, ...] = ()
+    #: POST /generate creates and charges the task, then hangs up without answering.
+    drop_after_create: int = 0
+    #: GET /task/:id and GET /tasks answer 500 JSON.
+    read_errors: int = 0
+    #: POST /generate answers 500 JSON without creating a task.
+    generate_errors: int = 0
+    #: Any API request answers 502 with an HTML page (before auth and rate limit).
+    bad_gateway: int = 0
+    #: API requests answer 429 with Retry-After: 1 (after auth; not counted).
+    rate_limit_storm: int = 0
+    #: Image downloads send the full Content-Length but half the bytes, then close.
+    truncate_downloads: int = 0
+    #: "PNG", "JPEG" or "PDF"; the URL still ends in .png, so clients must sniff.
+    serve_format: str = "PNG"
+
+
+@dataclass
+class EmulatorConfig:
+    """How the emulator behaves; ``faults`` may be changed at run time."""
+
+    host: str = "127.0.0.1"  # loopback only
+    port: int = 0  # 0: any free port
+    latency: float = 0.0  # seconds from creation to the end; "pending" for the first 20%
+    rpm: int = 120  # API requests per key and window (image downloads are free)
+    window: float = 60.0  # rate-limit window in seconds
+    credits: int = 75_000
+    plan: str = "team-basic"
+    fail_rate: float = 0.0  # chance that a task fails, drawn from random.Random(seed)
+    seed: int = 0
+    image_scale: float = 1.0  # served images are the documented pixel size times this
+    faults: Faults = field(default_factory=Faults)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the emulator received. ``status`` is 0 when it closed without answering."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    key: str | None
+    time: float
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    query: str
+    authorization: str | None
+    body: bytes | None  # None: unreadable (no valid Content-Length, chunked or too large)
+
+    @property
+    def key(self) -> str | None:
+        """The bearer token as sent, or None when there is none."""
+        scheme, _, token = (self.authorization or "").strip().partition(" ")
+        token = token.strip()
+        return token if scheme.lower() == "bearer" and token else None
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int  # 0: close the connection without answering
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    truncate: bool = False  # send the full Content-Length but only half the body
+
+
+_DROP = _Reply(0)
+_BAD_GATEWAY = _Reply(
+    502,
+    b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>injected by the emulator</p></body></html>",
+    content_type="text/html; charset=utf-8",
+)
+
+
+def _ok(data: object) -> _Reply:
+    return _Reply(200, json.dumps({"success": True, "data": data}).encode())
+
+
+def _error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
+    body = json.dumps({"success": False, "error": message}).encode()
+    return _Reply(status, body, headers=headers)
+
+
+_INJECTED_500 = _error(500, "internal error (injected)")
+
+
+class _Invalid(Exception):
+    """A request parameter is wrong; the message is the 400 answer's ``error``."""
+
+
+def _show(value: object) -> str:
+    """A value for an error message, cut short so one bad field cannot flood it."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_of(value: object, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        choices = ", ".join(f'"{choice}"' for choice in allowed)
+        raise _Invalid(f"{name} must be one of {choices}; got {_show(value)}")
+    assert isinstance(value, str)
+    return value
+
+
+def _no_unknown(obj: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise _Invalid(
+            f"unknown field{'s' if len(unknown) > 1 else ''} in {name}: "
+            f"{', '.join(_show(key) for key in unknown)}; allowed: {', '.join(allowed)}"
+        )
+
+
+@dataclass(frozen=True)
+class _Generate:
+    type: str
+    prompt: str
+    model: str
+    resolution: str
+    aspect_ratio: str
+
+
+def _parse_generate(body: bytes | None) -> _Generate:
+    """Validate a POST /generate body the way the reference documents it."""
+    if body is None:
+        raise _Invalid(f"request body must be JSON of at most {MAX_BODY} bytes, sent with a Content-Length")
+    try:
+        request = json.loads(body)
+    # ValueError covers bytes that are not UTF-8; RecursionError absurdly deep nesting.
+    except (ValueError, RecursionError) as exc:
+        raise _Invalid(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise _Invalid("request body must be a JSON object")
+    _no_unknown(request, "request body", _GENERATE_FIELDS)
+    if "type" not in request:
+        raise _Invalid('type is required: "standard" or "pipeline"')
+    kind = _one_of(request["type"], "type", TYPES)
+    prompt = _parse_prompt(request.get("prompt"))
+    model = _one_of(request.get("model", MODELS[0]), "model", MODELS)
+    options = request.get("options", {})
+    if not isinstance(options, dict):
+        raise _Invalid("options must be a JSON object")
+    _no_unknown(options, "options", _OPTION_FIELDS)
+    resolution = _one_of(options.get("resolution", RESOLUTIONS[0]), "options.resolution", RESOLUTIONS)
+    ratio = _one_of(options.get("aspect_ratio", ASPECT_RATIOS[0]), "options.aspect_ratio", ASPECT_RATIOS)
+    _check_image_input(options.get("image_input", []))
+    # The content is only used in pipeline mode, but it is checked in either mode.
+    content = options.get("content", "")
+    if not isinstance(content, str):
+        raise _Invalid("options.content must be a string")
+    if len(content) > MAX_CONTENT:
+        raise _Invalid(f"options.content is too long: {len(content)} characters, at most {MAX_CONTENT}")
+    return _Generate(kind, prompt, model, resolution, ratio)
+
+
+def _parse_prompt(prompt: object) -> str:
+    if prompt is None:
+        raise _Invalid("prompt is required: a non-empty string")
+    if not isinstance(prompt, str):
+        raise _Invalid(f"prompt must be a string; got {_show(prompt)}")
+    if not prompt.strip():
+        raise _Invalid("prompt must not be empty")
+    if len(prompt) > MAX_PROMPT:
+        raise _Invalid(f"prompt is too long: {len(prompt)} characters, at most {MAX_PROMPT}")
+    return prompt
+
+
+def _check_image_input(urls: object) -> None:
+    if not isinstance(urls, list):
+        raise _Invalid("options.image_input must be a list of https:// URLs")
+    if len(urls) > MAX_IMAGE_INPUT:
+        raise _Invalid(f"options.image_input has {len(urls)} URLs, at most {MAX_IMAGE_INPUT}")
+    for index, url in enumerate(urls):
+        if not isinstance(url, str) or not url.startswith("https://") or len(url) <= 8:
+            raise _Invalid(f"options.image_input[{index}] must be an https:// URL; got {_show(url)}")
+
+
+@dataclass(frozen=True)
+class _ListQuery:
+    page: int
+    limit: int
+    type: str | None
+    status: str | None
+
+
+def _parse_list_query(query: str) -> _ListQuery:
+    """Validate GET /tasks parameters; "all" (the documented default) means no filter."""
+    params = {name: values[-1] for name, values in parse_qs(query, keep_blank_values=True).items()}
+    page = _int_param(params, "page", 1, 1, None)
+    limit = _int_param(params, "limit", DEFAULT_PAGE_LIMIT, 1, MAX_PAGE_LIMIT)
+    kind = _one_of(params.get("type", "all"), "type", ("all", *TYPES))
+    status = _one_of(params.get("status", "all"), "status", ("all", *STATUSES))
+    return _ListQuery(page, limit, None if kind == "all" else kind, None if status == "all" else status)
+
+
+def _int_param(params: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    text = params.get(name)
+    if text is None:
+        return default
+    bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+    try:
+        value = int(text)
+    except ValueError:
+        raise _Invalid(f"{name} must be an integer {bounds}; got {_show(text)}") from None
+    if value < low or (high is not None and value > high):
+        raise _Invalid(f"{name} must be an integer {bounds}; got {value}")
+    return value
+
+
+def _iso(timestamp: float) -> str:
+    # Whole seconds, as in the reference's examples.
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Task:
+    task_id: str
+    owner: str
+    params: _Generate
+    credits_used: int
+    created: float  # time.monotonic(), drives the status
+    created_wall: float  # time.time(), for created_at / completed_at
+    latency: float  # fixed at creation, so a task's status never goes backwards
+    failure: str | None  # the error it ends with, or None when it succeeds
+
+    def status(self, now: float) -> str:
+        elapsed = now - self.created
+        if elapsed >= self.latency:
+            return "failed" if self.failure else "success"
+        return "pending" if elapsed < self.latency * PENDING_SHARE else "processing"
+
+    def view(self, now: float, file_base: str) -> dict[str, Any]:
+        """The task as GET /task/:id answers it."""
+        status = self.status(now)
+        done = status in ("success", "failed")
+        view: dict[str, Any] = {
+            "task_id": self.task_id,
+            "type": self.params.type,
+            "status": status,
+            "prompt": self.params.prompt,
+            "model": self.params.model,
+            "resolution": self.params.resolution,
+            "aspect_ratio": self.params.aspect_ratio,
+            "credits_used": self.credits_used,
+            "created_at": _iso(self.created_wall),
+            "completed_at": _iso(self.created_wall + self.latency) if done else None,
+        }
+        if status == "success":
+            view["output_urls"] = [f"{file_base}{self.task_id}.png"]
+        elif status == "failed":
+            view["error"] = self.failure
+        return view
+
+
+def _check_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"the emulator only listens on a loopback host (127.0.0.0/8, ::1, localhost), not {host!r}"
+        )
+
+
+class Emulator:
+    """A Paper Banana-compatible server on a loopback port, run on a daemon thread.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. All state
+    lives in memory and is guarded by one lock.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self._config = config if config is not None else EmulatorConfig()
+        _check_loopback(self._config.host)
+        self._lock = threading.Lock()
+        self._rng = random.Random(self._config.seed)  # noqa: S311 - simulation, not security
+        self._tasks: dict[str, _Task] = {}  # insertion order is creation order
+        self._windows: dict[str, deque[float]] = {}
+        self._records: list[RequestRecord] = []
+        self._images: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._charged = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Bind the port and serve on a daemon thread; return self."""
+        server = self._bind()
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL},
+            name="figbuild-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection; safe to call more than once."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        if thread is not None:
+            server.shutdown()
+            thread.join()
+        server.close_connections()
+        server.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _bind(self) -> _Server:
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._server = _Server((self._config.host, self._config.port), self)
+        return self._server
+
+    # -- what tests and the CLI read ----------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API root, e.g. ``http://127.0.0.1:8123/api/v1``."""
+        return self._origin() + API_PREFIX
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The live configuration; change ``config.faults`` to inject failures."""
+        return self._config
+
+    def records(self) -> list[RequestRecord]:
+        """Every request answered so far, in arrival order."""
+        with self._lock:
+            records = list(self._records)
+        # Appended as answers finish; a slow download may finish after a later request.
+        return sorted(records, key=lambda record: record.time)
+
+    def count(self, method: str, path_prefix: str) -> int:
+        """How many requests with ``method`` had a path starting with ``path_prefix``."""
+        return sum(1 for r in self.records() if r.method == method and r.path.startswith(path_prefix))
+
+    @property
+    def credits_charged(self) -> int:
+        """Credits debited since the emulator was created."""
+        with self._lock:
+            return self._charged
+
+    @property
+    def remaining_credits(self) -> int:
+        """The balance GET /credits reports."""
+        with self._lock:
+            return self._config.credits - self._charged
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task of every key, oldest first, as GET /task/:id would show it."""
+        now = time.monotonic()
+        file_base = self._origin() + FILES_PREFIX
+        with self._lock:
+            return [task.view(now, file_base) for task in self._tasks.values()]
+
+    def _origin(self) -> str:
+        server = self._server
+        if server is None:
+            raise RuntimeError("the emulator is not running")
+        host = self._config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{server.server_address[1]}"
+
+    # -- answering requests -------------------------------------------------
+
+    def _respond(self, request: _Request) -> _Reply:
+        """Answer one request (for the handler threads) and record it; a bug becomes a 500."""
+        arrived = time.monotonic()
+        try:
+            reply = self._route(request)
+        except Exception as exc:  # a bug must reach the client as JSON, not a dead socket
+            reply = _error(500, f"emulator bug: {type(exc).__name__}: {exc}")
+        record = RequestRecord(
+            request.method, request.path, request.query, reply.status, request.key, arrived
+        )
+        with self._lock:
+            self._records.append(record)
+        return reply
+
+    def _route(self, request: _Request) -> _Reply:
+        if request.path.startswith(FILES_PREFIX):
+            return self._download(request)
+        if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
+            return self._api(request)
+        return _error(404, f"not found: {request.path}")
+
+    def _api(self, request: _Request) -> _Reply:
+        # A gateway fails before the service sees the request: no auth, no rate count.
+        if self._take_fault("bad_gateway"):
+            return _BAD_GATEWAY
+        key = request.key
+        if key is None:
+            return _error(401, "missing API key: send Authorization: Bearer sk-...")
+        if not key.startswith("sk-"):
+            return _error(401, "invalid API key")
+        if self._take_fault("rate_limit_storm"):
+            return self._rate_limited(1)
+        wait = self._admit(key)
+        if wait is not None:
+            return self._rate_limited(wait)
+        return self._endpoint(request, key)
+
+    def _endpoint(self, request: _Request, key: str) -> _Reply:
+        sub = request.path[len(API_PREFIX) :]
+        match = _TASK_PATH.fullmatch(sub)
+        action: Callable[[], _Reply]
+        if match:
+            task_id = unquote(match[1])
+            allowed, action = "GET", lambda: self._get_task(key, task_id)
+        elif sub == "/credits":
+            allowed, action = "GET", self._credits
+        elif sub == "/generate":
+            allowed, action = "POST", lambda: self._generate(key, request.body)
+        elif sub == "/tasks":
+            allowed, action = "GET", lambda: self._list_tasks(key, request.query)
+        else:
+            return _error(404, f"no such endpoint: {request.path}")
+        if request.method != allowed:
+            return _error(
+                405,
+                f"{request.method} is not allowed on {request.path}; use {allowed}",
+                headers=(("Allow", allowed),),
+            )
+        try:
+            return action()
+        except _Invalid as exc:
+            return _error(400, str(exc))
+
+    def _take_fault(self, name: str) -> bool:
+        """Consume one unit of the counter fault ``name``; True when it fired."""
+        with self._lock:
+            return self._take_fault_locked(name)
+
+    def _take_fault_locked(self, name: str) -> bool:
+        faults = self._config.faults
+        left: int = getattr(faults, name)
+        if left <= 0:
+            return False
+        setattr(faults, name, left - 1)
+        return True
+
+    def _admit(self, key: str) -> int | None:
+        """Count a request against ``key``'s sliding window; or the seconds to wait."""
+        now = time.monotonic()
+        window = self._config.window
+        with self._lock:
+            stamps = self._windows.setdefault(key, deque())
+            while stamps and stamps[0] <= now - window:
+                stamps.popleft()
+            if len(stamps) >= self._config.rpm:
+                return max(1, math.ceil(stamps[0] + window - now))
+            stamps.append(now)
+            return None
+
+    def _rate_limited(self, wait: int) -> _Reply:
+        window = self._config.window
+        per = "minute" if window == 60 else f"{window:g} seconds"
+        return _error(
+            429,
+            f"rate limit exceeded: {self._config.rpm} requests per {per}",
+            headers=(("Retry-After", str(wait)),),
+        )
+
+    def _credits(self) -> _Reply:
+        with self._lock:
+            remaining = self._config.credits - self._charged
+        return _ok(
+            {
+                "remaining_credits": remaining,
+                "team_plan": self._config.plan,
+                "rate_limit_rpm": self._config.rpm,
+            }
+        )
+
+    def _generate(self, key: str, body: bytes | None) -> _Reply:
+        params = _parse_generate(body)
+        cost = CREDIT_COST[params.resolution]
+        with self._lock:
+            if self._take_fault_locked("generate_errors"):
+                return _INJECTED_500
+            remaining = self._config.credits - self._charged
+            if cost > remaining:
+                return _error(402, f"insufficient credits: {cost} required, {remaining} remaining")
+            task = self._create_locked(key, params, cost)
+            if self._take_fault_locked("drop_after_create"):
+                return _DROP
+        return _ok(
+            {
+                "task_id": task.task_id,
+                "type": params.type,
+                "model": params.model,
+                "credits_used": cost,
+                "status": "pending",
+            }
+        )
+
+    def _create_locked(self, key: str, params: _Generate, cost: int) -> _Task:
+        # Drawn for every task, so a seed gives the same outcomes in the same order.
+        unlucky = self._rng.random() < self._config.fail_rate
+        injected = any(part in params.prompt for part in self._config.faults.fail_prompts)
+        failure = None
+        if injected:
+            failure = "generation failed: the prompt matched an injected failure"
+        elif unlucky:
+            failure = "generation failed: upstream model error (simulated)"
+        # uuid4, not the seeded RNG: ids must never repeat across emulator runs, or a
+        # client resuming a task recorded by an earlier run could collect another's image.
+        task = _Task(
+            task_id=f"task-{uuid.uuid4().hex[:12]}",
+            owner=key,
+            params=params,
+            credits_used=cost,
+            created=time.monotonic(),
+            created_wall=time.time(),
+            latency=self._config.latency,
+            failure=failure,
+        )
+        self._tasks[task.task_id] = task
+        self._charged += cost
+        return task
+
+    def _get_task(self, key: str, task_id: str) -> _Reply:
+        if self._take_fault("read_errors"):
+            return _INJECTED_500
+        now = time.monotonic()
+        file_base = self._origin() + FILES_PREFIX
+        with self._lock:
+            task = self._tasks.get(task_id)
+            # Another key's task is reported as absent, not as forbidden.
+            if task is None or task.owner != key:
+                return _error(404, f"task not found: {task_id[:100]}")
+            return _ok(task.view(now, file_base))
+
+    def _list_tasks(self, key: str, query: str) -> _Reply:
+        wanted = _parse_list_query(query)
+        if self._take_fault("read_errors"):
+            return _INJECTED_500
+        now = time.monotonic()
+        file_base = self._origin() + FILES_PREFIX
+        with self._lock:
+            views = [
+                task.view(now, file_base) for task in reversed(self._tasks.values()) if task.owner == key
+            ]
+        views = [
+            view
+            for view in views
+            if wanted.type in (None, view["type"]) and wanted.status in (None, view["status"])
+        ]
+        start = (wanted.page - 1) * wanted.limit
+        return _ok(
+            {
+                "tasks": views[start : start + wanted.limit],
+                "pagination": {"page": wanted.page, "limit": wanted.limit, "total": len(views)},
+            }
+        )
+
+    def _download(self, request: _Request) -> _Reply:
+        match = _FILE_PATH.fullmatch(request.path)
+        task_id = unquote(match[1]) if match else ""
+        now = time.monotonic()
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task.status(now) != "success":
+                return _error(404, f"no image at {request.path}")
+            if request.method != "GET":
+                return _error(405, f"{request.method} is not allowed on images; use GET")
+            fmt = self._config.faults.serve_format
+            truncate = self._take_fault_locked("truncate_downloads")
+            data = self._images.get((task_id, fmt))
+        if data is None:
+            data = self._draw(task, fmt)
+            with self._lock:
+                self._images[(task_id, fmt)] = data
+                while len(self._images) > IMAGE_CACHE_SIZE:
+                    self._images.popitem(last=False)
+        return _Reply(200, data, content_type=CONTENT_TYPES[fmt], truncate=truncate)
+
+    def _draw(self, task: _Task, fmt: str) -> bytes:
+        if fmt not in CONTENT_TYPES:
+            raise ValueError(f"serve_format must be one of {', '.join(CONTENT_TYPES)}; got {fmt!r}")
+        width, height = images.pixel_size(task.params.resolution, task.params.aspect_ratio)
+        scale = self._config.image_scale
+        return placeholder.draw(
+            max(1, round(width * scale)),
+            max(1, round(height * scale)),
+            title=task.task_id,
+            text=placeholder.first_words(task.params.prompt),
+            banner="Paper Banana emulator",
+            fmt=fmt,
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64  # the default 5 makes a burst of parallel connects wait ~1 s
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.emulator = emulator
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall for
+        # seconds without DNS; the name is never used here.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # Track live connections so stop() can close idle keep-alive ones too.
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # the client closed it first
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Only socket errors get here (_respond() turns everything else into a 500):
+        # a client hanging up mid-answer is routine, not worth a traceback.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so the client can reuse connections
+    # Headers and body go out in separate writes; with Nagle's algorithm a reused
+    # connection would wait for the client's delayed ACK (~40 ms) on every answer.
+    disable_nagle_algorithm = True
+    server: _Server
+    timeout = 30  # an idle keep-alive connection frees its thread after this
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_OPTIONS(self) -> None:
+        self._serve("OPTIONS")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Silent: the emulator runs inside tests and under the CLI, which own the terminal.
+        pass
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        body = self._read_body()
+        request = _Request(method, url.path, url.query, self.headers.get("Authorization"), body)
+        reply = self.server.emulator._respond(request)
+        if body is None:
+            # The unread body is still in the stream; the connection cannot be reused.
+            self.close_connection = True
+        self._send(reply)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return None
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return None
+        if not 0 <= length <= MAX_BODY:
+            return None
+        return self.rfile.read(length)
+
+    def _send(self, reply: _Reply) -> None:
+        if reply.status == 0:
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        body = reply.body
+        if reply.truncate:
+            body = body[: len(body) // 2]
+            self.close_connection = True
+        for start in range(0, len(body), CHUNK):
+            self.wfile.write(body[start : start + CHUNK])
+
+
+def serve(config: EmulatorConfig, ready: Callable[[str], None]) -> None:
+    """Serve in the foreground until KeyboardInterrupt, which is re-raised after a clean stop.
+
+    ``ready`` is called with the base URL once the port is listening.
+    """
+    emulator = Emulator(config)
+    server = emulator._bind()
+    try:
+        ready(emulator.base_url)
+        server.serve_forever(poll_interval=POLL_INTERVAL)
+    finally:
+        emulator.stop()
