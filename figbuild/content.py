@@ -34,6 +34,8 @@ _LATEX_END = re.compile(r"\\end\{document\}")
 _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _MD_ATTRIBUTES = re.compile(r"\s*\{[^}]*\}$")
+# Everything before the first % that is not escaped: \\ and \% are single tokens.
+_LATEX_COMMENT = re.compile(r"((?:[^\\%]|\\.)*)%", re.DOTALL)
 _SPACES = re.compile(r"[ \t\f\v]+")
 
 
@@ -140,16 +142,12 @@ def _kind(path: Path) -> str:
 
 def strip_latex_comment(line: str) -> tuple[str, bool]:
     """The line without its ``%`` comment (``\\%`` is kept), and whether it had one."""
-    index = 0
-    while index < len(line):
-        char = line[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "%":
-            return line[:index], True
-        index += 1
-    return line, False
+    if "%" not in line:
+        return line, False
+    match = _LATEX_COMMENT.match(line)
+    if match is None:
+        return line, False
+    return match.group(1), True
 
 
 def normalise(text: str, kind: str) -> str:

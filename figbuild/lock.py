@@ -168,7 +168,7 @@ def write(path: Path, lock: Lock) -> None:
 
 
 def state_dir(root: Path) -> Path:
-    """figbuild's private directory in a paper (ignored by git through its own .gitignore)."""
+    """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
     directory = root / STATE_DIR
     if not directory.is_dir():
         directory.mkdir(exist_ok=True)

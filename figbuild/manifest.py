@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from figbuild.cache import Cache, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
 
 MANIFEST_NAME = "figures.yaml"
@@ -60,6 +61,7 @@ class Figure:
     output: str  # posix path relative to the paper root
     frozen: bool
     line: int | None = None
+    prompt_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,15 +104,30 @@ def find(directory: Path) -> Path:
     return path
 
 
-def load(path: Path) -> Manifest:
-    """Parse and validate the manifest at ``path``; raise ManifestError listing every problem."""
+def load(path: Path, cache: Cache | None = None) -> Manifest:
+    """Parse and validate the manifest at ``path``; raise ManifestError listing every problem.
+
+    With a ``cache``, a text that passed the schema before is not checked again.
+    """
+    manifest, problems = check(path, cache)
+    if problems or manifest is None:
+        raise ManifestError(problems)
+    return manifest
+
+
+def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list[Problem]]:
+    """Every problem in the manifest at ``path``, and the manifest of the figures that passed.
+
+    The manifest is None when a problem outside any figure (bad YAML, a top-level
+    key, vars, defaults) leaves nothing to build on.
+    """
     from figbuild import yamlsource
 
     name = path.name
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ManifestError([Problem(name, f"not UTF-8 text ({exc.reason})")]) from None
+        return None, [Problem(name, f"not UTF-8 text ({exc.reason})", hint="save the file as UTF-8")]
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
@@ -119,21 +136,24 @@ def load(path: Path) -> Manifest:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(
-            [Problem(name, f"invalid YAML: {reason}", line=line, hint="check indentation and quoting")]
-        ) from None
-    problems = list(_structure_problems(name, doc))
-    if doc.data is None:
-        problems.append(Problem(name, "the file is empty", hint="run `figbuild init` for a starter"))
-    elif not problems:
-        problems.extend(_schema_problems(name, doc))
-    if problems:
-        raise ManifestError(problems)
-    manifest = _build(path, doc)
+        return None, [
+            Problem(name, f"invalid YAML: {reason}", line=line, hint="check indentation and quoting")
+        ]
+    text_key = key_of(text)
+    problems: list[Problem] = []
+    if cache is None or cache.get("manifest", "validated") != text_key:
+        problems.extend(_structure_problems(name, doc))
+        if doc.data is None:
+            problems.append(Problem(name, "the file is empty", hint="run `figbuild init` for a starter"))
+        elif not problems:
+            problems.extend(_schema_problems(name, doc))
+        if any(problem.figure is None for problem in problems):
+            return None, problems
+        if cache is not None and not problems:
+            cache.put("manifest", "validated", text_key)
+    manifest = _build(path, doc, skip={problem.figure for problem in problems if problem.figure})
     problems.extend(_path_problems(manifest, doc))
-    if problems:
-        raise ManifestError(problems)
-    return manifest
+    return manifest, problems
 
 
 def _locate(path: tuple[str | int, ...]) -> tuple[str | None, str | None]:
@@ -163,10 +183,17 @@ def _structure_problems(name: str, doc: Any) -> Iterator[Problem]:
                 figure=figure,
                 key=where,
             )
-    yield from _secret_problems(name, doc, doc.data, ())
+    yield from _secret_problems(name, doc, doc.data, (), set())
 
 
-def _secret_problems(name: str, doc: Any, value: Any, path: tuple[str | int, ...]) -> Iterator[Problem]:
+def _secret_problems(
+    name: str, doc: Any, value: Any, path: tuple[str | int, ...], seen: set[int]
+) -> Iterator[Problem]:
+    if isinstance(value, (dict, list)):
+        # A YAML alias shares one object many times over: look at each once.
+        if id(value) in seen:
+            return
+        seen.add(id(value))
     if isinstance(value, dict):
         for key, child in value.items():
             child_path = (*path, key)
@@ -181,10 +208,10 @@ def _secret_problems(name: str, doc: Any, value: Any, path: tuple[str | int, ...
                     hint=_KEY_HINT,
                 )
             else:
-                yield from _secret_problems(name, doc, child, child_path)
+                yield from _secret_problems(name, doc, child, child_path, seen)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            yield from _secret_problems(name, doc, child, (*path, index))
+            yield from _secret_problems(name, doc, child, (*path, index), seen)
     elif isinstance(value, str) and _SECRET_VALUE.search(value):
         figure, where = _locate(path)
         yield Problem(
@@ -221,9 +248,10 @@ def _explain(name: str, doc: Any, error: Any) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     validator = error.validator
     if validator == "oneOf" and error.context:
-        # Report the branch that got furthest, not "is not valid under any of the given schemas".
-        best = max(error.context, key=lambda e: len(e.absolute_path))
-        yield from _explain(name, doc, best)
+        # Explain the branch the value was meant for: one that failed on something
+        # other than the value's type, and got deepest into it.
+        branches = [e for e in error.context if not _wrong_type(e)] or list(error.context)
+        yield from _explain(name, doc, max(branches, key=lambda e: len(e.absolute_path)))
         return
     if validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
@@ -247,18 +275,34 @@ def _explain(name: str, doc: Any, error: Any) -> Iterator[Problem]:
                     name, "is required but missing", line=doc.line(path), figure=figure, key=missing
                 )
         return
-    if validator == "propertyNames":
-        figure = None
+    if "propertyNames" in error.absolute_schema_path:
+        # jsonschema reports a bad name as a failure of the name itself, at the mapping.
         bad = str(error.instance)
         if path == ("figures",):
-            figure = bad
-            message = "invalid figure id: use letters, digits, '-' and '_' only"
+            yield Problem(
+                name,
+                "invalid figure id: use letters, digits, '-' and '_' only",
+                line=doc.line((*path, bad)),
+                figure=bad,
+                key="figures",
+            )
         else:
-            message = f"invalid name {bad!r}: use letters, digits and '_', not starting with a digit"
-        yield Problem(name, message, line=doc.line((*path, bad)), figure=figure, key=_locate(path)[1])
+            yield Problem(
+                name,
+                f"invalid name {bad!r}: use letters, digits and '_', not starting with a digit",
+                line=doc.line((*path, bad)),
+                key=_locate(path)[1],
+            )
         return
     figure, where = _locate(path)
     yield Problem(name, _message(error), line=doc.line(path), figure=figure, key=where)
+
+
+def _wrong_type(error: Any) -> bool:
+    """Whether ``error`` only says the value is of another type than its schema branch."""
+    if error.validator in ("oneOf", "anyOf"):
+        return all(_wrong_type(e) for e in error.context)
+    return bool(error.validator == "type")
 
 
 def _message(error: Any) -> str:
@@ -290,12 +334,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _build(path: Path, doc: Any) -> Manifest:
+def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
     data = doc.data
     defaults = {**OPTION_DEFAULTS, **data.get("defaults", {})}
     output_dir = str(data.get("output_dir", "figures"))
     figures = []
     for figure_id, spec in data["figures"].items():
+        if str(figure_id) in skip:
+            continue
         options = {key: spec.get(key, defaults[key]) for key in OPTION_DEFAULTS}
         figures.append(
             Figure(
@@ -310,6 +356,7 @@ def _build(path: Path, doc: Any) -> Manifest:
                 output=spec.get("output") or f"{output_dir.rstrip('/')}/{figure_id}.png",
                 frozen=bool(options["frozen"]),
                 line=doc.line(("figures", figure_id)),
+                prompt_line=doc.line(("figures", figure_id, "prompt")),
             )
         )
     return Manifest(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from figbuild import lock as lockfile
 from figbuild import manifest as manifests
+from figbuild.cache import Cache
+from figbuild.errors import ManifestError
 from figbuild.lock import Lock
 from figbuild.manifest import Manifest
 from figbuild.resolve import Resolved, resolve
@@ -16,11 +18,24 @@ from figbuild.state import FigureStatus, classify, sha256_file
 @dataclass(frozen=True)
 class Paper:
     manifest: Manifest
+    cache: Cache
 
     @classmethod
     def open(cls, directory: Path) -> Paper:
         """Load and validate the paper whose manifest is in ``directory``."""
-        return cls(manifests.load(manifests.find(directory)))
+        path = manifests.find(directory)
+        cache = Cache(path.parent)
+        manifest, problems = manifests.check(path, cache)
+        if manifest is not None and not problems:
+            return cls(manifest, cache)
+        if manifest is not None:
+            # Also report what the figures that did pass would fail on, so that
+            # every problem is fixed in one go.
+            try:
+                resolve(manifest)
+            except ManifestError as exc:
+                problems.extend(exc.problems)
+        raise ManifestError(problems)
 
     @property
     def root(self) -> Path:
@@ -35,7 +50,7 @@ class Paper:
 
     def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:
         """Every named figure (all when none are named), rendered and read."""
-        return resolve(self.manifest, self.manifest.select(ids))
+        return resolve(self.manifest, self.manifest.select(ids) if ids else None, self.cache)
 
     def statuses(self, resolved: list[Resolved], lock: Lock) -> list[FigureStatus]:
         """The state of each resolved figure against ``lock`` and the files on disk."""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-import jinja2.meta
-import jinja2.sandbox
+if TYPE_CHECKING:  # imported lazily: a warm `figbuild status` never loads Jinja2
+    import jinja2.sandbox
 
 
 class TemplateProblem(Exception):
@@ -17,6 +16,9 @@ class TemplateProblem(Exception):
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.sandbox.SandboxedEnvironment:
+    import jinja2
+    import jinja2.sandbox
+
     return jinja2.sandbox.SandboxedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
@@ -24,6 +26,9 @@ def _environment() -> jinja2.sandbox.SandboxedEnvironment:
 
 def render(template: str, variables: Mapping[str, Any]) -> str:
     """Render ``template`` with ``variables``; raise TemplateProblem on any error."""
+    import jinja2
+    import jinja2.exceptions
+
     try:
         return _environment().from_string(template).render(**variables)
     except jinja2.TemplateSyntaxError as exc:
@@ -38,6 +43,9 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
 
 def variables_used(template: str) -> frozenset[str]:
     """The top-level variables ``template`` reads (empty if it does not parse)."""
+    import jinja2
+    import jinja2.meta
+
     try:
         return frozenset(jinja2.meta.find_undeclared_variables(_environment().parse(template)))
     except jinja2.TemplateSyntaxError:

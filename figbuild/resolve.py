@@ -7,10 +7,13 @@ is collected and reported together, before anything is sent or written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from figbuild import prompt as prompts
+from figbuild.cache import Cache, key_of
 from figbuild.content import ContentError, ContentPart, ContentReader
 from figbuild.errors import ManifestError, Problem
 from figbuild.fingerprint import Fingerprint, compute
@@ -27,21 +30,48 @@ class Resolved:
     fingerprint: Fingerprint
 
 
-def resolve(manifest: Manifest, figures: Iterable[Figure] | None = None) -> list[Resolved]:
+def resolve(
+    manifest: Manifest, figures: Iterable[Figure] | None = None, cache: Cache | None = None
+) -> list[Resolved]:
     """Resolve ``figures`` (default: all) or raise ManifestError with every problem."""
+    cache = cache or Cache(None)
     reader = ContentReader(manifest.root)
+    renderer = _Renderer(manifest.vars, cache)
     resolved: list[Resolved] = []
     problems: list[Problem] = []
     for figure in manifest.figures if figures is None else figures:
-        found = _problems_of(manifest, figure, reader, resolved)
-        problems.extend(found)
+        problems.extend(_problems_of(manifest, figure, reader, renderer, resolved))
     if problems:
         raise ManifestError(problems)
+    cache.save(keep={"prompts": renderer.keys} if figures is None else None)
     return resolved
 
 
+class _Renderer:
+    """Renders prompts, remembering results by template and vars across runs."""
+
+    def __init__(self, variables: Mapping[str, Any], cache: Cache) -> None:
+        self.variables = variables
+        self.cache = cache
+        self._vars_key = json.dumps(variables, sort_keys=True, default=str)
+        #: cache keys of every prompt rendered in this run
+        self.keys: set[str] = set()
+
+    def render(self, template: str) -> tuple[str, frozenset[str]]:
+        """The rendered prompt and the vars it uses; raises TemplateProblem."""
+        key = key_of(template, self._vars_key)
+        self.keys.add(key)
+        hit = self.cache.get("prompts", key)
+        if hit is not None:
+            return hit[0], frozenset(hit[1])
+        text = prompts.render(template, self.variables)
+        used = prompts.variables_used(template)
+        self.cache.put("prompts", key, [text, sorted(used)])
+        return text, used
+
+
 def _problems_of(
-    manifest: Manifest, figure: Figure, reader: ContentReader, out: list[Resolved]
+    manifest: Manifest, figure: Figure, reader: ContentReader, renderer: _Renderer, out: list[Resolved]
 ) -> list[Problem]:
     name = manifest.path.name
 
@@ -49,14 +79,19 @@ def _problems_of(
         return Problem(name, message, line=line or figure.line, figure=figure.id, key=key, hint=hint)
 
     problems: list[Problem] = []
+    used: frozenset[str] = frozenset()
     try:
-        text = prompts.render(figure.prompt, manifest.vars)
+        text, used = renderer.render(figure.prompt)
     except prompts.TemplateProblem as exc:
-        problems.append(problem(str(exc), "prompt"))
+        problems.append(problem(str(exc), "prompt", figure.prompt_line))
         text = ""
     if len(text) > PROMPT_LIMIT:
         problems.append(
-            problem(f"renders to {len(text):,} characters; the API allows {PROMPT_LIMIT:,}", "prompt")
+            problem(
+                f"renders to {len(text):,} characters; the API allows {PROMPT_LIMIT:,}",
+                "prompt",
+                figure.prompt_line,
+            )
         )
     parts: list[ContentPart] = []
     for source in figure.content:
@@ -80,11 +115,11 @@ def _problems_of(
             problem(
                 f"is {len(request.content_text):,} characters; the API allows {CONTENT_LIMIT:,}",
                 "content",
+                figure.content[0].line if figure.content else None,
                 hint="pick a section instead of whole files",
             )
         )
     if not problems:
-        used = prompts.variables_used(figure.prompt)
         variables = {key: value for key, value in manifest.vars.items() if key in used}
         out.append(Resolved(figure, request, compute(request, figure.prompt, variables)))
     return problems

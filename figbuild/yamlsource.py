@@ -18,6 +18,17 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 Path_ = tuple[str | int, ...]
 
+#: Most values a document may hold once its aliases are expanded. Consumers walk
+#: values (to hash vars, say), so a "billion laughs" document is refused here.
+MAX_EXPANDED = 1_000_000
+
+
+class TooLarge(ValueError):
+    """The document expands to more values than :data:`MAX_EXPANDED` through aliases."""
+
+    problem = f"the document expands to more than {MAX_EXPANDED:,} values through aliases"
+    problem_mark = None
+
 
 @dataclass
 class YamlDocument:
@@ -47,6 +58,8 @@ def load(text: str) -> YamlDocument:
         if node is not None:
             doc.lines[()] = node.start_mark.line + 1
             doc.data = _build(loader, node, (), doc)
+            if _expanded_size(doc.data, {}) > MAX_EXPANDED:
+                raise TooLarge(TooLarge.problem)
         return doc
     finally:
         loader.dispose()
@@ -79,3 +92,17 @@ def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
             items.append(_build(loader, item, child, doc))
         return items
     return loader.construct_object(node, deep=True)
+
+
+def _expanded_size(value: Any, sizes: dict[int, int]) -> int:
+    """How many values ``value`` holds with shared (aliased) parts counted every time."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    known = sizes.get(id(value))
+    if known is not None:
+        return known
+    sizes[id(value)] = 1  # a recursive alias counts once instead of forever
+    children = value.values() if isinstance(value, dict) else value
+    total = 1 + sum(_expanded_size(child, sizes) for child in children)
+    sizes[id(value)] = total
+    return total

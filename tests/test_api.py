@@ -29,7 +29,10 @@ from figbuild.ratelimit import RateLimiter
 
 BASE = "https://api.example.test/api/v1"
 KEY = "sk-test-very-secret-0123456789"
-CREDITS = {"success": True, "data": {"remaining_credits": 500, "team_plan": "team-pro", "rate_limit_rpm": 300}}
+CREDITS = {
+    "success": True,
+    "data": {"remaining_credits": 500, "team_plan": "team-pro", "rate_limit_rpm": 300},
+}
 BODY = {"type": "standard", "prompt": "p", "model": "nano-banana-pro", "options": {"resolution": "1K"}}
 
 
@@ -62,8 +65,10 @@ def test_credits_are_typed_and_set_the_rate_limit(requests_mock: rm.Mocker) -> N
 
 def test_first_call_learns_the_rate_limit(requests_mock: rm.Mocker) -> None:
     requests_mock.get(f"{BASE}/credits", json=CREDITS)
-    requests_mock.get(f"{BASE}/tasks", json={"success": True, "data": {"tasks": [], "pagination": {
-        "page": 1, "limit": 20, "total": 0}}})
+    requests_mock.get(
+        f"{BASE}/tasks",
+        json={"success": True, "data": {"tasks": [], "pagination": {"page": 1, "limit": 20, "total": 0}}},
+    )
     with Client(Settings(base_url=BASE, key=KEY)) as fresh:
         fresh.tasks()
         assert fresh.limiter.rpm == 300
@@ -95,18 +100,32 @@ def test_429_with_an_http_date_retry_after_is_honoured(
     requests_mock: rm.Mocker, client: Client, sleeps: Sleeps
 ) -> None:
     when = email.utils.formatdate(time.time() + 7, usegmt=True)
-    requests_mock.get(f"{BASE}/task/t1", [
-        {"status_code": 429, "headers": {"Retry-After": when}, "json": {"success": False, "error": "slow"}},
-        {"json": {"success": True, "data": {"task_id": "t1", "status": "processing"}}},
-    ])
+    requests_mock.get(
+        f"{BASE}/task/t1",
+        [
+            {
+                "status_code": 429,
+                "headers": {"Retry-After": when},
+                "json": {"success": False, "error": "slow"},
+            },
+            {"json": {"success": True, "data": {"task_id": "t1", "status": "processing"}}},
+        ],
+    )
     assert client.task("t1").status == "processing"
-    assert len(sleeps) == 1 and 5 <= sleeps[0] <= 7.5
+    assert len(sleeps) == 1
+    assert 5 <= sleeps[0] <= 7.5
     assert client.rate_limited == 1
 
 
-def test_429_with_seconds_and_then_giving_up(requests_mock: rm.Mocker, client: Client, sleeps: Sleeps) -> None:
-    requests_mock.get(f"{BASE}/task/t1", status_code=429, headers={"Retry-After": "2"},
-                      json={"success": False, "error": "rate limit exceeded"})
+def test_429_with_seconds_and_then_giving_up(
+    requests_mock: rm.Mocker, client: Client, sleeps: Sleeps
+) -> None:
+    requests_mock.get(
+        f"{BASE}/task/t1",
+        status_code=429,
+        headers={"Retry-After": "2"},
+        json={"success": False, "error": "rate limit exceeded"},
+    )
     with pytest.raises(RateLimited, match="rate limit exceeded"):
         client.task("t1")
     assert sleeps == [2.0, 2.0, 2.0]
@@ -116,23 +135,33 @@ def test_429_with_seconds_and_then_giving_up(requests_mock: rm.Mocker, client: C
 def test_429_on_generate_is_retried_since_nothing_was_created(
     requests_mock: rm.Mocker, client: Client, sleeps: Sleeps
 ) -> None:
-    requests_mock.post(f"{BASE}/generate", [
-        {"status_code": 429, "json": {"success": False, "error": "slow"}},
-        {"json": {"success": True, "data": {"task_id": "t9", "credits_used": 10, "status": "pending"}}},
-    ])
+    requests_mock.post(
+        f"{BASE}/generate",
+        [
+            {"status_code": 429, "json": {"success": False, "error": "slow"}},
+            {"json": {"success": True, "data": {"task_id": "t9", "credits_used": 10, "status": "pending"}}},
+        ],
+    )
     assert client.generate(BODY).task_id == "t9"
-    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1.0, "no Retry-After: jittered backoff"
+    assert len(sleeps) == 1
+    assert 0 <= sleeps[0] <= 1.0, "no Retry-After: jittered backoff"
 
 
 def test_502_html_page_gives_a_clean_message_and_reads_retry(
     requests_mock: rm.Mocker, client: Client, sleeps: Sleeps
 ) -> None:
-    requests_mock.get(f"{BASE}/task/t1", status_code=502, text="<html><body>Bad Gateway</body></html>",
-                      headers={"Content-Type": "text/html"})
+    requests_mock.get(
+        f"{BASE}/task/t1",
+        status_code=502,
+        text="<html><body>Bad Gateway</body></html>",
+        headers={"Content-Type": "text/html"},
+    )
     with pytest.raises(ServerError) as raised:
         client.task("t1")
     message = str(raised.value)
-    assert "502" in message and "text/html" in message and "<html>" not in message
+    assert "502" in message
+    assert "text/html" in message
+    assert "<html>" not in message
     assert requests_mock.call_count == 4
     assert len(sleeps) == 3
 
@@ -154,10 +183,13 @@ def test_dropped_connection_on_generate_is_ambiguous(requests_mock: rm.Mocker, c
 
 
 def test_connect_timeout_on_generate_is_safe_to_retry(requests_mock: rm.Mocker, client: Client) -> None:
-    requests_mock.post(f"{BASE}/generate", [
-        {"exc": requests.ConnectTimeout("no route")},
-        {"json": {"success": True, "data": {"task_id": "t2", "credits_used": 10}}},
-    ])
+    requests_mock.post(
+        f"{BASE}/generate",
+        [
+            {"exc": requests.ConnectTimeout("no route")},
+            {"json": {"success": True, "data": {"task_id": "t2", "credits_used": 10}}},
+        ],
+    )
     assert client.generate(BODY).task_id == "t2"
 
 
@@ -174,8 +206,19 @@ def test_json_without_the_envelope(requests_mock: rm.Mocker, client: Client) -> 
 
 
 def test_unknown_fields_are_tolerated(requests_mock: rm.Mocker, client: Client) -> None:
-    requests_mock.get(f"{BASE}/task/t1", json={"success": True, "extra": 1, "data": {
-        "task_id": "t1", "status": "success", "output_urls": ["https://img.test/a.png"], "novel": {"x": 1}}})
+    requests_mock.get(
+        f"{BASE}/task/t1",
+        json={
+            "success": True,
+            "extra": 1,
+            "data": {
+                "task_id": "t1",
+                "status": "success",
+                "output_urls": ["https://img.test/a.png"],
+                "novel": {"x": 1},
+            },
+        },
+    )
     assert client.task("t1").output_urls == ("https://img.test/a.png",)
 
 
@@ -191,8 +234,12 @@ def test_network_errors_on_reads_are_retried_then_reported(
 def test_iter_tasks_walks_every_page(requests_mock: rm.Mocker, client: Client) -> None:
     def page(n: int, ids: list[str]) -> dict[str, object]:
         tasks = [{"task_id": i, "status": "success"} for i in ids]
-        return {"json": {"success": True, "data": {"tasks": tasks,
-                                                    "pagination": {"page": n, "limit": 100, "total": 150}}}}
+        return {
+            "json": {
+                "success": True,
+                "data": {"tasks": tasks, "pagination": {"page": n, "limit": 100, "total": 150}},
+            }
+        }
 
     requests_mock.get(f"{BASE}/tasks", [page(1, [f"a{i}" for i in range(100)]), page(2, ["b1", "b2"])])
     assert len(list(client.iter_tasks(status="success"))) == 102

@@ -66,7 +66,9 @@ def test_missing_lock_reads_as_empty(tmp_path: Path) -> None:
     assert lockfile.read(tmp_path / "figures.lock") == Lock()
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"figures": {}}', '{"figbuild_lock": 1, "figures": {"x": 3}}'])
+@pytest.mark.parametrize(
+    "text", ["{not json", "[]", '{"figures": {}}', '{"figbuild_lock": 1, "figures": {"x": 3}}']
+)
 def test_corrupt_lock_names_its_path(tmp_path: Path, text: str) -> None:
     path = tmp_path / "figures.lock"
     path.write_text(text)

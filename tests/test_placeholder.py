@@ -17,8 +17,9 @@ from .conftest import simple_manifest
     ("output", "fmt"), [("figures/a.png", "PNG"), ("figures/a.jpg", "JPEG"), ("figures/a.jpeg", "JPEG")]
 )
 def test_raster_formats_open_with_the_right_size(make_paper, run_cli, output: str, fmt: str) -> None:  # type: ignore[no-untyped-def]
-    root = make_paper(simple_manifest(a={"prompt": "x", "output": output, "aspect_ratio": "16:9",
-                                         "resolution": "2K"}))
+    root = make_paper(
+        simple_manifest(a={"prompt": "x", "output": output, "aspect_ratio": "16:9", "resolution": "2K"})
+    )
     result = run_cli("sync", "--placeholder", root=root)
     assert result.exit_code == 0, result.output
     with Image.open(root / output) as image:
@@ -53,9 +54,11 @@ def test_placeholder_shows_the_id_and_is_marked(make_paper, run_cli) -> None:  #
     assert run_cli("sync", "--placeholder", root=root).exit_code == 0
     with Image.open(root / "figures/overview.png") as image:
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
-    assert colours is not None and len(colours) > 10, "text is drawn, not a blank card"
+    assert colours is not None
+    assert len(colours) > 10, "text is drawn, not a blank card"
     record = read(root / "figures.lock").record("overview")
-    assert record.generated is not None and record.generated.placeholder
+    assert record.generated is not None
+    assert record.generated.placeholder
     status = run_cli("status", "--json", root=root)
     assert '"placeholder"' in status.output
 

@@ -16,27 +16,44 @@ FILE_SHA = "1" * 64
 
 def _resolved(frozen: bool = False, resolution: str = "1K", text: str = "body") -> Resolved:
     figure = Figure(
-        id="fig", prompt="Draw {{ method }}", mode="pipeline", model="nano-banana-pro",
-        resolution=resolution, aspect_ratio="1:1", image_input=(), content=(),
-        output="figures/fig.png", frozen=frozen,
+        id="fig",
+        prompt="Draw {{ method }}",
+        mode="pipeline",
+        model="nano-banana-pro",
+        resolution=resolution,
+        aspect_ratio="1:1",
+        image_input=(),
+        content=(),
+        output="figures/fig.png",
+        frozen=frozen,
     )
-    request = Request("pipeline", "Draw X", "nano-banana-pro", resolution, "1:1",
-                      content=(ContentPart("a.tex", text),))
+    request = Request(
+        "pipeline", "Draw X", "nano-banana-pro", resolution, "1:1", content=(ContentPart("a.tex", text),)
+    )
     return Resolved(figure, request, compute(request, figure.prompt, {"method": "X"}))
 
 
 def _generated(resolved: Resolved, **overrides: object) -> Generated:
     fields: dict[str, object] = {
-        "fingerprint": resolved.fingerprint.digest, "parts": dict(resolved.fingerprint.parts),
-        "output": "figures/fig.png", "sha256": FILE_SHA, "generated_at": "2026-01-01T00:00:00Z",
+        "fingerprint": resolved.fingerprint.digest,
+        "parts": dict(resolved.fingerprint.parts),
+        "output": "figures/fig.png",
+        "sha256": FILE_SHA,
+        "generated_at": "2026-01-01T00:00:00Z",
     }
     fields.update(overrides)
     return Generated(**fields)  # type: ignore[arg-type]
 
 
 def _pending(resolved: Resolved, task_id: str | None = "t1") -> Pending:
-    return Pending(task_id, resolved.fingerprint.digest, dict(resolved.fingerprint.parts),
-                   "figures/fig.png", 10, "2026-01-01T00:00:00Z")
+    return Pending(
+        task_id,
+        resolved.fingerprint.digest,
+        dict(resolved.fingerprint.parts),
+        "figures/fig.png",
+        10,
+        "2026-01-01T00:00:00Z",
+    )
 
 
 def test_fresh_when_everything_matches() -> None:
@@ -104,8 +121,9 @@ def test_reasons_name_vars_and_additions() -> None:
 
 def _plan(state_of: dict[str, tuple[Record, str | None]], **options: bool):  # type: ignore[no-untyped-def]
     statuses = [classify(resolved, record, sha) for resolved, (record, sha) in state_of.items()]
-    return make_plan(statuses, force=options.get("force", False),
-                     provisional=options.get("provisional", False))
+    return make_plan(
+        statuses, force=options.get("force", False), provisional=options.get("provisional", False)
+    )
 
 
 def test_plan_generates_stale_and_missing_and_skips_modified_without_force() -> None:
@@ -145,7 +163,8 @@ def test_placeholders_never_replace_a_real_or_modified_image() -> None:
     old_placeholder = classify(new, Record(_generated(old, placeholder=True)), FILE_SHA)
     current_placeholder = classify(old, Record(_generated(old, placeholder=True)), FILE_SHA)
     missing = classify(new, Record(), None)
-    plan = make_plan([real_stale, modified, old_placeholder, current_placeholder, missing],
-                     force=True, provisional=True)
+    plan = make_plan(
+        [real_stale, modified, old_placeholder, current_placeholder, missing], force=True, provisional=True
+    )
     assert plan.generate == (old_placeholder, missing)
     assert [s for s, _ in plan.skipped] == [real_stale, modified]

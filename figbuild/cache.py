@@ -1,0 +1,77 @@
+"""A private, disposable cache per paper in the user's cache directory; safe to delete.
+
+It remembers work whose result depends only on its key: that a manifest text
+passed the schema, and what a prompt template renders to with given vars. A
+cache written by another figbuild version is ignored. It lives outside the
+paper so that read-only commands (status, validate) write nothing into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from figbuild import __version__, atomic
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
+    configured = os.environ.get("XDG_CACHE_HOME")
+    if configured:
+        return Path(configured) / "figbuild"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "figbuild"
+    return Path.home() / ".cache" / "figbuild"
+
+
+def key_of(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, root: Path | None) -> None:
+        """The cache of the paper at ``root``, or one in memory only when None."""
+        self.path = cache_home() / f"{key_of(str(root.resolve()))[:24]}.json" if root is not None else None
+        self._data: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        if self.path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                document = json.loads(self.path.read_text(encoding="utf-8"))
+                if isinstance(document, dict) and document.get("figbuild") == __version__:
+                    self._data = {k: v for k, v in document.items() if isinstance(v, dict)}
+
+    def get(self, section: str, key: str) -> Any:
+        return self._data.get(section, {}).get(key)
+
+    def put(self, section: str, key: str, value: Any) -> None:
+        bucket = self._data.setdefault(section, {})
+        if bucket.get(key) != value:
+            bucket[key] = value
+            self._dirty = True
+
+    def save(self, keep: dict[str, set[str]] | None = None) -> None:
+        """Write the cache if it changed; ``keep`` prunes each named section to those keys.
+
+        A cache that cannot be written is no error: it only costs speed next time.
+        """
+        for section, keys in (keep or {}).items():
+            bucket = self._data.get(section, {})
+            stale = set(bucket) - keys
+            for key in stale:
+                del bucket[key]
+            self._dirty |= bool(stale)
+        if not self._dirty or self.path is None:
+            return
+        document = {"figbuild": __version__, **self._data}
+        with contextlib.suppress(OSError):
+            atomic.write_bytes(self.path, json.dumps(document, sort_keys=True).encode("utf-8"))
+        self._dirty = False
