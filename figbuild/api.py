@@ -202,8 +202,11 @@ class Client:
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        trace: Callable[[str], None] | None = None,
     ) -> None:
+        """``trace``, when given, receives one line per request (method, path, status, time)."""
         self.settings = settings
+        self._trace = trace
         self.limiter = limiter or RateLimiter(DEFAULT_RPM, settings.window)
         self._rpm_known = limiter is not None
         self._sleep = sleep
@@ -365,11 +368,13 @@ class Client:
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
             )
         except requests.ConnectTimeout:
+            self._note(method, path, started, "connect timeout")
             # Nothing reached the server, so even a POST is safe to send again.
             return _Retry(
                 NetworkError(f"could not connect to {self.settings.base_url} (timed out)", hint=_NETWORK_HINT)
             )
         except requests.RequestException as exc:
+            self._note(method, path, started, _describe(exc))
             if not idempotent:
                 raise AmbiguousSubmission(
                     f"{method} {path} failed after sending ({_describe(exc)}); a task may have been created",
@@ -379,6 +384,7 @@ class Client:
         finally:
             self.limiter.release()
         status = response.status_code
+        self._note(method, path, started, str(status))
         message = _server_message(response)
         if status == 429:
             with self._count_lock:
@@ -417,6 +423,10 @@ class Client:
                 f"{method} {path} answered an unexpected document: {message}", status=status
             )
         return body["data"]
+
+    def _note(self, method: str, path: str, started: float, outcome: str) -> None:
+        if self._trace is not None:
+            self._trace(f"api: {method} {path} -> {outcome} ({time.time() - started:.2f}s)")
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,9 @@ def sync(
 
     paper = Paper.open(env.directory)
     reporter = LineReporter(env.console)
-    with backend_session(placeholder=placeholder, emulator=emulator, reporter=reporter) as backend:
+    with backend_session(
+        placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
+    ) as backend:
         result = engine.sync(
             paper,
             backend,
@@ -215,7 +217,7 @@ def credits(env: Env, as_json: bool) -> int:
     from figbuild.api import Client, Settings
     from figbuild.output import credits_lines
 
-    with Client(Settings.from_env()) as client:
+    with Client(Settings.from_env(), trace=env.console.debug) as client:
         balance = client.credits()
     for line in credits_lines(balance, as_json):
         env.console.print(line)
@@ -237,7 +239,7 @@ def tasks(
     from figbuild.api import Client, Settings
     from figbuild.output import task_lines
 
-    with Client(Settings.from_env()) as client:
+    with Client(Settings.from_env(), trace=env.console.debug) as client:
         if all_pages:
             listed = list(client.iter_tasks(type=type_, status=status))
             footer = f"{len(listed)} tasks"

@@ -139,13 +139,13 @@ def sync(
             reporter.figure(status.id, "skipped", why)
         if dry_run or plan.empty:
             return result
-        _check_budget(plan, backend, max_credits)
+        balance = _check_budget(plan, backend, max_credits)
         if not ids:
             known = {item.figure.id for item in resolved}
             keeper.update(lambda lock: _prune(lock, known))
         _execute(plan, _Runner(paper.root, backend, reporter, keeper, result), jobs, backend.stop)
-        if backend.paid and (result.credits_spent or result.generated):
-            result.balance = backend.balance()
+        if balance is not None:
+            result.balance = balance - result.credits_spent
         return result
 
 
@@ -179,19 +179,22 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
         pool.shutdown(wait=True)
 
 
-def _check_budget(plan: Plan, backend: Backend, max_credits: int | None) -> None:
+def _check_budget(plan: Plan, backend: Backend, max_credits: int | None) -> int | None:
+    """Refuse a plan over ``max_credits`` or the balance; return the balance when it was read."""
     if max_credits is not None and plan.cost > max_credits:
         raise BudgetExceeded(
             f"the plan costs {plan.cost} credits, more than --max-credits {max_credits}; nothing was sent",
             hint="raise --max-credits, or sync fewer figures by naming them",
         )
-    if backend.paid and plan.cost:
-        balance = backend.balance()
-        if balance is not None and plan.cost > balance:
-            raise BudgetExceeded(
-                f"the plan costs {plan.cost} credits but only {balance} remain; nothing was sent",
-                hint="top up the Team plan's credits, or sync fewer figures",
-            )
+    if not (backend.paid and plan.cost):
+        return None
+    balance = backend.balance()
+    if balance is not None and plan.cost > balance:
+        raise BudgetExceeded(
+            f"the plan costs {plan.cost} credits but only {balance} remain; nothing was sent",
+            hint="top up the Team plan's credits, or sync fewer figures",
+        )
+    return balance
 
 
 def _prune(lock: Lock, known: set[str]) -> Lock:

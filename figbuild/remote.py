@@ -32,7 +32,7 @@ MAX_PAGES = 5
 
 @dataclass(frozen=True)
 class PollPolicy:
-    initial: float = 1.0
+    initial: float = 0.5
     factor: float = 1.5
     cap: float = 10.0
 
@@ -118,6 +118,10 @@ class ApiBackend:
         delay = self.poll.initial
         with self._tracker.tracking(ticket.task_id):
             while True:
+                # Wait first: a task is never done the moment it is submitted, and
+                # tasks submitted together are then all seen by one shared refresh.
+                if self.stop.wait(delay):
+                    raise Interrupted(f"interrupted while waiting for task {ticket.task_id}")
                 try:
                     task = self._tracker.status(ticket.task_id, max_age=delay / 2)
                 except NotFound:
@@ -128,8 +132,6 @@ class ApiBackend:
                     return task.output_urls[0]
                 if task.status == "failed":
                     raise FigureFailed(f"task {ticket.task_id} failed: {task.error or 'no reason given'}")
-                if self.stop.wait(delay):
-                    raise Interrupted(f"interrupted while waiting for task {ticket.task_id}")
                 delay = min(delay * self.poll.factor, self.poll.cap)
 
     def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:

