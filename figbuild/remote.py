@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -64,16 +64,33 @@ class ApiBackend:
 
     def __init__(
         self,
-        client: Client,
+        client: Client | Callable[[], Client],
         poll: PollPolicy | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        self.client = client
+        """``client`` may be a factory: it is then called on first use, so a sync with
+        nothing to do needs no key and no connection."""
+        self._client = client if isinstance(client, Client) else None
+        self._make_client = client if not isinstance(client, Client) else None
+        self._client_lock = threading.Lock()
         self.poll = poll or PollPolicy()
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
-        self._tracker = _Tracker(client)
+        self._tracker = _Tracker(self)
+
+    @property
+    def client(self) -> Client:
+        with self._client_lock:
+            if self._client is None:
+                assert self._make_client is not None
+                self._client = self._make_client()
+            return self._client
+
+    def close(self) -> None:
+        """Close the client if one was made."""
+        if self._client is not None:
+            self._client.close()
 
     def balance(self) -> int | None:
         return self.client.credits().remaining_credits
@@ -141,8 +158,8 @@ class ApiBackend:
 class _Tracker:
     """One shared, recent view of the state of every task in flight."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, backend: ApiBackend) -> None:
+        self.backend = backend
         self._in_flight: set[str] = set()
         self._seen: dict[str, tuple[float, Task]] = {}
         self._lock = threading.Lock()
@@ -170,14 +187,14 @@ class _Tracker:
                 in_flight = set(self._in_flight)
             if len(in_flight) >= BATCH_FROM and self._refresh_all(in_flight, task_id):
                 return self._seen[task_id][1]
-            task = self.client.task(task_id)
+            task = self.backend.client.task(task_id)
             self._seen[task_id] = (time.monotonic(), task)
             return task
 
     def _refresh_all(self, in_flight: set[str], wanted: str) -> bool:
         missing = set(in_flight)
         for page in range(1, MAX_PAGES + 1):
-            result = self.client.tasks(page=page, limit=100)
+            result = self.backend.client.tasks(page=page, limit=100)
             stamp = time.monotonic()
             for task in result.tasks:
                 if task.task_id in missing:
