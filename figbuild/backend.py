@@ -64,6 +64,10 @@ class FigureFailed(Exception):
     """One figure could not be produced; the message is the reason shown to the user."""
 
 
+class TaskNotFound(FigureFailed):
+    """The task being waited on does not exist (any more) for this key."""
+
+
 class PlaceholderBackend:
     """Draws a labelled placeholder locally: no key, no network, no credits."""
 

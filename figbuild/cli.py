@@ -210,6 +210,63 @@ def sync(
 
 
 @cli.command()
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds without further edits before a sync starts.",
+)
+@click.option("--poll", is_flag=True, help="Poll for changes instead of using native file events.")
+@click.option("--jobs", type=click.IntRange(min=1, max=64), default=None, help="Figures in flight at once.")
+@_backend_options
+@pass_env
+def watch(
+    env: Env,
+    settle: float,
+    poll: bool,
+    jobs: int | None,
+    max_credits: int | None,
+    placeholder: bool,
+    emulator: bool,
+) -> int:
+    """Sync what each edit makes stale, until Ctrl-C (exit 130) or SIGTERM (exit 0).
+
+    --max-credits caps what the whole session may spend.
+    """
+    import signal
+
+    from figbuild import engine
+    from figbuild.output import LineReporter
+    from figbuild.session import backend_session
+    from figbuild.watch import WatchOptions
+    from figbuild.watch import watch as watch_paper
+
+    terminated = []
+
+    def on_term(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    options = WatchOptions(
+        settle=settle, poll=poll, max_credits=max_credits, jobs=jobs or engine.DEFAULT_JOBS
+    )
+    reporter = LineReporter(env.console)
+    try:
+        with backend_session(
+            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
+        ) as backend:
+            watch_paper(env.directory, backend, reporter, options)
+    except (KeyboardInterrupt, FigbuildError) as exc:
+        if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
+            raise
+        env.console.note("stopped watching; every submitted task is recorded in figures.lock")
+        return ExitCode.OK if terminated else ExitCode.INTERRUPTED
+    return ExitCode.OK
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the balance as JSON.")
 @pass_env
 def credits(env: Env, as_json: bool) -> int:

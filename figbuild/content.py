@@ -53,6 +53,7 @@ class ContentPart:
 
     label: str  # e.g. "sections/method.tex" or "paper.md#Training"
     text: str
+    file: str = ""  # the file it was read from, relative to the paper root
 
     @property
     def digest(self) -> str:
@@ -77,9 +78,9 @@ class ContentReader:
             text = self._normalised(path)
             if source.section is not None:
                 text = section(text, _kind(path), source.section, relative)
-                parts.append(ContentPart(f"{relative}#{source.section}", text))
+                parts.append(ContentPart(f"{relative}#{source.section}", text, relative))
             else:
-                parts.append(ContentPart(relative, text))
+                parts.append(ContentPart(relative, text, relative))
         return parts
 
     def expand(self, pattern: str) -> list[Path]:

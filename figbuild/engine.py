@@ -18,7 +18,7 @@ from pathlib import Path
 
 from figbuild import atomic, images
 from figbuild import lock as lockfile
-from figbuild.backend import Backend, FigureFailed, Job, Ticket
+from figbuild.backend import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.errors import ApiError, FigbuildError, Forbidden, Interrupted, PaymentRequired, Unauthorized
 from figbuild.lock import Generated, Lock, Pending
 from figbuild.paper import Paper
@@ -269,17 +269,21 @@ class _Runner:
         job = Job(status.id, status.resolved.request, images.format_for(pending.output))
         if pending.task_id is not None:
             self.reporter.figure(status.id, "resuming", f"task {pending.task_id}")
-            self._collect(
-                status.id, Ticket(job, pending.task_id, pending.credits, pending.submitted_at), pending
-            )
-            return
-        found = self.backend.find(job, _epoch(pending.submitted_at))
-        if found is not None:
-            self._confirmed(status, pending, found)
-            return
-        # The POST never created a task: forget the mark and generate if still wanted.
+            ticket = Ticket(job, pending.task_id, pending.credits, pending.submitted_at)
+            try:
+                self._collect(status.id, ticket, pending)
+                return
+            except TaskNotFound:
+                gone = f"task {pending.task_id} no longer exists for this key"
+        else:
+            found = self.backend.find(job, _epoch(pending.submitted_at))
+            if found is not None:
+                self._confirmed(status, pending, found)
+                return
+            gone = "an interrupted submission created no task"
+        # Nothing to collect: forget the entry and generate if the figure still wants it.
         self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
-        self.reporter.figure(status.id, "checked", "an interrupted submission created no task")
+        self.reporter.figure(status.id, "checked", gone)
         if pending.fingerprint == status.resolved.fingerprint.digest:
             self._generate(status)
 
@@ -291,13 +295,19 @@ class _Runner:
             self.reporter.figure(status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits")
         with self._mutex:
             self.result.credits_spent += ticket.credits
-        self._collect(status.id, ticket, pending)
+        try:
+            self._collect(status.id, ticket, pending)
+        except TaskNotFound as exc:  # the task we were just given vanished
+            self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
+            self._failed(status.id, str(exc))
 
     def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
         target = self.root / pending.output
         expected = sha256_file(target)
         try:
             location = self.backend.wait(ticket)
+        except TaskNotFound:
+            raise
         except FigureFailed as exc:
             # The task itself failed (and the API does not charge for it): nothing to collect.
             self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from figbuild.api import Client, Task
-from figbuild.backend import FigureFailed, Job, Ticket
+from figbuild.backend import FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.errors import AmbiguousSubmission, Interrupted, NotFound
 from figbuild.lock import now
 
@@ -87,11 +87,6 @@ class ApiBackend:
                 self._client = self._make_client()
             return self._client
 
-    def close(self) -> None:
-        """Close the client if one was made."""
-        if self._client is not None:
-            self._client.close()
-
     def balance(self) -> int | None:
         return self.client.credits().remaining_credits
 
@@ -142,7 +137,7 @@ class ApiBackend:
                 try:
                     task = self._tracker.status(ticket.task_id, max_age=delay / 2)
                 except NotFound:
-                    raise FigureFailed(f"task {ticket.task_id} does not exist for this key") from None
+                    raise TaskNotFound(f"task {ticket.task_id} does not exist for this key") from None
                 if task.status == "success":
                     if not task.output_urls:
                         raise FigureFailed(f"task {ticket.task_id} succeeded without an image URL")

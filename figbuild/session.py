@@ -30,18 +30,17 @@ def backend_session(
     from figbuild.api import Client, Settings
     from figbuild.remote import ApiBackend
 
-    if emulator:
-        from figbuild.emulator import Emulator, EmulatorConfig
+    with contextlib.ExitStack() as stack:
 
-        with Emulator(EmulatorConfig(latency=EMULATOR_LATENCY)) as server:
+        def connect() -> Client:
+            # Called on the first request: a sync with nothing to do needs no key,
+            # no connection and no emulator.
+            if not emulator:
+                return stack.enter_context(Client(Settings.from_env(), trace=trace))
+            from figbuild.emulator import Emulator, EmulatorConfig
+
+            server = stack.enter_context(Emulator(EmulatorConfig(latency=EMULATOR_LATENCY)))
             reporter.info(f"using the bundled emulator at {server.base_url} (no key, no credits)")
-            with Client(Settings.for_emulator(server.base_url), trace=trace) as client:
-                yield ApiBackend(client)
-        return
-    # The key is read when the first request is due: a sync with nothing to do
-    # (a collaborator building the paper) needs no key.
-    backend = ApiBackend(lambda: Client(Settings.from_env(), trace=trace))
-    try:
-        yield backend
-    finally:
-        backend.close()
+            return stack.enter_context(Client(Settings.for_emulator(server.base_url), trace=trace))
+
+        yield ApiBackend(connect)

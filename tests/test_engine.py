@@ -345,3 +345,17 @@ def test_status_json_shows_pending_after_an_interrupted_collection(
     sync(emulator, root)
     rows = json.loads(run_cli("status", "--json", root=root).output)
     assert rows[0]["state"] == "pending"
+
+
+def test_a_pending_task_the_server_no_longer_knows_is_regenerated(make_paper: PaperFactory) -> None:
+    # Pending in the lock, but the (new) server has never heard of it: dropped and regenerated.
+    root = paper_with(make_paper, 1)
+    with Emulator(EmulatorConfig(latency=0.1, image_scale=0.1)) as first:
+        first.config.faults.truncate_downloads = 1
+        sync(first, root)
+    assert read(root / "figures.lock").record("f0").pending
+    with Emulator(EmulatorConfig(latency=0.1, image_scale=0.1)) as second:
+        result = sync(second, root)
+        assert result.generated == ["f0"]
+        assert posts(second) == 1
+    assert read(root / "figures.lock").record("f0").pending == ()
