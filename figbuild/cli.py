@@ -181,25 +181,28 @@ def sync(
 ) -> int:
     """Bring the named (or all) figures up to date."""
     from figbuild import engine
-    from figbuild.output import LineReporter, plan_lines, sync_summary
+    from figbuild.output import plan_lines, reporter_for, sync_summary
     from figbuild.paper import Paper
     from figbuild.session import backend_session
 
     paper = Paper.open(env.directory)
-    reporter = LineReporter(env.console)
-    with backend_session(
-        placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
-    ) as backend:
-        result = engine.sync(
-            paper,
-            backend,
-            reporter,
-            ids=ids,
-            force=force,
-            dry_run=dry_run,
-            max_credits=max_credits,
-            jobs=jobs or engine.DEFAULT_JOBS,
-        )
+    reporter = reporter_for(env.console)
+    try:
+        with backend_session(
+            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
+        ) as backend:
+            result = engine.sync(
+                paper,
+                backend,
+                reporter,
+                ids=ids,
+                force=force,
+                dry_run=dry_run,
+                max_credits=max_credits,
+                jobs=jobs or engine.DEFAULT_JOBS,
+            )
+    finally:
+        reporter.close()
     if dry_run:
         for line in plan_lines(result.plan):
             env.console.print(line)
@@ -237,7 +240,7 @@ def watch(
     import signal
 
     from figbuild import engine
-    from figbuild.output import LineReporter
+    from figbuild.output import reporter_for
     from figbuild.session import backend_session
     from figbuild.watch import WatchOptions
     from figbuild.watch import watch as watch_paper
@@ -252,7 +255,7 @@ def watch(
     options = WatchOptions(
         settle=settle, poll=poll, max_credits=max_credits, jobs=jobs or engine.DEFAULT_JOBS
     )
-    reporter = LineReporter(env.console)
+    reporter = reporter_for(env.console)
     try:
         with backend_session(
             placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
@@ -263,6 +266,8 @@ def watch(
             raise
         env.console.note("stopped watching; every submitted task is recorded in figures.lock")
         return ExitCode.OK if terminated else ExitCode.INTERRUPTED
+    finally:
+        reporter.close()
     return ExitCode.OK
 
 

@@ -241,6 +241,7 @@ class _Runner:
             self._failed(figure.id, f"not submitted: {self.refused}")
             return
         job = Job(figure.id, status.resolved.request, images.format_for(figure.output))
+        self.reporter.figure(figure.id, "generating", f"{job.request.model}, {job.request.resolution}")
         intent = Pending(
             task_id=None,
             fingerprint=fingerprint.digest,
@@ -292,7 +293,9 @@ class _Runner:
         pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
         if ticket.task_id is not None:
             self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending))
-            self.reporter.figure(status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits")
+            self.reporter.figure(
+                status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
+            )
         with self._mutex:
             self.result.credits_spent += ticket.credits
         try:

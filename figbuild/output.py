@@ -9,10 +9,12 @@ import dataclasses
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from figbuild.report import FINAL_EVENTS
 from figbuild.state import FigureStatus, State
 
 KEY_ENV = "PAPERBANANA_API_KEY"
@@ -64,13 +66,100 @@ class LineReporter:
     def info(self, message: str) -> None:
         self.console.note(message)
 
-    def figure(self, figure_id: str, event: str, detail: str = "") -> None:
-        elapsed = time.monotonic() - self.started
-        line = f"[{elapsed:6.1f}s] {figure_id}: {event}" + (f" ({detail})" if detail else "")
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
+        line = self._line(figure_id, event, detail)
         if event == "failed":
             self.console.error(line)
         else:
             self.console.note(line)
+
+    def _line(self, figure_id: str, event: str, detail: str) -> str:
+        elapsed = time.monotonic() - self.started
+        return f"[{elapsed:6.1f}s] {figure_id}: {event}" + (f" ({detail})" if detail else "")
+
+    def close(self) -> None:
+        pass
+
+
+class TerminalReporter(LineReporter):
+    """On a terminal: finished figures scroll by as lines; below them, a live block
+    with one line per figure in flight, its elapsed time, and the credits spent."""
+
+    def __init__(self, console: Console, refresh: float = 0.5) -> None:
+        super().__init__(console)
+        self._flight: dict[str, tuple[str, float]] = {}
+        self._credits = 0
+        self._drawn = 0
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, args=(refresh,), daemon=True)
+        self._ticker.start()
+
+    def info(self, message: str) -> None:
+        with self._lock:
+            self._print(message)
+
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
+        with self._lock:
+            self._credits += credits
+            if event in FINAL_EVENTS:
+                self._flight.pop(figure_id, None)
+                self._print(self._line(figure_id, event, detail))
+            else:
+                since = self._flight.get(figure_id, ("", time.monotonic()))[1]
+                self._flight[figure_id] = (event, since)
+                self._redraw()
+
+    def close(self) -> None:
+        self._done.set()
+        with self._lock:
+            self._erase()
+
+    def _tick(self, refresh: float) -> None:
+        while not self._done.wait(refresh):
+            with self._lock:
+                if self._flight:
+                    self._redraw()
+
+    def _print(self, line: str) -> None:
+        self._erase()
+        self.console.err.write(redact(line) + "\n")
+        self._draw()
+
+    def _redraw(self) -> None:
+        self._erase()
+        self._draw()
+
+    def _erase(self) -> None:
+        if self._drawn:
+            # Up to the first line of the block, then clear to the end of the screen.
+            self.console.err.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def _draw(self) -> None:
+        if not self._flight:
+            self.console.err.flush()
+            return
+        now = time.monotonic()
+        width = max(len(figure_id) for figure_id in self._flight)
+        lines = [
+            f"  {figure_id:<{width}}  {event:<10} {now - since:6.1f}s"
+            for figure_id, (event, since) in sorted(self._flight.items())
+        ]
+        elapsed = now - self.started
+        lines.append(
+            f"  {len(self._flight)} in flight, {self._credits} credits spent, {elapsed:.1f}s elapsed"
+        )
+        self.console.err.write("\n".join(lines) + "\n")
+        self.console.err.flush()
+        self._drawn = len(lines)
+
+
+def reporter_for(console: Console) -> LineReporter:
+    """A live display on a terminal; plain lines in logs, pipes and with -q."""
+    if console.verbosity >= 0 and console.err.isatty() and os.environ.get("TERM") != "dumb":
+        return TerminalReporter(console)
+    return LineReporter(console)
 
 
 def status_table(statuses: Sequence[FigureStatus], verbose: bool = False) -> list[str]:

@@ -12,14 +12,19 @@ class Reporter(Protocol):
     def info(self, message: str) -> None:
         """A line of general progress."""
 
-    def figure(self, figure_id: str, event: str, detail: str = "") -> None:
-        """Something happened to one figure: ``event`` is a short verb such as
-        ``submitted``, ``waiting``, ``written``, ``failed``, ``skipped``."""
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
+        """Something happened to one figure. ``event`` is one of ``generating``,
+        ``submitted`` (``credits`` were spent), ``resuming``, ``checked`` (work in
+        flight) or ``written``, ``failed``, ``skipped`` (done with it)."""
+
+
+#: Events after which figbuild is done with a figure for this run.
+FINAL_EVENTS = frozenset({"written", "failed", "skipped"})
 
 
 class NullReporter:
     def info(self, message: str) -> None:
         pass
 
-    def figure(self, figure_id: str, event: str, detail: str = "") -> None:
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
         pass

@@ -40,7 +40,7 @@ class Recorder:
         with self._lock:
             self.lines.append(message)
 
-    def figure(self, figure_id: str, event: str, detail: str = "") -> None:
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
         with self._lock:
             self.events.append((figure_id, event, detail))
 
