@@ -1,0 +1,74 @@
+"""Shared helpers for the benchmarks: generated papers, timing, medians."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+PARAGRAPH = (
+    "We study the method on several data sets and report the mean over five seeds; "
+    "the gains hold across resolutions and are largest where depth is noisy. "
+) * 6
+
+
+def make_paper(root: Path, figures: int, files: int | None = None, resolution: str | None = None) -> Path:
+    """A paper with ``figures`` figures over ``files`` content files (LaTeX and Markdown,
+    each shared by several figures): about 10 kB per file."""
+    files = files or max(4, min(300, figures // 2))
+    sections = root / "sections"
+    sections.mkdir(parents=True, exist_ok=True)
+    for index in range(files):
+        body = "\n\n".join(f"% note {j}\n{PARAGRAPH}" for j in range(12))
+        if index % 4 == 3:
+            text = f"# Part {index}\n\n{body.replace('% note', '<!-- note -->')}\n\n## Detail\n\n{PARAGRAPH}\n"
+            (sections / f"part-{index:04d}.md").write_text(text, encoding="utf-8")
+        else:
+            text = f"\\section{{Part {index}}}\n{body}\n\\subsection{{Detail}}\n{PARAGRAPH}\n"
+            (sections / f"part-{index:04d}.tex").write_text(text, encoding="utf-8")
+    names = sorted(p.name for p in sections.iterdir())
+    figure_specs = {}
+    for i in range(figures):
+        content = [f"sections/{names[i % files]}", f"sections/{names[(i * 7 + 3) % files]}"]
+        spec: dict[str, object] = {
+            "prompt": f"Figure {i} of {{{{ method }}}}: a diagram of stage {i}.",
+            "content": content,
+            "resolution": resolution or ["1K", "2K", "4K"][i % 3],
+        }
+        figure_specs[f"fig-{i:04d}"] = spec
+    manifest = {"version": 1, "vars": {"method": "FlowNet"}, "figures": figure_specs}
+    (root / "figures.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    return root
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: bytecode caches on (some sandboxes turn them
+    off with PYTHONDONTWRITEBYTECODE, which would time compiling, not figbuild)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env
+
+
+def figbuild(*args: str) -> list[str]:
+    return [sys.executable, "-m", "figbuild", "-q", *args]
+
+
+def median_seconds(command: list[str], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
+    """Median wall time of ``command`` over ``runs`` runs, after one warm-up run."""
+    env = env or user_env()
+    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def content_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in (root / "sections").iterdir())
