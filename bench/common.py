@@ -26,7 +26,9 @@ def make_paper(root: Path, figures: int, files: int | None = None, resolution: s
     for index in range(files):
         body = "\n\n".join(f"% note {j}\n{PARAGRAPH}" for j in range(12))
         if index % 4 == 3:
-            text = f"# Part {index}\n\n{body.replace('% note', '<!-- note -->')}\n\n## Detail\n\n{PARAGRAPH}\n"
+            text = (
+                f"# Part {index}\n\n{body.replace('% note', '<!-- note -->')}\n\n## Detail\n\n{PARAGRAPH}\n"
+            )
             (sections / f"part-{index:04d}.md").write_text(text, encoding="utf-8")
         else:
             text = f"\\section{{Part {index}}}\n{body}\n\\subsection{{Detail}}\n{PARAGRAPH}\n"
@@ -58,7 +60,9 @@ def figbuild(*args: str) -> list[str]:
     return [sys.executable, "-m", "figbuild", "-q", *args]
 
 
-def median_seconds(command: list[str], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
+def median_seconds(
+    command: list[str], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> float:
     """Median wall time of ``command`` over ``runs`` runs, after one warm-up run."""
     env = env or user_env()
     subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import content_bytes, figbuild, make_paper, median_seconds, user_env  # noqa: E402
+from common import content_bytes, figbuild, make_paper, median_seconds, user_env
 
 
 def measure(figures: int, runs: int) -> dict[str, float]:
@@ -42,7 +42,9 @@ def measure(figures: int, runs: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--figures", type=int, default=200)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()

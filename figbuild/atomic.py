@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +22,8 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     The temp file lives in ``path``'s directory (so the rename is atomic) and is
     removed if the block raises, including on KeyboardInterrupt.
     """
+    import tempfile  # here, not at the top: read-only commands never need it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)

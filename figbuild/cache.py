@@ -58,6 +58,12 @@ class Cache:
             bucket[key] = value
             self._dirty = True
 
+    def replace(self, section: str, values: dict[str, Any]) -> None:
+        """Make ``values`` the whole of ``section``."""
+        if self._data.get(section) != values:
+            self._data[section] = values
+            self._dirty = True
+
     def save(self, keep: dict[str, set[str]] | None = None) -> None:
         """Write the cache if it changed; ``keep`` prunes each named section to those keys.
 
@@ -73,5 +79,6 @@ class Cache:
             return
         document = {"figbuild": __version__, **self._data}
         with contextlib.suppress(OSError):
-            atomic.write_bytes(self.path, json.dumps(document, sort_keys=True).encode("utf-8"))
+            # Keys keep their order: a cached manifest's figures are in the manifest's order.
+            atomic.write_bytes(self.path, json.dumps(document, default=str).encode("utf-8"))
         self._dirty = False

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
 
 LATEX_SUFFIXES = frozenset({".tex", ".ltx", ".sty", ".cls"})
@@ -49,39 +51,71 @@ class ContentError(Exception):
 
 @dataclass(frozen=True)
 class ContentPart:
-    """One piece of normalised paper content and where it came from."""
+    """One piece of normalised paper content and where it came from.
+
+    ``text`` is None when the part's digest came from the stat cache: a status
+    needs only digests; :meth:`ContentReader.fill` reads the text for sending.
+    """
 
     label: str  # e.g. "sections/method.tex" or "paper.md#Training"
-    text: str
-    file: str = ""  # the file it was read from, relative to the paper root
+    file: str  # the file it was read from, relative to the paper root
+    section: str | None
+    digest: str
+    length: int
+    text: str | None = None
 
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+    @classmethod
+    def of(cls, file: str, section_title: str | None, text: str) -> ContentPart:
+        label = f"{file}#{section_title}" if section_title is not None else file
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return cls(label, file, section_title, digest, len(text), text)
 
 
 class ContentReader:
-    """Reads content sources under one paper root, each file once per run."""
+    """Reads content sources under one paper root, each file at most once per run.
 
-    def __init__(self, root: Path) -> None:
+    With a :class:`~figbuild.digests.StatCache`, unchanged files are not read at all.
+    """
+
+    def __init__(self, root: Path, stats: StatCache | None = None) -> None:
         self.root = root
-        self._resolved_root = root.resolve()
+        self.stats = stats
+        self._resolved_root = os.path.realpath(root)
+        self._real_dirs: dict[str, str] = {}
         self._texts: dict[Path, str] = {}
-        #: every file read so far, for ``watch`` to observe
-        self.files: set[Path] = set()
 
     def parts(self, source: ContentSource) -> list[ContentPart]:
         """The normalised parts ``source`` names, one per matched file, in sorted order."""
         parts = []
         for path in self.expand(source.pattern):
             relative = path.relative_to(self.root).as_posix()
-            text = self._normalised(path)
-            if source.section is not None:
-                text = section(text, _kind(path), source.section, relative)
-                parts.append(ContentPart(f"{relative}#{source.section}", text, relative))
-            else:
-                parts.append(ContentPart(relative, text, relative))
+            key = relative if source.section is None else f"{relative}#{source.section}"
+            st = path.stat()
+            hit = self.stats.lookup(key, st) if self.stats is not None else None
+            if hit is not None:
+                digest, length = hit
+                parts.append(ContentPart(key, relative, source.section, digest, length))
+                continue
+            part = ContentPart.of(relative, source.section, self._text(path, source.section, relative))
+            if self.stats is not None:
+                self.stats.store(key, st, part.digest, part.length)
+            parts.append(part)
         return parts
+
+    def fill(self, part: ContentPart) -> ContentPart:
+        """``part`` with its text, read now; a ContentError if the file changed since."""
+        if part.text is not None:
+            return part
+        filled = ContentPart.of(
+            part.file, part.section, self._text(self.root / part.file, part.section, part.file)
+        )
+        if filled.digest != part.digest:
+            raise ContentError(f"{part.label} changed while figbuild was working; run it again")
+        return filled
+
+    def _text(self, path: Path, section_title: str | None, relative: str) -> str:
+        text = self._normalised(path)
+        return text if section_title is None else section(text, _kind(path), section_title, relative)
 
     def expand(self, pattern: str) -> list[Path]:
         """The files ``pattern`` (a path or glob) names inside the root, sorted."""
@@ -101,10 +135,20 @@ class ContentReader:
             self._check_inside(path, pattern)
         return paths
 
+    def _real(self, path: Path) -> str:
+        """``path`` with symlinks resolved; directories are resolved once per run."""
+        directory = str(path.parent)
+        real_dir = self._real_dirs.get(directory)
+        if real_dir is None:
+            real_dir = self._real_dirs[directory] = os.path.realpath(directory)
+        # os.path on strings: this runs for every file on every status, where
+        # pathlib's object overhead showed in profiles.
+        real = os.path.normpath(os.path.join(real_dir, path.name))  # noqa: PTH118
+        return os.path.realpath(real) if os.path.islink(real) else real  # noqa: PTH114
+
     def _check_inside(self, path: Path, pattern: str) -> None:
-        try:
-            path.resolve().relative_to(self._resolved_root)
-        except ValueError:
+        real = self._real(path)
+        if real != self._resolved_root and not real.startswith(self._resolved_root + os.sep):
             raise ContentError(
                 f"{path.relative_to(self.root).as_posix()!r} (from {pattern!r}) is outside the "
                 "paper root; figbuild only reads files inside it",
@@ -118,7 +162,6 @@ class ContentReader:
     def _normalised(self, path: Path) -> str:
         cached = self._texts.get(path)
         if cached is None:
-            self.files.add(path)
             try:
                 raw = path.read_bytes().decode("utf-8")
             except UnicodeDecodeError as exc:

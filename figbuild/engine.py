@@ -19,11 +19,13 @@ from pathlib import Path
 from figbuild import atomic, images
 from figbuild import lock as lockfile
 from figbuild.backend import Backend, FigureFailed, Job, TaskNotFound, Ticket
+from figbuild.content import ContentError
+from figbuild.digests import sha256_file
 from figbuild.errors import ApiError, FigbuildError, Forbidden, Interrupted, PaymentRequired, Unauthorized
 from figbuild.lock import Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.report import Reporter
-from figbuild.state import FigureStatus, State, sha256_file
+from figbuild.state import FigureStatus, State
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def sync(
         if not ids:
             known = {item.figure.id for item in resolved}
             keeper.update(lambda lock: _prune(lock, known))
-        _execute(plan, _Runner(paper.root, backend, reporter, keeper, result), jobs, backend.stop)
+        _execute(plan, _Runner(paper, backend, reporter, keeper, result), jobs, backend.stop)
         if balance is not None:
             result.balance = balance - result.credits_spent
         return result
@@ -217,9 +219,10 @@ class _Runner:
     """Produces figures on worker threads; every step is written to the lock at once."""
 
     def __init__(
-        self, root: Path, backend: Backend, reporter: Reporter, keeper: _LockKeeper, result: SyncResult
+        self, paper: Paper, backend: Backend, reporter: Reporter, keeper: _LockKeeper, result: SyncResult
     ) -> None:
-        self.root = root
+        self.paper = paper
+        self.root = paper.root
         self.backend = backend
         self.reporter = reporter
         self.keeper = keeper
@@ -240,7 +243,12 @@ class _Runner:
         if self.refused is not None:
             self._failed(figure.id, f"not submitted: {self.refused}")
             return
-        job = Job(figure.id, status.resolved.request, images.format_for(figure.output))
+        try:
+            request = self.paper.fill(status.resolved.request)
+        except ContentError as exc:
+            self._failed(figure.id, str(exc))
+            return
+        job = Job(figure.id, request, images.format_for(figure.output))
         self.reporter.figure(figure.id, "generating", f"{job.request.model}, {job.request.resolution}")
         intent = Pending(
             task_id=None,

@@ -28,7 +28,8 @@ def _sha256(data: str) -> str:
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # default=str: YAML dates and the like, as the prompt template shows them.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fingerprint:
@@ -38,8 +39,7 @@ def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fi
     order, which fixes the joined text); ``variables`` are the vars the template
     uses, recorded so that a reason can name the one that changed.
     """
-    body = request.body()
-    body["options"].pop("content", None)
+    body = request.body(with_content=False)
     body["content"] = [[part.label, part.digest] for part in request.content]
     digest = "sha256:" + _sha256(_canonical({"scheme": SCHEME, "request": body}))
     parts: dict[str, str] = {name: getattr(request, name) for name in _LITERAL_PARTS}

@@ -12,7 +12,6 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ STATE_DIR = ".figbuild"
 
 def now() -> str:
     """The current UTC time as the lock records it."""
+    from datetime import datetime, timezone  # here: read-only commands never need it
+
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 

@@ -130,6 +130,13 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
         return None, [Problem(name, f"not UTF-8 text ({exc.reason})", hint="save the file as UTF-8")]
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    text_key = key_of(text)
+    cached = cache.get("manifest", text_key) if cache is not None else None
+    if cached is not None:
+        # This exact text passed every check before: skip YAML and the schema.
+        doc = yamlsource.from_json(cached)
+        manifest = _build(path, doc, skip=set())
+        return manifest, list(_path_problems(manifest, doc))
     try:
         doc = yamlsource.load(text)
     except Exception as exc:  # yaml.YAMLError, and ValueError for odd scalars
@@ -139,18 +146,15 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
         return None, [
             Problem(name, f"invalid YAML: {reason}", line=line, hint="check indentation and quoting")
         ]
-    text_key = key_of(text)
-    problems: list[Problem] = []
-    if cache is None or cache.get("manifest", "validated") != text_key:
-        problems.extend(_structure_problems(name, doc))
-        if doc.data is None:
-            problems.append(Problem(name, "the file is empty", hint="run `figbuild init` for a starter"))
-        elif not problems:
-            problems.extend(_schema_problems(name, doc))
-        if any(problem.figure is None for problem in problems):
-            return None, problems
-        if cache is not None and not problems:
-            cache.put("manifest", "validated", text_key)
+    problems: list[Problem] = list(_structure_problems(name, doc))
+    if doc.data is None:
+        problems.append(Problem(name, "the file is empty", hint="run `figbuild init` for a starter"))
+    elif not problems:
+        problems.extend(_schema_problems(name, doc))
+    if any(problem.figure is None for problem in problems):
+        return None, problems
+    if cache is not None and not problems:
+        cache.replace("manifest", {text_key: yamlsource.to_json(doc)})
     manifest = _build(path, doc, skip={problem.figure for problem in problems if problem.figure})
     problems.extend(_path_problems(manifest, doc))
     return manifest, problems

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from figbuild import lock as lockfile
 from figbuild import manifest as manifests
 from figbuild.cache import Cache
+from figbuild.content import ContentReader
+from figbuild.digests import StatCache, sha256_file
 from figbuild.errors import ManifestError
 from figbuild.lock import Lock
 from figbuild.manifest import Manifest
+from figbuild.request import Request
 from figbuild.resolve import Resolved, resolve
-from figbuild.state import FigureStatus, classify, sha256_file
+from figbuild.state import FigureStatus, classify
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,16 @@ class Paper:
 
     def statuses(self, resolved: list[Resolved], lock: Lock) -> list[FigureStatus]:
         """The state of each resolved figure against ``lock`` and the files on disk."""
-        return [
-            classify(item, lock.record(item.figure.id), sha256_file(self.root / item.figure.output))
+        stats = StatCache(self.cache, "outputs")
+        statuses = [
+            classify(item, lock.record(item.figure.id), sha256_file(self.root / item.figure.output, stats))
             for item in resolved
         ]
+        everything = len(resolved) == len(self.manifest.figures)
+        self.cache.save(keep={"outputs": stats.keys} if everything else None)
+        return statuses
+
+    def fill(self, request: Request) -> Request:
+        """``request`` with the text of every content part, read now (for sending)."""
+        reader = ContentReader(self.root)
+        return replace(request, content=tuple(reader.fill(part) for part in request.content))

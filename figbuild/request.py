@@ -33,14 +33,24 @@ class Request:
         return CREDITS[self.resolution]
 
     @property
-    def content_text(self) -> str:
-        return CONTENT_SEPARATOR.join(part.text for part in self.content)
+    def content_length(self) -> int:
+        """Characters of ``options.content``, known without the text itself."""
+        if not self.content:
+            return 0
+        return sum(part.length for part in self.content) + len(CONTENT_SEPARATOR) * (len(self.content) - 1)
 
-    def body(self) -> dict[str, Any]:
-        """The JSON body of ``POST /generate``."""
+    @property
+    def content_text(self) -> str:
+        texts = [part.text for part in self.content]
+        if any(text is None for text in texts):
+            raise ValueError("content text not read; fill the request's parts first")
+        return CONTENT_SEPARATOR.join(text for text in texts if text is not None)
+
+    def body(self, *, with_content: bool = True) -> dict[str, Any]:
+        """The JSON body of ``POST /generate`` (without ``options.content`` if asked)."""
         options: dict[str, Any] = {"resolution": self.resolution, "aspect_ratio": self.aspect_ratio}
         if self.image_input:
             options["image_input"] = list(self.image_input)
-        if self.type == "pipeline" and self.content:
+        if with_content and self.type == "pipeline" and self.content:
             options["content"] = self.content_text
         return {"type": self.type, "prompt": self.prompt, "model": self.model, "options": options}

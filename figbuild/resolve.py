@@ -15,6 +15,7 @@ from typing import Any
 from figbuild import prompt as prompts
 from figbuild.cache import Cache, key_of
 from figbuild.content import ContentError, ContentPart, ContentReader
+from figbuild.digests import StatCache
 from figbuild.errors import ManifestError, Problem
 from figbuild.fingerprint import Fingerprint, compute
 from figbuild.manifest import Figure, Manifest
@@ -35,7 +36,8 @@ def resolve(
 ) -> list[Resolved]:
     """Resolve ``figures`` (default: all) or raise ManifestError with every problem."""
     cache = cache or Cache(None)
-    reader = ContentReader(manifest.root)
+    stats = StatCache(cache, "content")
+    reader = ContentReader(manifest.root, stats)
     renderer = _Renderer(manifest.vars, cache)
     resolved: list[Resolved] = []
     problems: list[Problem] = []
@@ -43,7 +45,7 @@ def resolve(
         problems.extend(_problems_of(manifest, figure, reader, renderer, resolved))
     if problems:
         raise ManifestError(problems)
-    cache.save(keep={"prompts": renderer.keys} if figures is None else None)
+    cache.save(keep={"prompts": renderer.keys, "content": stats.keys} if figures is None else None)
     return resolved
 
 
@@ -110,10 +112,10 @@ def _problems_of(
         image_input=figure.image_input,
         content=tuple(parts),
     )
-    if len(request.content_text) > CONTENT_LIMIT:
+    if request.content_length > CONTENT_LIMIT:
         problems.append(
             problem(
-                f"is {len(request.content_text):,} characters; the API allows {CONTENT_LIMIT:,}",
+                f"is {request.content_length:,} characters; the API allows {CONTENT_LIMIT:,}",
                 "content",
                 figure.content[0].line if figure.content else None,
                 hint="pick a section instead of whole files",

@@ -6,10 +6,8 @@ recorded and the output file's digest; :func:`observe` is the I/O that feeds it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 
 from figbuild.fingerprint import reasons as changes
 from figbuild.lock import Pending, Record
@@ -86,15 +84,3 @@ def describe(pending: Pending) -> str:
     if pending.task_id is None:
         return "submission (unconfirmed; sync will look for it on the server)"
     return f"task {pending.task_id}"
-
-
-def sha256_file(path: Path) -> str | None:
-    """The hex sha256 of a file, or None when it does not exist."""
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    return digest.hexdigest()

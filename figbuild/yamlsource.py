@@ -7,14 +7,10 @@ would drop a figure without a word, so duplicates are problems here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-try:  # the C loader is several times faster where libyaml is available
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+if TYPE_CHECKING:  # imported in load(): a manifest cached as JSON needs no YAML
+    import yaml
 
 Path_ = tuple[str | int, ...]
 
@@ -28,6 +24,15 @@ class TooLarge(ValueError):
 
     problem = f"the document expands to more than {MAX_EXPANDED:,} values through aliases"
     problem_mark = None
+
+
+def to_json(doc: YamlDocument) -> dict[str, Any]:
+    """A JSON-able form of a document without duplicates, for the cache."""
+    return {"data": doc.data, "lines": [[list(path), line] for path, line in doc.lines.items()]}
+
+
+def from_json(value: dict[str, Any]) -> YamlDocument:
+    return YamlDocument(value["data"], {tuple(path): line for path, line in value["lines"]})
 
 
 @dataclass
@@ -51,6 +56,12 @@ class YamlDocument:
 
 def load(text: str) -> YamlDocument:
     """Parse one YAML document. Raises ``yaml.YAMLError`` on invalid YAML."""
+
+    try:  # the C loader is several times faster where libyaml is available
+        from yaml import CSafeLoader as _Loader
+    except ImportError:  # pragma: no cover - depends on how PyYAML was built
+        from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -66,6 +77,8 @@ def load(text: str) -> YamlDocument:
 
 
 def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+    import yaml
+
     if id(node) in doc.built:
         return doc.built[id(node)]
     if isinstance(node, yaml.MappingNode):

@@ -227,3 +227,23 @@ def test_a_sync_with_nothing_to_do_needs_no_key(make_paper: PaperFactory) -> Non
     assert run("-C", str(root), "sync", env=env).returncode == 0
     (root / "figures.yaml").write_text("version: 1\nfigures:\n  a:\n    prompt: changed\n")
     assert run("-C", str(root), "sync", env=env).returncode == 2
+
+
+def test_status_loads_no_heavy_module(make_paper: PaperFactory) -> None:
+    # Start-up is part of the product: status never needs the network stack, Pillow or
+    # watchdog, and once the manifest is cached, neither YAML, the schema nor Jinja2.
+    figures = {f"f{i}": {"prompt": "Figure {{ method }}", "content": "a.tex"} for i in range(200)}
+    root = make_paper({"version": 1, "vars": {"method": "X"}, "figures": figures}, {"a.tex": "Text.\n"})
+    probe = (
+        "import atexit, sys\n"
+        "heavy = ('requests', 'PIL', 'watchdog', 'jinja2', 'jsonschema', 'yaml')\n"
+        "atexit.register(lambda: print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr))\n"
+        "from figbuild.cli import main\n"
+        f"main(['-C', {str(root)!r}, 'status'])\n"
+    )
+    cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert cold.returncode == warm.returncode == 0
+    assert cold.stderr.strip() == "['jinja2', 'jsonschema', 'yaml']"
+    assert warm.stderr.strip() == "[]"
+    assert warm.stdout == cold.stdout

@@ -8,6 +8,8 @@ real edit makes exactly the figures that use the file stale, saying which file.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,9 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from figbuild.cache import Cache
 from figbuild.content import ContentError, ContentReader, normalise, section, strip_latex_comment
+from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
 from figbuild.paper import Paper
 
@@ -352,11 +356,51 @@ def test_part_digest_is_of_the_normalised_text(tmp_path: Path) -> None:
     assert a.digest != c.digest
 
 
-def test_reader_records_the_files_it_read(tmp_path: Path) -> None:
+def test_parts_name_the_files_they_were_read_from(tmp_path: Path) -> None:
     root = write(tmp_path / "paper", {"a.tex": "A.\n", "b.tex": "B.\n", "c.md": "C.\n"})
-    reader = ContentReader(root)
-    reader.parts(ContentSource("*.tex"))
-    assert reader.files == {root / "a.tex", root / "b.tex"}
+    parts = ContentReader(root).parts(ContentSource("*.tex"))
+    assert [part.file for part in parts] == ["a.tex", "b.tex"]
+
+
+def _old(path: Path) -> None:
+    """Date a file back so the stat cache may trust it (recent files are always re-read)."""
+    os.utime(path, ns=(time.time_ns() - 10**10, time.time_ns() - 10**10))
+
+
+def test_stat_cache_skips_unchanged_files_and_sees_same_size_edits(tmp_path: Path) -> None:
+    root = write(tmp_path / "paper", {"a.tex": "\\section{A}\nAlpha.\n"})
+    _old(root / "a.tex")
+    cache = Cache(None)
+    first = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex", "A"))
+    assert first[0].text is not None
+    second = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex", "A"))
+    assert second[0].text is None, "unchanged: digest from the cache, file not read"
+    assert (second[0].digest, second[0].length) == (first[0].digest, first[0].length)
+    (root / "a.tex").write_text("\\section{A}\nOmega.\n")  # same size, new content
+    _old(root / "a.tex")
+    third = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex", "A"))
+    assert third[0].text is not None
+    assert third[0].digest != first[0].digest
+
+
+def test_recently_modified_files_are_never_trusted(tmp_path: Path) -> None:
+    root = write(tmp_path / "paper", {"a.tex": "Alpha.\n"})
+    cache = Cache(None)
+    ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex"))
+    again = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex"))
+    assert again[0].text is not None, "a file written this second could change again unseen"
+
+
+def test_fill_reads_the_text_and_refuses_a_file_changed_since(tmp_path: Path) -> None:
+    root = write(tmp_path / "paper", {"a.tex": "Alpha.\n"})
+    _old(root / "a.tex")
+    cache = Cache(None)
+    ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex"))
+    [part] = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("a.tex"))
+    assert ContentReader(root).fill(part).text == "Alpha."
+    (root / "a.tex").write_text("Beta.\n")
+    with pytest.raises(ContentError, match="changed while figbuild was working"):
+        ContentReader(root).fill(part)
 
 
 @pytest.mark.parametrize(

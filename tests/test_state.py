@@ -28,7 +28,12 @@ def _resolved(frozen: bool = False, resolution: str = "1K", text: str = "body") 
         frozen=frozen,
     )
     request = Request(
-        "pipeline", "Draw X", "nano-banana-pro", resolution, "1:1", content=(ContentPart("a.tex", text),)
+        "pipeline",
+        "Draw X",
+        "nano-banana-pro",
+        resolution,
+        "1:1",
+        content=(ContentPart.of("a.tex", None, text),),
     )
     return Resolved(figure, request, compute(request, figure.prompt, {"method": "X"}))
 
