@@ -7,6 +7,7 @@ differ only behind it.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -44,6 +45,9 @@ class Backend(Protocol):
     def balance(self) -> int | None:
         """Credits left, or None when nothing is spent."""
 
+    def concurrency(self) -> int:
+        """How many figures it makes sense to have in flight at once."""
+
     def submit(self, job: Job) -> Ticket:
         """Start producing ``job``; raises ApiError (subclasses) when refused."""
 
@@ -79,6 +83,9 @@ class PlaceholderBackend:
 
     def balance(self) -> int | None:
         return None
+
+    def concurrency(self) -> int:
+        return os.cpu_count() or 1
 
     def submit(self, job: Job) -> Ticket:
         from figbuild.lock import now

@@ -166,7 +166,12 @@ def _backend_options(func: Any) -> Any:
 @click.argument("ids", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; send nothing.")
 @click.option("--force", is_flag=True, help="Regenerate the named (or all) figures, modified ones too.")
-@click.option("--jobs", type=click.IntRange(min=1, max=64), default=None, help="Figures in flight at once.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Figures in flight at once (default: what the rate limit sustains).",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -199,7 +204,7 @@ def sync(
                 force=force,
                 dry_run=dry_run,
                 max_credits=max_credits,
-                jobs=jobs or engine.DEFAULT_JOBS,
+                jobs=jobs,
             )
     finally:
         reporter.close()
@@ -221,7 +226,12 @@ def sync(
     help="Seconds without further edits before a sync starts.",
 )
 @click.option("--poll", is_flag=True, help="Poll for changes instead of using native file events.")
-@click.option("--jobs", type=click.IntRange(min=1, max=64), default=None, help="Figures in flight at once.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Figures in flight at once (default: what the rate limit sustains).",
+)
 @_backend_options
 @pass_env
 def watch(
@@ -239,7 +249,6 @@ def watch(
     """
     import signal
 
-    from figbuild import engine
     from figbuild.output import reporter_for
     from figbuild.session import backend_session
     from figbuild.watch import WatchOptions
@@ -252,9 +261,7 @@ def watch(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    options = WatchOptions(
-        settle=settle, poll=poll, max_credits=max_credits, jobs=jobs or engine.DEFAULT_JOBS
-    )
+    options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs)
     reporter = reporter_for(env.console)
     try:
         with backend_session(

@@ -52,7 +52,8 @@ class SyncResult:
     balance: int | None = None
 
 
-DEFAULT_JOBS = 4
+#: Most figures in flight at once, whatever the rate limit allows.
+MAX_JOBS = 128
 
 
 class BudgetExceeded(FigbuildError):
@@ -104,17 +105,32 @@ def make_plan(statuses: list[FigureStatus], *, force: bool, provisional: bool) -
 
 
 class _LockKeeper:
-    """The run's copy of the lock; every change is written through at once."""
+    """The run's copy of the lock; every change is durable on disk before update returns.
+
+    Concurrent changes are written together (group commit): a worker whose change
+    was included in another's write does not write again.
+    """
 
     def __init__(self, path: Path, lock: Lock) -> None:
         self.path = path
         self.lock = lock
-        self._mutex = threading.Lock()
+        self._mutex = threading.Lock()  # guards lock and the version counters
+        self._writing = threading.Lock()  # one write at a time
+        self._version = 0
+        self._written = 0
 
     def update(self, change: Callable[[Lock], Lock]) -> None:
         with self._mutex:
             self.lock = change(self.lock)
-            lockfile.write(self.path, self.lock)
+            self._version += 1
+            mine = self._version
+        with self._writing:
+            if self._written >= mine:
+                return
+            with self._mutex:
+                snapshot, version = self.lock, self._version
+            lockfile.write(self.path, snapshot)
+            self._written = version
 
 
 def sync(
@@ -126,7 +142,7 @@ def sync(
     force: bool = False,
     dry_run: bool = False,
     max_credits: int | None = None,
-    jobs: int = 4,
+    jobs: int | None = None,
 ) -> SyncResult:
     """Bring the named figures (all when none) up to date. See SPEC.md, `sync`."""
     resolved = paper.resolve(ids)
@@ -145,6 +161,9 @@ def sync(
         if not ids:
             known = {item.figure.id for item in resolved}
             keeper.update(lambda lock: _prune(lock, known))
+        # The default: as many in flight as the backend sustains (its rate limit), so
+        # a large plan is paced by the limit, not by waiting on a few slow tasks.
+        jobs = min(jobs or backend.concurrency(), MAX_JOBS)
         _execute(plan, _Runner(paper, backend, reporter, keeper, result), jobs, backend.stop)
         if balance is not None:
             result.balance = balance - result.credits_spent

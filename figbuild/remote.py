@@ -77,7 +77,7 @@ class ApiBackend:
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
-        self._tracker = _Tracker(self)
+        self._tracker = _Tracker(self, self.poll)
 
     @property
     def client(self) -> Client:
@@ -89,6 +89,12 @@ class ApiBackend:
 
     def balance(self) -> int | None:
         return self.client.credits().remaining_credits
+
+    def concurrency(self) -> int:
+        """A minute's worth of submissions at the key's rate limit: tasks take tens of
+        seconds, so this keeps the limit, not the number in flight, the pace of a
+        large sync (polls are batched and cost next to nothing)."""
+        return max(4, self.client.limiter.rpm)
 
     def submit(self, job: Job) -> Ticket:
         """``POST /generate`` once; an ambiguous failure is reconciled before any resend."""
@@ -127,15 +133,14 @@ class ApiBackend:
         """Poll until the task is done; return its image URL."""
         assert ticket.task_id is not None
         self._claim(ticket.task_id)
-        delay = self.poll.initial
         with self._tracker.tracking(ticket.task_id):
             while True:
-                # Wait first: a task is never done the moment it is submitted, and
-                # tasks submitted together are then all seen by one shared refresh.
-                if self.stop.wait(delay):
+                # Wait first: a task is never done the moment it is submitted. Every
+                # waiter wakes for the tracker's next round, so one refresh serves all.
+                if self.stop.wait(self._tracker.next_delay()):
                     raise Interrupted(f"interrupted while waiting for task {ticket.task_id}")
                 try:
-                    task = self._tracker.status(ticket.task_id, max_age=delay / 2)
+                    task = self._tracker.status(ticket.task_id)
                 except NotFound:
                     raise TaskNotFound(f"task {ticket.task_id} does not exist for this key") from None
                 if task.status == "success":
@@ -144,19 +149,27 @@ class ApiBackend:
                     return task.output_urls[0]
                 if task.status == "failed":
                     raise FigureFailed(f"task {ticket.task_id} failed: {task.error or 'no reason given'}")
-                delay = min(delay * self.poll.factor, self.poll.cap)
 
     def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
         self.client.download(location, out)
 
 
 class _Tracker:
-    """One shared, recent view of the state of every task in flight."""
+    """One shared, recent view of the state of every task in flight.
 
-    def __init__(self, backend: ApiBackend) -> None:
+    Polling runs in rounds on one schedule for all waiters (first after
+    ``poll.initial``, then growing by ``poll.factor`` up to ``poll.cap``): the
+    first waiter to wake refreshes, with one ``GET /tasks`` page for up to 100
+    tasks when several are in flight, and the others read what it got.
+    """
+
+    def __init__(self, backend: ApiBackend, poll: PollPolicy) -> None:
         self.backend = backend
+        self.poll = poll
         self._in_flight: set[str] = set()
         self._seen: dict[str, tuple[float, Task]] = {}
+        self._interval = poll.initial
+        self._refreshed_at: float | None = None
         self._lock = threading.Lock()
         self._refresh = threading.Lock()
 
@@ -171,20 +184,31 @@ class _Tracker:
             with self._lock:
                 self._in_flight.discard(task_id)
                 self._seen.pop(task_id, None)
+                if not self._in_flight:  # the next task starts a new schedule
+                    self._interval, self._refreshed_at = self.poll.initial, None
 
-    def status(self, task_id: str, max_age: float) -> Task:
-        """The task's state, no older than ``max_age`` seconds."""
+    def next_delay(self) -> float:
+        """Seconds until the next polling round."""
+        with self._lock:
+            if self._refreshed_at is None:
+                return self._interval
+            return max(0.01, self._refreshed_at + self._interval - time.monotonic())
+
+    def status(self, task_id: str) -> Task:
+        """The task's state as of this round."""
         with self._refresh:  # one refresher at a time; the others reuse what it read
+            now = time.monotonic()
             cached = self._seen.get(task_id)
-            if cached is not None and time.monotonic() - cached[0] <= max_age:
+            if cached is not None and now - cached[0] < self._interval / 2:
                 return cached[1]
             with self._lock:
                 in_flight = set(self._in_flight)
-            if len(in_flight) >= BATCH_FROM and self._refresh_all(in_flight, task_id):
-                return self._seen[task_id][1]
-            task = self.backend.client.task(task_id)
-            self._seen[task_id] = (time.monotonic(), task)
-            return task
+            if not (len(in_flight) >= BATCH_FROM and self._refresh_all(in_flight, task_id)):
+                self._seen[task_id] = (time.monotonic(), self.backend.client.task(task_id))
+            with self._lock:
+                self._refreshed_at = now
+                self._interval = min(self._interval * self.poll.factor, self.poll.cap)
+            return self._seen[task_id][1]
 
     def _refresh_all(self, in_flight: set[str], wanted: str) -> bool:
         missing = set(in_flight)

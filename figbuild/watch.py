@@ -99,7 +99,7 @@ class WatchOptions:
     settle: float = 2.0
     poll: bool = False
     max_credits: int | None = None
-    jobs: int = engine.DEFAULT_JOBS
+    jobs: int | None = None
 
 
 class Watcher:
