@@ -23,7 +23,7 @@ from common import content_bytes, figbuild, make_paper, median_seconds, user_env
 
 def measure(figures: int, runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_paper(Path(tmp) / "paper", figures)
+        root = make_paper(Path(tmp) / "paper", figures, resolution="1K")
         # Placeholders make every figure have an output.
         subprocess.run(figbuild("sync", "--placeholder"), cwd=root, env=user_env(), check=True)
         baseline = median_seconds([sys.executable, "-c", "pass"], runs, cwd=root)

@@ -145,6 +145,12 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
 def _backend_options(func: Any) -> Any:
     """Options shared by every command that produces figures."""
     func = click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Figures in flight at once (default: what the key's rate limit sustains).",
+    )(func)
+    func = click.option(
         "--emulator",
         is_flag=True,
         help="Run against the bundled emulator on a free loopback port: no key, no network.",
@@ -166,12 +172,6 @@ def _backend_options(func: Any) -> Any:
 @click.argument("ids", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; send nothing.")
 @click.option("--force", is_flag=True, help="Regenerate the named (or all) figures, modified ones too.")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1, max=64),
-    default=None,
-    help="Figures in flight at once (default: what the rate limit sustains).",
-)
 @_backend_options
 @pass_env
 def sync(
@@ -212,8 +212,9 @@ def sync(
         for line in plan_lines(result.plan):
             env.console.print(line)
         return ExitCode.OK
+    show = env.console.error if result.failed else env.console.note
     for line in sync_summary(result):
-        env.console.note(line) if not result.failed else env.console.error(line)
+        show(line)
     return ExitCode.FAILED if result.failed else ExitCode.OK
 
 
@@ -226,12 +227,6 @@ def sync(
     help="Seconds without further edits before a sync starts.",
 )
 @click.option("--poll", is_flag=True, help="Poll for changes instead of using native file events.")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1, max=64),
-    default=None,
-    help="Figures in flight at once (default: what the rate limit sustains).",
-)
 @_backend_options
 @pass_env
 def watch(
@@ -251,8 +246,7 @@ def watch(
 
     from figbuild.output import reporter_for
     from figbuild.session import backend_session
-    from figbuild.watch import WatchOptions
-    from figbuild.watch import watch as watch_paper
+    from figbuild.watch import Watcher, WatchOptions
 
     terminated = []
 
@@ -267,7 +261,7 @@ def watch(
         with backend_session(
             placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
         ) as backend:
-            watch_paper(env.directory, backend, reporter, options)
+            Watcher(env.directory, backend, reporter, options).run()
     except (KeyboardInterrupt, FigbuildError) as exc:
         if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -105,11 +106,17 @@ def make_plan(statuses: list[FigureStatus], *, force: bool, provisional: bool) -
 
 
 class _LockKeeper:
-    """The run's copy of the lock; every change is durable on disk before update returns.
+    """The run's copy of the lock, written through to ``figures.lock``.
 
-    Concurrent changes are written together (group commit): a worker whose change
-    was included in another's write does not write again.
+    A durable change (a submission about to be paid for, or just paid for) is on
+    disk before ``update`` returns; concurrent ones are written together. Other
+    changes (a figure collected, a task retired) are written at most every
+    ``FLUSH_INTERVAL`` seconds and at the end of the run: rewriting a 2,000-figure
+    lock for every figure would make a large sync quadratic. Losing them to a
+    crash costs nothing: a pending task is collected again, free.
     """
+
+    FLUSH_INTERVAL = 0.5
 
     def __init__(self, path: Path, lock: Lock) -> None:
         self.path = path
@@ -118,19 +125,30 @@ class _LockKeeper:
         self._writing = threading.Lock()  # one write at a time
         self._version = 0
         self._written = 0
+        self._written_at = 0.0
 
-    def update(self, change: Callable[[Lock], Lock]) -> None:
+    def update(self, change: Callable[[Lock], Lock], *, durable: bool = False) -> None:
         with self._mutex:
             self.lock = change(self.lock)
             self._version += 1
             mine = self._version
+        if durable or time.monotonic() - self._written_at >= self.FLUSH_INTERVAL:
+            self._write(mine)
+
+    def flush(self) -> None:
+        """Write whatever is not on disk yet."""
+        with self._mutex:
+            latest = self._version
+        self._write(latest)
+
+    def _write(self, version_needed: int) -> None:
         with self._writing:
-            if self._written >= mine:
-                return
+            if self._written >= version_needed:
+                return  # another thread's write included this change
             with self._mutex:
                 snapshot, version = self.lock, self._version
             lockfile.write(self.path, snapshot)
-            self._written = version
+            self._written, self._written_at = version, time.monotonic()
 
 
 def sync(
@@ -164,7 +182,10 @@ def sync(
         # The default: as many in flight as the backend sustains (its rate limit), so
         # a large plan is paced by the limit, not by waiting on a few slow tasks.
         jobs = min(jobs or backend.concurrency(), MAX_JOBS)
-        _execute(plan, _Runner(paper, backend, reporter, keeper, result), jobs, backend.stop)
+        try:
+            _execute(plan, _Runner(paper, backend, reporter, keeper, result), jobs, backend.stop)
+        finally:
+            keeper.flush()
         if balance is not None:
             result.balance = balance - result.credits_spent
         return result
@@ -280,7 +301,7 @@ class _Runner:
         if self.backend.paid:
             # Recorded before the POST: if this process dies before the answer is
             # recorded, the next run looks for the task instead of paying again.
-            self.keeper.update(lambda lock: lock.with_pending(figure.id, intent))
+            self.keeper.update(lambda lock: lock.with_pending(figure.id, intent), durable=True)
         try:
             ticket = self.backend.submit(job)
         except (ApiError, FigureFailed, Interrupted) as exc:
@@ -319,7 +340,7 @@ class _Runner:
         """Record the task a submission created, then collect it."""
         pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
         if ticket.task_id is not None:
-            self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending))
+            self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending), durable=True)
             self.reporter.figure(
                 status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
             )

@@ -7,6 +7,7 @@ loads it.
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
 #: Long side in pixels for each API resolution.
 LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
+
+#: At most this many images are decoded (for a format conversion) at once: a 4K
+#: image takes ~28 MB decoded, so memory stays bounded however many are in flight.
+_DECODING = threading.BoundedSemaphore(2)
 
 #: Output extension -> Pillow format name.
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".pdf": "PDF"}
@@ -65,28 +70,28 @@ def sniff_format(head: bytes) -> str | None:
 def verify(path: Path) -> str:
     """Check that ``path`` holds a complete image; return its format.
 
-    A PDF is checked for its header and end-of-file marker; raster formats are
-    fully decoded, so a truncated download is caught.
+    Done without decoding pixels, so memory stays small for 4K images: a PDF
+    needs its end-of-file marker, a JPEG its end-of-image marker, and a PNG's
+    chunks must all be there with valid checksums (Pillow's ``verify``).
     """
     with path.open("rb") as handle:
         head = handle.read(16)
+        handle.seek(max(0, path.stat().st_size - 1024))
+        tail = handle.read()
     fmt = sniff_format(head)
     if fmt is None:
         raise ImageError(f"{path.name} is not an image (unrecognised header)")
+    if fmt == "PDF" and b"%%EOF" not in tail:
+        raise ImageError(f"{path.name} is a truncated PDF")
+    if fmt == "JPEG" and b"\xff\xd9" not in tail[-64:]:
+        raise ImageError(f"{path.name} is a truncated JPEG")
     if fmt == "PDF":
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - 1024))
-            if b"%%EOF" not in handle.read():
-                raise ImageError(f"{path.name} is a truncated PDF")
         return fmt
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.verify()
-        # verify() does not decode pixel data; load() does and catches truncation.
-        with Image.open(path) as image:
-            image.load()
     except Exception as exc:  # Pillow raises a wide range of errors for bad data
         raise ImageError(f"{path.name} is not a complete image: {exc}") from exc
     return fmt
@@ -96,7 +101,7 @@ def convert(source: Path, target: IO[bytes], fmt: str) -> None:
     """Write the image at ``source`` to ``target`` in Pillow format ``fmt``."""
     from PIL import Image
 
-    with Image.open(source) as image:
+    with _DECODING, Image.open(source) as image:
         image.load()
         if fmt in ("JPEG", "PDF") and image.mode not in ("RGB", "L"):
             image = _flatten(image)

@@ -103,6 +103,8 @@ class WatchOptions:
 
 
 class Watcher:
+    """Keeps the figures of the paper in ``directory`` in sync until stopped (``run``)."""
+
     def __init__(
         self,
         directory: Path,
@@ -199,14 +201,3 @@ class Watcher:
                 f"pass done: {len(result.generated)} generated, {len(result.failed)} failed, "
                 f"{result.credits_spent} credits ({self.spent} this session)"
             )
-
-
-def watch(
-    directory: Path,
-    backend: Backend,
-    reporter: Reporter,
-    options: WatchOptions,
-    stop: threading.Event | None = None,
-) -> None:
-    """Watch the paper in ``directory`` and keep its figures in sync until stopped."""
-    Watcher(directory, backend, reporter, options, stop).run()

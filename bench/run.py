@@ -1,0 +1,210 @@
+"""Run every benchmark; write docs/performance.md and bench/results.json.
+
+    python bench/run.py           the full set (a few minutes)
+    python bench/run.py --quick   small sizes, one run each (seconds; what CI runs so the
+                                  benchmarks never rot); writes bench/results-quick.json only
+
+Nothing here asserts a timing: the numbers are for people to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import figbuild, make_paper, user_env
+from status_noop import measure as measure_noop
+from sync_many import regenerate
+
+from figbuild.emulator import Emulator, EmulatorConfig
+from figbuild.lock import read
+
+HERE = Path(__file__).resolve().parent
+
+MEMORY_CHILD = """
+import resource, sys
+from pathlib import Path
+from figbuild import engine
+from figbuild.api import Client, Settings
+from figbuild.paper import Paper
+from figbuild.remote import ApiBackend, PollPolicy
+from figbuild.report import NullReporter
+root, url = sys.argv[1], sys.argv[2]
+with Client(Settings(base_url=url, key="sk-bench")) as client:
+    backend = ApiBackend(client, PollPolicy(0.2, 1.5, 1.0))
+    result = engine.sync(Paper.open(Path(root)), backend, NullReporter())
+# VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so it would report the
+# forking parent (which runs the emulator) instead of this process.
+try:
+    peak_mb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024
+except OSError:
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 2**20  # macOS: bytes
+print(len(result.generated), peak_mb)
+"""
+
+
+def memory(figures: int) -> dict[str, Any]:
+    """Peak RSS of a separate sync process fetching ``figures`` real-size 4K images."""
+    config = EmulatorConfig(latency=1.0, image_scale=1.0, credits=10**7, rpm=600)
+    with tempfile.TemporaryDirectory() as tmp, Emulator(config) as server:
+        root = make_paper(Path(tmp) / "paper", figures, resolution="4K")
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD, str(root), server.base_url],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=user_env(),
+        ).stdout.split()
+        image_bytes = sum(p.stat().st_size for p in (root / "figures").iterdir())
+    return {
+        "figures": figures,
+        "generated": int(out[0]),
+        "peak_rss_mb": int(out[1]),
+        "image_mb": round(image_bytes / 2**20, 1),
+    }
+
+
+def watch_latency(edits: int, settle: float = 0.5, latency: float = 1.0) -> dict[str, Any]:
+    """Seconds from a content file's save to its regenerated figure on disk, minus the
+    settle time and the task's latency: what figbuild itself adds."""
+    config = EmulatorConfig(latency=latency, image_scale=0.25)
+    with tempfile.TemporaryDirectory() as tmp, Emulator(config) as server:
+        root = make_paper(Path(tmp) / "paper", 4, files=4, resolution="1K")
+        env = user_env(PAPERBANANA_BASE_URL=server.base_url, PAPERBANANA_API_KEY="sk-bench")
+        process = subprocess.Popen(
+            figbuild("watch", "--settle", str(settle)),
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _until(lambda: _fingerprint(root, "fig-0000") is not None, 60)
+            samples = []
+            for edit in range(edits):
+                before = _fingerprint(root, "fig-0000")
+                target = root / "sections" / "part-0000.tex"
+                saved = time.monotonic()
+                target.write_text(target.read_text() + f"\nEdit {edit}.\n")
+                _until(lambda before=before: _fingerprint(root, "fig-0000") not in (None, before), 60)
+                samples.append(time.monotonic() - saved - settle - latency)
+                time.sleep(settle)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    return {
+        "edits": edits,
+        "settle_s": settle,
+        "task_latency_s": latency,
+        "overhead_s": statistics.median(samples),
+        "samples_s": samples,
+    }
+
+
+def _fingerprint(root: Path, figure_id: str) -> str | None:
+    """What the figure on disk was generated from, once it is written and recorded."""
+    try:
+        generated = read(root / "figures.lock").record(figure_id).generated
+    except Exception:  # the lock is being replaced, or not there yet
+        return None
+    return generated.fingerprint if generated else None
+
+
+def _until(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition not reached")
+        time.sleep(0.01)
+
+
+def run(quick: bool) -> dict[str, Any]:
+    runs = 1 if quick else 7
+    results: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
+        "date": datetime.date.today().isoformat(),
+        "quick": quick,
+    }
+    sizes = (10, 50) if quick else (10, 200, 2000)
+    results["noop"] = [measure_noop(n, runs) for n in sizes]
+    scale = [(20, 1.0, 4.0)] if quick else [(50, 3.0, 4.0), (200, 3.0, 4.0)]
+    results["regeneration"] = [regenerate(n, latency, 120, window) for n, latency, window in scale]
+    results["memory"] = [memory(n) for n in ((2, 4) if quick else (5, 20))]
+    results["watch"] = watch_latency(1 if quick else 5)
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = ["| benchmark | measures | result | bound / baseline | ratio |", "|---|---|---|---|---|"]
+    for n in results["noop"]:
+        rows.append(
+            f"| no-op `status`, {n['figures']} figures | wall time, median | {n['status_s'] * 1000:.0f} ms "
+            f"| `python -c pass`: {n['python_s'] * 1000:.0f} ms | {n['status_ratio']:.1f}x |"
+        )
+        rows.append(
+            f"| no-op `sync`, {n['figures']} figures | wall time, median | {n['sync_noop_s'] * 1000:.0f} ms "
+            f"| `python -c pass`: {n['python_s'] * 1000:.0f} ms | {n['sync_noop_ratio']:.1f}x |"
+        )
+    for r in results["regeneration"]:
+        rows.append(
+            f"| regenerate {r['figures']} figures | wall time | {r['wall_s']:.1f} s "
+            f"| latency + rate limit: {r['lower_bound_s']:.1f} s | {r['ratio_to_bound']:.2f}x |"
+        )
+        rows.append(
+            f"| regenerate {r['figures']} figures | API requests per figure | "
+            f"{r['requests_per_figure']:.2f} | goal 1.5 | {r['requests_per_figure'] / 1.5:.2f} |"
+        )
+        rows.append(
+            f"| regenerate {r['figures']} figures | 429 responses; credits charged | "
+            f"{r['responses_429']}; {r['credits_charged']} | 0; {r['credits_expected']} | - |"
+        )
+    base = results["memory"][0]
+    for m in results["memory"]:
+        rows.append(
+            f"| sync {m['figures']} figures at 4K ({m['image_mb']} MB of images) | peak RSS | "
+            f"{m['peak_rss_mb']} MB | {base['figures']} figures: {base['peak_rss_mb']} MB | "
+            f"{m['peak_rss_mb'] / base['peak_rss_mb']:.2f}x |"
+        )
+    w = results["watch"]
+    rows.append(
+        f"| watch: save to figure on disk | minus settle ({w['settle_s']} s) "
+        f"and task ({w['task_latency_s']} s) | {w['overhead_s'] * 1000:.0f} ms | - | - |"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    results = run(args.quick)
+    output = HERE / ("results-quick.json" if args.quick else "results.json")
+    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(table(results))
+    if not args.quick:
+        document = HERE.parent / "docs" / "performance.md"
+        text = document.read_text(encoding="utf-8")
+        start, end = "<!-- results:start -->", "<!-- results:end -->"
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        stamp = f"Measured {results['date']} on {results['machine']} (`python bench/run.py`).\n\n"
+        document.write_text(f"{head}{start}\n{stamp}{table(results)}\n{end}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
