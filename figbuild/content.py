@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
+from figbuild.paths import RootGuard
 
 LATEX_SUFFIXES = frozenset({".tex", ".ltx", ".sty", ".cls"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".qmd", ".rmd"})
@@ -80,12 +80,19 @@ class ContentReader:
     def __init__(self, root: Path, stats: StatCache | None = None) -> None:
         self.root = root
         self.stats = stats
-        self._resolved_root = os.path.realpath(root)
-        self._real_dirs: dict[str, str] = {}
+        self._guard = RootGuard(root)
         self._texts: dict[Path, str] = {}
+        #: parts by (pattern, section): figures share content files
+        self._parts: dict[tuple[str, str | None], list[ContentPart]] = {}
 
     def parts(self, source: ContentSource) -> list[ContentPart]:
         """The normalised parts ``source`` names, one per matched file, in sorted order."""
+        key = (source.pattern, source.section)
+        if key not in self._parts:
+            self._parts[key] = self._read_parts(source)
+        return self._parts[key]
+
+    def _read_parts(self, source: ContentSource) -> list[ContentPart]:
         parts = []
         for path in self.expand(source.pattern):
             relative = path.relative_to(self.root).as_posix()
@@ -135,20 +142,8 @@ class ContentReader:
             self._check_inside(path, pattern)
         return paths
 
-    def _real(self, path: Path) -> str:
-        """``path`` with symlinks resolved; directories are resolved once per run."""
-        directory = str(path.parent)
-        real_dir = self._real_dirs.get(directory)
-        if real_dir is None:
-            real_dir = self._real_dirs[directory] = os.path.realpath(directory)
-        # os.path on strings: this runs for every file on every status, where
-        # pathlib's object overhead showed in profiles.
-        real = os.path.normpath(os.path.join(real_dir, path.name))  # noqa: PTH118
-        return os.path.realpath(real) if os.path.islink(real) else real  # noqa: PTH114
-
     def _check_inside(self, path: Path, pattern: str) -> None:
-        real = self._real(path)
-        if real != self._resolved_root and not real.startswith(self._resolved_root + os.sep):
+        if not self._guard.inside(path):
             raise ContentError(
                 f"{path.relative_to(self.root).as_posix()!r} (from {pattern!r}) is outside the "
                 "paper root; figbuild only reads files inside it",

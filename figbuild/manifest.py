@@ -17,6 +17,7 @@ from typing import Any
 
 from figbuild.cache import Cache, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
+from figbuild.paths import RootGuard
 
 MANIFEST_NAME = "figures.yaml"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "figures.schema.json"
@@ -386,14 +387,15 @@ def _content_sources(value: Any, doc: Any, path: tuple[str | int, ...]) -> Itera
 
 def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
     name = manifest.path.name
-    problem = check_relative(manifest.root, manifest.output_dir)
+    guard = RootGuard(manifest.root)
+    problem = check_relative(guard, manifest.output_dir)
     if problem:
         yield Problem(name, problem, line=doc.line(("output_dir",)), key="output_dir")
     outputs: dict[str, str] = {}
     for figure in manifest.figures:
         key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
         line = doc.line(("figures", figure.id, "output")) or figure.line
-        problem = check_relative(manifest.root, figure.output)
+        problem = check_relative(guard, figure.output)
         if problem:
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
         normal = str(PurePosixPath(figure.output))
@@ -418,14 +420,10 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
             )
 
 
-def check_relative(root: Path, relative: str) -> str | None:
-    """Why ``relative`` is not a path inside ``root`` (symlinks resolved), or None."""
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or Path(relative).is_absolute():
+def check_relative(guard: RootGuard, relative: str) -> str | None:
+    """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
+    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
         return f"{relative!r} is absolute; paths must be relative to the paper root"
-    resolved_root = root.resolve()
-    try:
-        (root / relative).resolve().relative_to(resolved_root)
-    except ValueError:
-        return f"{relative!r} leaves the paper root {resolved_root}"
+    if not guard.inside(guard.root / relative):
+        return f"{relative!r} leaves the paper root {guard.real_root}"
     return None
