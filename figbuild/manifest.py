@@ -31,7 +31,11 @@ OPTION_DEFAULTS: Mapping[str, Any] = {
     "frozen": False,
 }
 
-_SECRET_KEY = re.compile(r"api[_-]?key|secret|token|password|authorization|bearer", re.IGNORECASE)
+# Whole key names only: `max_tokens` or `secret_sauce` in vars are fine.
+_SECRET_KEY = re.compile(
+    r"(paperbanana[_-]?)?(api[_-]?key|secret([_-]?key)?|(access[_-]?)?token|password|authorization|bearer)",
+    re.IGNORECASE,
+)
 _SECRET_VALUE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 _KEY_HINT = "remove it and set the PAPERBANANA_API_KEY environment variable instead"
 
@@ -202,7 +206,7 @@ def _secret_problems(
     if isinstance(value, dict):
         for key, child in value.items():
             child_path = (*path, key)
-            if isinstance(key, str) and _SECRET_KEY.search(key):
+            if isinstance(key, str) and _SECRET_KEY.fullmatch(key):
                 figure, where = _locate(child_path)
                 yield Problem(
                     name,

@@ -957,3 +957,22 @@ def test_no_manifest_is_a_usage_error(tmp_path: Path, run_cli: RunCli) -> None:
     assert result.exit_code == 2
     assert "figbuild init" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "token_budget", "secret_sauce", "keynote"])
+def test_var_names_that_merely_contain_a_secret_word_are_fine(
+    make_paper: PaperFactory, run_cli: RunCli, name: str
+) -> None:
+    root = make_paper(f"version: 1\nvars:\n  {name}: 5\nfigures:\n  a:\n    prompt: x\n")
+    result = run_cli("validate", root=root)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "name", ["api_key", "API-KEY", "apikey", "token", "access_token", "PAPERBANANA_API_KEY"]
+)
+def test_credential_key_names_are_refused(make_paper: PaperFactory, run_cli: RunCli, name: str) -> None:
+    root = make_paper(f"version: 1\nvars:\n  {name}: something\nfigures:\n  a:\n    prompt: x\n")
+    result = run_cli("validate", root=root)
+    assert result.exit_code == 2
+    assert "looks like a credential" in result.output
