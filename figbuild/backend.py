@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -17,11 +18,17 @@ from figbuild.request import Request
 
 @dataclass(frozen=True)
 class Job:
-    """One figure to produce."""
+    """One figure to produce.
+
+    ``parts`` are the fingerprint parts of the request the job was submitted for
+    (for a resumed task, maybe an older one than ``request``): they identify its
+    task on the server by type, model, resolution and prompt digest.
+    """
 
     figure_id: str
     request: Request
     fmt: str  # Pillow format of the output file
+    parts: Mapping[str, str]
 
 
 @dataclass(frozen=True)

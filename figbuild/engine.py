@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 from figbuild import atomic, images
@@ -247,16 +246,12 @@ def _prune(lock: Lock, known: set[str]) -> Lock:
     return lock
 
 
-def _epoch(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-
-
 class _Conflict(Exception):
     """The output changed on disk while figbuild worked on it; it was kept."""
 
 
 class _Runner:
-    """Produces figures on worker threads; every step is written to the lock at once."""
+    """Produces figures on worker threads, recording every step in the lock."""
 
     def __init__(
         self, paper: Paper, backend: Backend, reporter: Reporter, keeper: _LockKeeper, result: SyncResult
@@ -288,7 +283,7 @@ class _Runner:
         except ContentError as exc:
             self._failed(figure.id, str(exc))
             return
-        job = Job(figure.id, request, images.format_for(figure.output))
+        job = Job(figure.id, request, images.format_for(figure.output), fingerprint.parts)
         self.reporter.figure(figure.id, "generating", f"{job.request.model}, {job.request.resolution}")
         intent = Pending(
             task_id=None,
@@ -315,7 +310,7 @@ class _Runner:
         self._confirmed(status, intent, ticket)
 
     def _resume(self, status: FigureStatus, pending: Pending) -> None:
-        job = Job(status.id, status.resolved.request, images.format_for(pending.output))
+        job = Job(status.id, status.resolved.request, images.format_for(pending.output), pending.parts)
         if pending.task_id is not None:
             self.reporter.figure(status.id, "resuming", f"task {pending.task_id}")
             ticket = Ticket(job, pending.task_id, pending.credits, pending.submitted_at)
@@ -325,7 +320,7 @@ class _Runner:
             except TaskNotFound:
                 gone = f"task {pending.task_id} no longer exists for this key"
         else:
-            found = self.backend.find(job, _epoch(pending.submitted_at))
+            found = self.backend.find(job, lockfile.parse_time(pending.submitted_at))
             if found is not None:
                 self._confirmed(status, pending, found)
                 return

@@ -30,6 +30,13 @@ def now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def parse_time(timestamp: str) -> float:
+    """Seconds since the epoch of a timestamp as :func:`now` (or the API) writes it."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 @dataclass(frozen=True)
 class Generated:
     """The image figbuild last wrote for a figure, and what it was made from."""

@@ -8,17 +8,17 @@ when several tasks are in flight the snapshot is refreshed with one
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import BinaryIO
 
 from figbuild.api import Client, Task
 from figbuild.backend import FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.errors import AmbiguousSubmission, Interrupted, NotFound
-from figbuild.lock import now
+from figbuild.lock import now, parse_time
 
 #: Seconds either side of a submission within which a listed task may be the one it created.
 RECONCILE_SLACK = 120.0
@@ -37,24 +37,22 @@ class PollPolicy:
     cap: float = 10.0
 
 
-def parse_time(text: str | None) -> float | None:
-    """Seconds since the epoch of an ISO-8601 timestamp, or None."""
-    if not text:
-        return None
+def created_at(task: Task) -> float | None:
+    """When the server says ``task`` was created (epoch seconds), if it says."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_time(task.created_at) if task.created_at else None
     except ValueError:
         return None
 
 
-def matches(task: Task, job: Job) -> bool:
-    """Whether ``task`` is what ``job``'s request would have created."""
-    body = job.request
+def matches(task: Task, parts: Mapping[str, str]) -> bool:
+    """Whether ``task`` is what a request with these fingerprint parts creates."""
+    prompt = hashlib.sha256(task.prompt.encode("utf-8")).hexdigest()
     return (
-        task.type == body.type
-        and task.prompt == body.prompt
-        and task.model == body.model
-        and (task.resolution is None or task.resolution == body.resolution)
+        task.type == parts["type"]
+        and task.model == parts["model"]
+        and prompt == parts["prompt"]
+        and (task.resolution is None or task.resolution == parts["resolution"])
     )
 
 
@@ -114,11 +112,11 @@ class ApiBackend:
 
     def find(self, job: Job, since: float) -> Ticket | None:
         """A task created for ``job`` since ``since`` (epoch seconds) that no one claimed."""
-        for task in self.client.iter_tasks(type=job.request.type):
-            created = parse_time(task.created_at)
+        for task in self.client.iter_tasks(type=job.parts["type"]):
+            created = created_at(task)
             if created is not None and created < since - RECONCILE_SLACK:
                 break  # the list is newest first: everything further is older
-            if matches(task, job) and self._claim(task.task_id):
+            if matches(task, job.parts) and self._claim(task.task_id):
                 return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
         return None
 

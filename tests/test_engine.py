@@ -359,3 +359,36 @@ def test_a_pending_task_the_server_no_longer_knows_is_regenerated(make_paper: Pa
         assert result.generated == ["f0"]
         assert posts(second) == 1
     assert read(root / "figures.lock").record("f0").pending == ()
+
+
+def test_an_interrupted_submission_for_an_older_prompt_is_found_and_collected(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # A run died between its POST and recording the task id; then the prompt was
+    # edited. The task paid for under the old prompt is found by that prompt, and
+    # collected, before the new prompt is generated.
+    import requests
+
+    from figbuild.lock import Lock, Pending, now, write
+
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "the old prompt"}}})
+    [old] = Paper.open(root).resolve()
+    started = now()
+    body = old.request.body()
+    answer = requests.post(
+        f"{emulator.base_url}/generate",
+        json=body,
+        timeout=10,
+        headers={"Authorization": "Bearer sk-test-key"},
+    )
+    assert answer.status_code == 200
+    intent = Pending(None, old.fingerprint.digest, dict(old.fingerprint.parts), "figures/a.png", 10, started)
+    write(root / "figures.lock", Lock().with_pending("a", intent))
+    (root / "figures.yaml").write_text("version: 1\nfigures:\n  a:\n    prompt: the new prompt\n")
+    result = sync(emulator, root)
+    assert result.generated == ["a", "a"], "the old task collected, then the new prompt generated"
+    assert posts(emulator) == 2
+    record = read(root / "figures.lock").record("a")
+    assert record.pending == ()
+    assert record.generated is not None
+    assert record.generated.fingerprint == Paper.open(root).resolve()[0].fingerprint.digest
