@@ -77,6 +77,12 @@ class Manifest:
     vars: Mapping[str, Any]
     figures: tuple[Figure, ...]
 
+    def figure(self, figure_id: str) -> Figure:
+        for figure in self.figures:
+            if figure.id == figure_id:
+                return figure
+        raise KeyError(figure_id)
+
     def select(self, ids: tuple[str, ...]) -> tuple[Figure, ...]:
         """The named figures in manifest order (all when ``ids`` is empty)."""
         if not ids:
