@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -55,6 +55,9 @@ class Backend(Protocol):
     def concurrency(self) -> int:
         """How many figures it makes sense to have in flight at once."""
 
+    def known(self, task_ids: Iterable[str]) -> None:
+        """Tasks the lock already accounts for: never taken for a new submission's."""
+
     def submit(self, job: Job) -> Ticket:
         """Start producing ``job``; raises ApiError (subclasses) when refused."""
 
@@ -93,6 +96,9 @@ class PlaceholderBackend:
 
     def concurrency(self) -> int:
         return os.cpu_count() or 1
+
+    def known(self, task_ids: Iterable[str]) -> None:
+        pass
 
     def submit(self, job: Job) -> Ticket:
         from figbuild.lock import now

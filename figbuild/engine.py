@@ -175,6 +175,7 @@ def sync(
         if dry_run or plan.empty:
             return result
         balance = _check_budget(plan, backend, max_credits)
+        backend.known(_task_ids(keeper.lock))
         if not ids:
             known = {item.figure.id for item in resolved}
             keeper.update(lambda lock: _prune(lock, known))
@@ -236,6 +237,13 @@ def _check_budget(plan: Plan, backend: Backend, max_credits: int | None) -> int 
             hint="top up the Team plan's credits, or sync fewer figures",
         )
     return balance
+
+
+def _task_ids(lock: Lock) -> set[str]:
+    """Every task the lock records, collected or pending."""
+    ids = {p.task_id for record in lock.figures.values() for p in record.pending if p.task_id}
+    ids.update(r.generated.task_id for r in lock.figures.values() if r.generated and r.generated.task_id)
+    return ids
 
 
 def _prune(lock: Lock, known: set[str]) -> Lock:

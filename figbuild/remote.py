@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -93,6 +93,10 @@ class ApiBackend:
         seconds, so this keeps the limit, not the number in flight, the pace of a
         large sync (polls are batched and cost next to nothing)."""
         return max(4, self.client.limiter.rpm)
+
+    def known(self, task_ids: Iterable[str]) -> None:
+        with self._claim_lock:
+            self._claimed.update(task_ids)
 
     def submit(self, job: Job) -> Ticket:
         """``POST /generate`` once; an ambiguous failure is reconciled before any resend."""

@@ -392,3 +392,22 @@ def test_an_interrupted_submission_for_an_older_prompt_is_found_and_collected(
     assert record.pending == ()
     assert record.generated is not None
     assert record.generated.fingerprint == Paper.open(root).resolve()[0].fingerprint.digest
+
+
+def test_reconciliation_never_takes_a_task_the_lock_already_has(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # The same request was generated a moment ago (its task is in the lock). A forced
+    # re-generation whose POST fails without creating a task must not "find" that old
+    # task: it is sent again, and the figure gets a new one.
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "same prompt"}}})
+    sync(emulator, root)
+    first = read(root / "figures.lock").record("a").generated
+    assert first is not None
+    emulator.config.faults.generate_errors = 1
+    result = sync(emulator, root, force=True)
+    assert result.generated == ["a"]
+    assert posts(emulator) == 3
+    again = read(root / "figures.lock").record("a").generated
+    assert again is not None
+    assert again.task_id != first.task_id
