@@ -9,12 +9,16 @@ from __future__ import annotations
 import glob
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
 from figbuild.paths import RootGuard
+
+if TYPE_CHECKING:
+    from figbuild.request import Request
 
 LATEX_SUFFIXES = frozenset({".tex", ".ltx", ".sty", ".cls"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".qmd", ".rmd"})
@@ -119,6 +123,10 @@ class ContentReader:
         if filled.digest != part.digest:
             raise ContentError(f"{part.label} changed while figbuild was working; run it again")
         return filled
+
+    def filled(self, request: Request) -> Request:
+        """``request`` with the text of every content part (for sending)."""
+        return replace(request, content=tuple(self.fill(part) for part in request.content))
 
     def _text(self, path: Path, section_title: str | None, relative: str) -> str:
         text = self._normalised(path)

@@ -19,7 +19,7 @@ from pathlib import Path
 from figbuild import atomic, images
 from figbuild import lock as lockfile
 from figbuild.backend import Backend, FigureFailed, Job, TaskNotFound, Ticket
-from figbuild.content import ContentError
+from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
 from figbuild.errors import ApiError, FigbuildError, Forbidden, Interrupted, PaymentRequired, Unauthorized
 from figbuild.lock import Generated, Lock, Pending
@@ -264,8 +264,9 @@ class _Runner:
     def __init__(
         self, paper: Paper, backend: Backend, reporter: Reporter, keeper: _LockKeeper, result: SyncResult
     ) -> None:
-        self.paper = paper
         self.root = paper.root
+        # One reader for the run: figures that share a file read it once.
+        self._reader = ContentReader(paper.root)
         self.backend = backend
         self.reporter = reporter
         self.keeper = keeper
@@ -287,7 +288,7 @@ class _Runner:
             self._failed(figure.id, f"not submitted: {self.refused}")
             return
         try:
-            request = self.paper.fill(status.resolved.request)
+            request = self._reader.filled(status.resolved.request)
         except ContentError as exc:
             self._failed(figure.id, str(exc))
             return

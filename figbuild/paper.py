@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from figbuild import lock as lockfile
 from figbuild import manifest as manifests
 from figbuild.cache import Cache
-from figbuild.content import ContentReader
 from figbuild.digests import StatCache, sha256_file
 from figbuild.errors import ManifestError
 from figbuild.lock import Lock
 from figbuild.manifest import Manifest
-from figbuild.request import Request
 from figbuild.resolve import Resolved, resolve
 from figbuild.state import FigureStatus, classify
 
@@ -65,8 +63,3 @@ class Paper:
         everything = len(resolved) == len(self.manifest.figures)
         self.cache.save(keep={"outputs": stats.keys} if everything else None)
         return statuses
-
-    def fill(self, request: Request) -> Request:
-        """``request`` with the text of every content part, read now (for sending)."""
-        reader = ContentReader(self.root)
-        return replace(request, content=tuple(reader.fill(part) for part in request.content))
