@@ -410,7 +410,9 @@ class _Runner:
                 images.verify(staged)
             if sha256_file(target) != expected:
                 raise _Conflict(f"{target.name} changed while figbuild was working on it; kept it")
-        digest = sha256_file(target)
+            # The staged bytes are what the rename puts in place: hash them here
+            # rather than read the figure back afterwards.
+            digest = sha256_file(staged)
         assert digest is not None
         return digest
 
