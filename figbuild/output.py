@@ -12,10 +12,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from figbuild.report import FINAL_EVENTS
 from figbuild.state import FigureStatus, State
+
+if TYPE_CHECKING:  # not imported at run time: status must not load requests
+    from figbuild.api import Credits, Task
+    from figbuild.engine import Plan, SyncResult
 
 KEY_ENV = "PAPERBANANA_API_KEY"
 
@@ -37,23 +41,27 @@ class Console:
         self.err = err or sys.stderr
 
     def print(self, text: str = "") -> None:
-        self.out.write(redact(text) + "\n")
-        self.out.flush()
+        """Requested output: to stdout, always."""
+        _write(self.out, text + "\n")
 
     def note(self, text: str) -> None:
         """Progress and hints: to stderr, silenced by -q."""
         if self.verbosity >= 0:
-            self.err.write(redact(text) + "\n")
-            self.err.flush()
+            _write(self.err, text + "\n")
 
     def debug(self, text: str) -> None:
+        """Detail for -v: to stderr."""
         if self.verbosity > 0:
-            self.err.write(redact(text) + "\n")
-            self.err.flush()
+            _write(self.err, text + "\n")
 
     def error(self, text: str) -> None:
-        self.err.write(redact(text) + "\n")
-        self.err.flush()
+        """Errors: to stderr, even with -q."""
+        _write(self.err, text + "\n")
+
+
+def _write(stream: TextIO, text: str) -> None:
+    stream.write(redact(text))
+    stream.flush()
 
 
 class LineReporter:
@@ -123,7 +131,7 @@ class TerminalReporter(LineReporter):
 
     def _print(self, line: str) -> None:
         self._erase()
-        self.console.err.write(redact(line) + "\n")
+        _write(self.console.err, line + "\n")
         self._draw()
 
     def _redraw(self) -> None:
@@ -200,7 +208,7 @@ def status_json(statuses: Sequence[FigureStatus]) -> str:
     return json.dumps(rows, indent=2)
 
 
-def plan_lines(plan: Any) -> list[str]:
+def plan_lines(plan: Plan) -> list[str]:
     """The plan of a ``sync --dry-run``: each figure, why, model, resolution, credits."""
     lines = []
     for status in plan.generate:
@@ -220,7 +228,7 @@ def plan_lines(plan: Any) -> list[str]:
     return lines
 
 
-def sync_summary(result: Any) -> list[str]:
+def sync_summary(result: SyncResult) -> list[str]:
     """The closing lines of a sync: generated, skipped, failed, credits, balance."""
     if result.plan.empty and not result.failed:
         return ["nothing to do: every figure is up to date"]
@@ -235,7 +243,7 @@ def sync_summary(result: Any) -> list[str]:
     return lines
 
 
-def credits_lines(balance: Any, as_json: bool) -> list[str]:
+def credits_lines(balance: Credits, as_json: bool) -> list[str]:
     if as_json:
         return [json.dumps(dataclasses.asdict(balance), indent=2)]
     return [
@@ -245,7 +253,7 @@ def credits_lines(balance: Any, as_json: bool) -> list[str]:
     ]
 
 
-def task_lines(tasks: Sequence[Any], as_json: bool) -> list[str]:
+def task_lines(tasks: Sequence[Task], as_json: bool) -> list[str]:
     """The task list as a table (id, type, status, model, resolution, credits, created) or JSON."""
     if as_json:
         return [json.dumps([dataclasses.asdict(task) for task in tasks], indent=2)]
