@@ -106,8 +106,12 @@ def validate(env: Env, schema_path: bool) -> int:
     if schema_path:
         env.console.print(str(SCHEMA_PATH))
         return ExitCode.OK
+    from figbuild.resolve import warnings
+
     paper = Paper.open(env.directory)
     resolved = paper.resolve()
+    for warning in warnings(resolved):
+        env.console.error(f"warning: {warning}")
     env.console.note(f"{paper.manifest.path}: {len(resolved)} figures, all valid")
     return ExitCode.OK
 
@@ -139,6 +143,39 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
         if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             return ExitCode.FAILED
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
+@pass_env
+def show(env: Env, figure_id: str, as_json: bool) -> int:
+    """Print exactly what would be sent for figure ID: the rendered prompt, the options,
+    and the content with the file and lines each part came from."""
+    from figbuild import show as shows
+    from figbuild.paper import Paper
+
+    shown = shows.show(Paper.open(env.directory), figure_id)
+    for line in shows.show_json(shown) if as_json else shows.show_lines(shown):
+        env.console.print(line)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", metavar="ID")
+@pass_env
+def diff(env: Env, figure_id: str) -> int:
+    """Show what changed in the prompt, options and content of figure ID since its
+    image was made, as a unified diff (nothing when nothing changed)."""
+    from figbuild import show as shows
+    from figbuild.paper import Paper
+
+    lines = shows.diff(Paper.open(env.directory), figure_id)
+    for line in lines:
+        env.console.print(line)
+    if not lines:
+        env.console.note(f"{figure_id}: no change since its image was made")
     return ExitCode.OK
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic, images
+from figbuild import atomic, images, sent
 from figbuild import lock as lockfile
 from figbuild.backend import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.content import ContentError, ContentReader
@@ -293,6 +293,7 @@ class _Runner:
             self._failed(figure.id, str(exc))
             return
         job = Job(figure.id, request, images.format_for(figure.output), fingerprint.parts)
+        sent.record(self.root, fingerprint.digest, request)
         self.reporter.figure(figure.id, "generating", f"{job.request.model}, {job.request.resolution}")
         intent = Pending(
             task_id=None,
