@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from figbuild.content.model import ContentError, Line
+from figbuild.content.model import ContentError, Line, split_lines
 from figbuild.content.text import Heading
 
 # \part is -1 so that a \chapter ends at the next \part, as LaTeX numbers them.
@@ -95,7 +95,7 @@ def clean(text: str, source: str, keep_figures: bool = False) -> list[str | None
     A line that had text and has none left is None (it vanishes, as a comment
     line does for TeX); a line that was blank stays "" (a paragraph break).
     """
-    raw = text.split("\n")
+    raw = split_lines(text)
     kept = _without_comments(raw, source)
     joined = "\n".join(kept)
     if "\\" in joined:
@@ -263,10 +263,11 @@ class Expansion:
 class Expander:
     """Expands ``\\input``, ``\\include``, ``\\subfile``, ``\\import`` and ``\\subimport``.
 
-    Paths are resolved as TeX run from the paper root does: relative to the root
-    (TeX's working directory), or to the directory of the enclosing ``\\import``;
-    the including file's own directory is tried last, for a file written to be
-    compiled on its own. ``.tex`` is implied.
+    Paths are resolved as TeX compiling the named file in its directory does:
+    relative to that directory (TeX's working directory), or to the directory of
+    the enclosing ``\\import``. A section file named on its own is compiled from a
+    main file further up, so the directories above it, up to the paper root, are
+    tried next, then the including file's own directory. ``.tex`` is implied.
     """
 
     def __init__(self, files: Files, keep_figures: bool) -> None:
@@ -276,7 +277,7 @@ class Expander:
 
     def expand(self, relative: str) -> Expansion:
         out = Expansion([], [])
-        self._expand(relative, None, (), out)
+        self._expand(relative, None, (), out, posixpath.dirname(relative))
         return out
 
     def _lines(self, relative: str) -> list[str | None]:
@@ -285,7 +286,9 @@ class Expander:
             cleaned = self._cleaned[relative] = clean(self.files.read(relative), relative, self.keep_figures)
         return cleaned
 
-    def _expand(self, relative: str, import_dir: str | None, chain: tuple[str, ...], out: Expansion) -> None:
+    def _expand(
+        self, relative: str, import_dir: str | None, chain: tuple[str, ...], out: Expansion, top: str
+    ) -> None:
         if relative not in out.files:
             out.files.append(relative)
         chain = (*chain, relative)
@@ -297,7 +300,7 @@ class Expander:
                 continue
             position = 0
             for match in _INCLUDE.finditer(text):
-                target = self._target(match, relative, number, import_dir)
+                target = self._target(match, relative, number, import_dir, top)
                 if target is None:  # not followable: the command stays, as text
                     continue
                 before = text[position : match.start()]
@@ -310,14 +313,14 @@ class Expander:
                         f"{relative}:{number}: {match.group(0)} includes {path} again: "
                         f"an include cycle ({cycle})"
                     )
-                self._expand(path, inner_dir, chain, out)
+                self._expand(path, inner_dir, chain, out, top)
                 position = match.end()
             after = text[position:]
             if position == 0 or after.strip():
                 out.lines.append(Line(relative, number, after))
 
     def _target(
-        self, match: re.Match[str], relative: str, number: int, import_dir: str | None
+        self, match: re.Match[str], relative: str, number: int, import_dir: str | None, top: str
     ) -> tuple[str, str | None] | None:
         """The file an include names and the import directory inside it; None when the
         argument is built by macros, which figbuild cannot evaluate."""
@@ -325,16 +328,15 @@ class Expander:
         if match.group("cmd") is not None:
             name = match.group("arg") if match.group("arg") is not None else match.group("bare")
             bases = [import_dir] if import_dir is not None else []
-            bases += ["", here]
+            bases += [*_ancestors(top), here]
             inner = import_dir
         else:
             name = match.group("file")
             directory = match.group("dir").strip()
             if "\\" in directory or "#" in directory:
                 return None
-            base = (
-                "" if match.group("icmd") in ("import", "inputfrom", "includefrom") else (import_dir or here)
-            )
+            absolute = match.group("icmd") in ("import", "inputfrom", "includefrom")
+            base = top if absolute else (import_dir or here)
             inner = posixpath.normpath(posixpath.join(base, directory))
             bases = [inner]
         name = name.strip()
@@ -352,6 +354,15 @@ class Expander:
                 hint="fix the path, or add the file",
             )
         return found, inner
+
+
+def _ancestors(directory: str) -> list[str]:
+    """``directory`` and each directory above it, up to the paper root ("")."""
+    out = [directory]
+    while directory:
+        directory = posixpath.dirname(directory)
+        out.append(directory)
+    return out
 
 
 def _names(name: str) -> list[str]:

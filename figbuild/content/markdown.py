@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from figbuild.content.model import ContentError
+from figbuild.content.model import ContentError, split_lines
 from figbuild.content.text import Heading
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -27,7 +27,7 @@ def clean(text: str, source: str, keep_figures: bool = False) -> list[str | None
     unless ``keep_figures``, image lines and ``::: {#fig-…}`` figure divs. Code
     blocks are kept as written.
     """
-    raw = text.split("\n")
+    raw = split_lines(text)
     out: list[str | None] = list(raw)
     first = _front_matter_end(raw)
     for index in range(first):

@@ -36,6 +36,14 @@ class Span(NamedTuple):
         return f"{self.file}:{lines}"
 
 
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text``; a final newline ends the last line, it does not start another."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def spans_of(lines: Iterable[Line]) -> tuple[Span, ...]:
     """The runs of consecutive lines of one file among ``lines``."""
     spans: list[Span] = []

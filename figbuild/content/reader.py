@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from figbuild.content import latex, markdown
-from figbuild.content.model import ContentError, ContentPart, Line, sha256_text
+from figbuild.content.model import ContentError, ContentPart, Line, sha256_text, split_lines
 from figbuild.content.text import Document, find_section, normalise_lines
 from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
@@ -49,7 +49,7 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
     elif kind == "markdown":
         cleaned = markdown.clean(text, name, keep_figures)
     else:
-        cleaned = list(text.split("\n"))
+        cleaned = list(split_lines(text))
     lines = [Line(name, number, line) for number, line in enumerate(cleaned, 1) if line is not None]
     return Document.of(lines, kind, _PARSERS.get(kind))
 
