@@ -65,6 +65,10 @@ def title_key(title: str) -> str:
     return " ".join(_DECORATION.sub("", text).casefold().split())
 
 
+def _has_blank_run(text: str) -> bool:
+    return "  " in text or "\t" in text or "\f" in text or "\v" in text
+
+
 def normalise_lines(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
     """The text as sent, and the spans of the lines it came from.
 
@@ -82,7 +86,8 @@ def normalise_lines(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, 
             if paragraphs[-1]:
                 paragraphs.append([])
             continue
-        body = _SPACES.sub(" ", stripped)
+        # The check first: most lines have no run of blanks, and sub() on a long line is slow.
+        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
         if not latex:
             body = line.text[: len(line.text) - len(line.text.lstrip(" \t"))] + body
         paragraphs[-1].append(body)
