@@ -314,3 +314,41 @@ def test_validate_warns_about_empty_content(paper: Path, run_cli: RunCli) -> Non
     result = run_cli("validate", root=paper)
     assert result.exit_code == 0, result.output
     assert "warning: figure 'empty': its content is empty" in result.stderr
+
+
+def test_keep_figures_is_a_manifest_option(paper: Path, run_cli: RunCli) -> None:
+    document = manifest()
+    document["figures"]["intro"]["keep_figures"] = True
+    (paper / "figures.yaml").write_text(yaml.safe_dump(document))
+    shown = json.loads(run_cli("show", "intro", "--json", root=paper).stdout)
+    assert "Teaser: depth and colour" in shown["content"][0]["text"]
+    reasons = {
+        row["id"]: row["reasons"] for row in json.loads(run_cli("status", "--json", root=paper).stdout)
+    }
+    assert reasons["intro"] == [
+        "content overleaf/main.tex#introduction changed (in overleaf/sections/intro.tex)"
+    ]
+    assert reasons["method"] == []
+
+
+def test_section_and_label_together_are_refused(paper: Path, run_cli: RunCli) -> None:
+    document = manifest()
+    document["figures"]["intro"]["content"] = {"file": "overleaf/main.tex", "section": "Method", "label": "x"}
+    (paper / "figures.yaml").write_text(yaml.safe_dump(document))
+    result = run_cli("validate", root=paper)
+    assert result.exit_code == 2
+    assert "figure 'intro', key 'content': has both section and label; give one of them" in result.stderr
+
+
+def test_validate_warns_about_a_section_of_unfollowable_inputs(paper: Path, run_cli: RunCli) -> None:
+    (paper / "macro.tex").write_text(
+        "\\newcommand{\\secdir}{sections}\n\\section{Method}\n\\label{sec:m}\n\\input{\\secdir/method}\n"
+    )
+    document = manifest()
+    document["figures"]["macro"] = {"prompt": "Macro", "content": {"file": "macro.tex", "section": "Method"}}
+    (paper / "figures.yaml").write_text(yaml.safe_dump(document))
+    result = run_cli("validate", root=paper)
+    assert result.exit_code == 0, result.output
+    assert "warning: figure 'macro': macro.tex#Method is mostly include commands figbuild cannot follow" in (
+        result.stderr
+    )

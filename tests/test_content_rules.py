@@ -531,3 +531,52 @@ def test_reading_with_includes_never_raises_but_content_error(
         ):
             with contextlib.suppress(ContentError):
                 ContentReader(root).parts(source)
+
+
+# -- keep_figures -----------------------------------------------------------------------
+
+
+def test_keep_figures_keeps_floats_and_images(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "p.tex": "Text.\n\\begin{figure}\\includegraphics{a}\\caption{Cap.}\\end{figure}\n\\todo{note}\n",
+            "p.md": "Text.\n\n![Cap.](a.png)\n\n::: {#fig-a}\nDiv.\n:::\n",
+        },
+    )
+    dropped = [ContentReader(root).parts(ContentSource(f))[0] for f in ("p.tex", "p.md")]
+    kept = [ContentReader(root).parts(ContentSource(f, keep_figures=True))[0] for f in ("p.tex", "p.md")]
+    assert [p.text for p in dropped] == ["Text.", "Text."]
+    assert [p.text for p in kept] == [
+        "Text. \\begin{figure}\\includegraphics{a}\\caption{Cap.}\\end{figure}",  # notes still go
+        "Text.\n\n![Cap.](a.png)\n\n::: {#fig-a}\nDiv.\n:::",
+    ]
+    assert dropped[0].digest != kept[0].digest
+
+
+def test_the_content_cache_is_keyed_by_the_rules_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from figbuild.cache import Cache
+    from figbuild.content import reader
+    from figbuild.digests import StatCache
+
+    root = write(tmp_path, {"p.tex": "Text.\n"})
+    old = time.time_ns() - 10**10
+    os.utime(root / "p.tex", ns=(old, old))
+    cache = Cache(None)
+    ContentReader(root, StatCache(cache, "content")).parts(ContentSource("p.tex"))
+    (hit,) = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("p.tex"))
+    assert hit.text is None
+    monkeypatch.setattr(reader, "RULES_VERSION", reader.RULES_VERSION + 1)
+    (miss,) = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("p.tex"))
+    assert miss.text == "Text.", "a digest made under other rules is not reused"
+
+
+def test_errors_quote_titles_as_written() -> None:
+    with pytest.raises(ContentError) as info:
+        section(DOC, "latex", "The \\emph{Missing} Part", "p.tex")
+    assert "no section titled 'The \\emph{Missing} Part'" in str(info.value)

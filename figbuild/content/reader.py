@@ -66,7 +66,7 @@ def select(document: Document, name: str, section: str | None, anchor: str | Non
     lines = find_section(document, name, section, anchor)
     text, _ = normalise_lines(lines, document.kind)
     if _is_empty(text, document.kind):
-        wanted = f"label {anchor!r}" if anchor is not None else f"{section!r}"
+        wanted = f"label '{anchor}'" if anchor is not None else f"'{section}'"
         raise ContentError(
             f"{name}: section {wanted} ({lines[0].file}:{lines[0].number}) has no text once comments, "
             "figures and notes are dropped",

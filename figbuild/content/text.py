@@ -146,7 +146,7 @@ def _by_anchor(document: Document, source: str, anchor: str) -> int:
                 return before[-1]
             raise ContentError(f"{source}: \\label{{{anchor}}} follows no heading")
     known = ", ".join(h.anchor for h in headings if h.anchor) or "none"
-    raise ContentError(f"{source}: no heading labelled {anchor!r}", hint=f"labels there: {known}")
+    raise ContentError(f"{source}: no heading labelled '{anchor}'", hint=f"labels there: {known}")
 
 
 def _by_title(document: Document, source: str, title: str) -> int:
@@ -159,12 +159,12 @@ def _by_title(document: Document, source: str, title: str) -> int:
         return matches[0]
     if not matches:
         names = ", ".join(f"'{h.title}'" for h in headings) or "none"
-        raise ContentError(f"{source}: no section titled {title!r}", hint=f"sections there: {names}")
+        raise ContentError(f"{source}: no section titled '{title}'", hint=f"sections there: {names}")
     listed = "; ".join(f"{where(document, headings[i])} '{_path(headings, i)}'" for i in matches)
     anchors = [headings[i].anchor for i in matches if headings[i].anchor]
     example = f"label: {anchors[0]}" if anchors else f"section: {_path(headings, matches[-1])}"
     raise ContentError(
-        f"{source}: section {title!r} matches {len(matches)} headings: {listed}",
+        f"{source}: section '{title}' matches {len(matches)} headings: {listed}",
         hint=f"name one with `label:` or a path such as `{example}`",
     )
 
