@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from figbuild.content.reader import RULES_VERSION
+from figbuild.content.model import RULES_VERSION
 from figbuild.request import Request
 
 #: Bumped when the fingerprint's definition changes, so old locks read as stale.

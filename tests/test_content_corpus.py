@@ -352,3 +352,31 @@ def test_validate_warns_about_a_section_of_unfollowable_inputs(paper: Path, run_
     assert "warning: figure 'macro': macro.tex#Method is mostly include commands figbuild cannot follow" in (
         result.stderr
     )
+
+
+@pytest.mark.slow
+def test_a_no_op_status_reads_no_latex(synced_corpus: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "paper"
+    shutil.copytree(synced_corpus, root)
+    old = time.time_ns() - 10**10
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix in (".tex", ".md", ".qmd"):
+            os.utime(path, ns=(old, old))
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('figbuild.content.rules' in sys.modules, file=sys.stderr))\n"
+        "from figbuild.cli import main\n"
+        f"main(['-C', {str(root)!r}, 'status', '--check'])\n"
+    )
+    cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert (cold.returncode, warm.returncode) == (0, 0), cold.stderr
+    assert (cold.stderr.strip(), warm.stderr.strip()) == ("True", "False"), (
+        "warm: every part from the stat cache"
+    )
+    assert warm.stdout == cold.stdout

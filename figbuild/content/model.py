@@ -5,7 +5,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import NamedTuple
+
+#: The version of the content rules (what is dropped, how sections are found). Part of
+#: every fingerprint with content, so a figbuild that changes the rules says so.
+RULES_VERSION = 2
+
+LATEX_SUFFIXES = frozenset({".tex", ".ltx", ".sty", ".cls"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".qmd", ".rmd"})
+
+
+def kind_of(name: str) -> str:
+    """``latex``, ``markdown`` or ``text``, by the file's suffix."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in LATEX_SUFFIXES:
+        return "latex"
+    if suffix in MARKDOWN_SUFFIXES:
+        return "markdown"
+    return "text"
+
+
+def label_of(relative: str, section: str | None, anchor: str | None) -> str:
+    """How a part is named in fingerprints and reasons: ``file``, ``file#Title``, ``file#label:x``."""
+    if anchor is not None:
+        return f"{relative}#label:{anchor}"
+    return f"{relative}#{section}" if section is not None else relative
 
 
 class ContentError(Exception):

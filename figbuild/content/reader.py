@@ -3,87 +3,20 @@
 from __future__ import annotations
 
 import glob
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from figbuild.content import latex, markdown
-from figbuild.content.model import ContentError, ContentPart, Line, sha256_text, split_lines
-from figbuild.content.text import Document, find_section, normalise_lines
+from figbuild.content.model import RULES_VERSION, ContentError, ContentPart, kind_of, label_of
 from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
 from figbuild.paths import RootGuard
 
 if TYPE_CHECKING:
+    from figbuild.content import latex
+    from figbuild.content.text import Document
     from figbuild.request import Request
-
-#: The version of the content rules (what is dropped, how sections are found). Part of
-#: every fingerprint with content, so a figbuild that changes the rules says so.
-RULES_VERSION = 2
-
-LATEX_SUFFIXES = frozenset({".tex", ".ltx", ".sty", ".cls"})
-MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".qmd", ".rmd"})
-
-_LATEX_HEAD = re.compile(
-    r"^\\(?:part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?\s*(?:\[[^\]]*\])?\s*\{"
-)
-_LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
-
-
-def kind_of(name: str) -> str:
-    """``latex``, ``markdown`` or ``text``, by the file's suffix."""
-    suffix = Path(name).suffix.lower()
-    if suffix in LATEX_SUFFIXES:
-        return "latex"
-    if suffix in MARKDOWN_SUFFIXES:
-        return "markdown"
-    return "text"
-
-
-def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> Document:
-    """The document of one file's ``text``, without following includes."""
-    if kind == "latex":
-        cleaned = latex.clean(text, name, keep_figures)
-    elif kind == "markdown":
-        cleaned = markdown.clean(text, name, keep_figures)
-    else:
-        cleaned = list(split_lines(text))
-    lines = [Line(name, number, line) for number, line in enumerate(cleaned, 1) if line is not None]
-    return Document.of(lines, kind, _PARSERS.get(kind))
-
-
-_PARSERS = {"latex": latex.parse, "markdown": markdown.parse}
-
-
-def select(document: Document, name: str, section: str | None, anchor: str | None) -> list[Line]:
-    """The lines a part takes from ``document``: all, or one section (never an empty one)."""
-    if section is None and anchor is None:
-        return list(document.lines)
-    if document.kind not in _PARSERS:
-        raise ContentError(f"{name}: sections can only be picked from LaTeX (.tex) or Markdown (.md) files")
-    lines = find_section(document, name, section, anchor)
-    text, _ = normalise_lines(lines, document.kind)
-    if _is_empty(text, document.kind):
-        wanted = f"label '{anchor}'" if anchor is not None else f"'{section}'"
-        raise ContentError(
-            f"{name}: section {wanted} ({lines[0].file}:{lines[0].number}) has no text once comments, "
-            "figures and notes are dropped",
-            hint="pick a section with prose, or set keep_figures: true if the figures are the point",
-        )
-    return lines
-
-
-def _is_empty(text: str, kind: str) -> bool:
-    if kind == "markdown":
-        return not text.partition("\n")[2].strip()
-    head = _LATEX_HEAD.match(text)
-    if head is None:
-        return not text.strip()
-    close = latex.closing_brace(text, head.end())
-    rest = text[close + 1 :] if close is not None else ""
-    return not _LATEX_LABEL.sub("", rest).strip()
 
 
 class ContentReader:
@@ -118,7 +51,7 @@ class ContentReader:
             hit = self.stats.lookup_files(key, self.root) if self.stats is not None else None
             if hit is not None:
                 digest, length, sources, warnings = hit
-                label = _label(relative, source.section, source.anchor)
+                label = label_of(relative, source.section, source.anchor)
                 parts.append(
                     ContentPart(
                         label,
@@ -151,43 +84,22 @@ class ContentReader:
         self, relative: str, section: str | None, anchor: str | None, keep_figures: bool = False
     ) -> tuple[ContentPart, tuple[str, ...]]:
         """One file's part (a section of it, when asked), and every file read for it."""
+        from figbuild.content import rules
+
         document, files = self._document(relative, keep_figures)
-        lines = select(document, relative, section, anchor)
-        text, spans = normalise_lines(lines, document.kind)
-        by_file: dict[str, list[str]] = {}
-        for line in lines:
-            by_file.setdefault(line.file, []).append(line.text)
-        sources = tuple((file, sha256_text("\n".join(texts))) for file, texts in by_file.items())
-        label = _label(relative, section, anchor)
-        part = ContentPart(
-            label,
-            relative,
-            section,
-            sha256_text(text),
-            len(text),
-            text,
-            spans,
-            sources,
-            _warnings(label, text, document.kind),
-            anchor,
-            keep_figures,
-        )
-        return part, files
+        return rules.part_of(document, relative, section, anchor, keep_figures), files
 
     def _document(self, relative: str, keep_figures: bool) -> tuple[Document, tuple[str, ...]]:
         key = (relative, keep_figures)
         cached = self._documents.get(key)
         if cached is None:
+            from figbuild.content import rules
+
             kind = kind_of(relative)
             if kind == "latex":
-                expander = self._expanders.get(keep_figures)
-                if expander is None:
-                    expander = self._expanders[keep_figures] = latex.Expander(self, keep_figures)
-                expansion = expander.expand(relative)
-                document = Document.of(expansion.lines, kind, latex.parse)
-                cached = (document, tuple(expansion.files))
+                cached = rules.expanded(self, relative, keep_figures, self._expanders)
             else:
-                cached = (document_of(self.read(relative), relative, kind, keep_figures), (relative,))
+                cached = (rules.document_of(self.read(relative), relative, kind, keep_figures), (relative,))
             self._documents[key] = cached
         return cached
 
@@ -262,30 +174,3 @@ class ContentReader:
                 raise ContentError(f"cannot read {relative}: {exc.strerror}") from None
             self._texts[relative] = text
         return text
-
-
-def _label(relative: str, section: str | None, anchor: str | None) -> str:
-    if anchor is not None:
-        return f"{relative}#label:{anchor}"
-    return f"{relative}#{section}" if section is not None else relative
-
-
-def _warnings(label: str, text: str, kind: str) -> tuple[str, ...]:
-    """A part that is mostly include commands figbuild could not follow sends no prose."""
-    if kind != "latex" or "\\" not in text:
-        return ()
-    unfollowed = latex.UNFOLLOWED.findall(text)
-    if not unfollowed:
-        return ()
-    prose = latex.UNFOLLOWED.sub("", _LATEX_LABEL.sub("", text))
-    head = _LATEX_HEAD.match(prose)
-    if head is not None:
-        close = latex.closing_brace(prose, head.end())
-        prose = prose[close + 1 :] if close is not None else ""
-    if len(prose.strip()) >= sum(len(command) for command in unfollowed):
-        return ()
-    shown = ", ".join(unfollowed[:3])
-    return (
-        f"{label} is mostly include commands figbuild cannot follow ({shown}): their file names "
-        "are built by macros, so the API would get little paper text; name the files in content instead",
-    )
