@@ -113,6 +113,8 @@ def _changed_files(old: Mapping[str, str], new: Mapping[str, str], label: str) -
         for key in set(old) | set(new)
         if key.startswith(prefix) and old.get(key) != new.get(key)
     )
+    if files == [label.partition("#")[0]]:
+        return ""  # the named file itself: the label already says so
     return f" (in {', '.join(files)})" if files else ""
 
 

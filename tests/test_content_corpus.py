@@ -380,3 +380,11 @@ def test_a_no_op_status_reads_no_latex(synced_corpus: Path, tmp_path: Path) -> N
         "warm: every part from the stat cache"
     )
     assert warm.stdout == cold.stdout
+
+
+def test_a_reason_does_not_repeat_the_named_file(paper: Path, run_cli: RunCli) -> None:
+    edit(paper / "overleaf/main.tex", "\\section{Introduction}", "\\section{INTRODUCTION}")
+    reasons = {
+        row["id"]: row["reasons"] for row in json.loads(run_cli("status", "--json", root=paper).stdout)
+    }
+    assert reasons["intro"] == ["content overleaf/main.tex#introduction changed"]
