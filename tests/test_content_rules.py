@@ -580,3 +580,12 @@ def test_errors_quote_titles_as_written() -> None:
     with pytest.raises(ContentError) as info:
         section(DOC, "latex", "The \\emph{Missing} Part", "p.tex")
     assert "no section titled 'The \\emph{Missing} Part'" in str(info.value)
+
+
+def test_windows_line_endings_change_nothing() -> None:
+    markdown = "---\ntitle: x\n---\n# Sum\n\nText.\n<!-- c -->\n# B\nb\n"
+    latex = "\\section{A}\nText. % c\n\nMore.\n\\section{B}\nB.\n"
+    assert section(markdown.replace("\n", "\r\n"), "markdown", "sum", "p") == section(
+        markdown, "markdown", "sum", "p"
+    )
+    assert section(latex.replace("\n", "\r\n"), "latex", "a", "p") == section(latex, "latex", "a", "p")
