@@ -125,7 +125,6 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
     from figbuild.output import status_json, status_table
     from figbuild.paper import Paper
-    from figbuild.state import State
 
     paper = Paper.open(env.directory)
     statuses = paper.statuses(paper.resolve(ids), paper.read_lock())
@@ -135,7 +134,7 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
         for line in status_table(statuses, verbose=env.console.verbosity > 0):
             env.console.print(line)
     if check:
-        behind = [s.id for s in statuses if s.state not in (State.FRESH, State.FROZEN)]
+        behind = [s.id for s in statuses if not s.state.passes_check]
         if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             return ExitCode.FAILED
@@ -185,17 +184,15 @@ def sync(
     emulator: bool,
 ) -> int:
     """Bring the named (or all) figures up to date."""
-    from figbuild import engine
+    from figbuild import backends, engine
     from figbuild.output import plan_lines, reporter_for, sync_summary
     from figbuild.paper import Paper
-    from figbuild.session import backend_session
 
     paper = Paper.open(env.directory)
+    name = backends.choose(placeholder=placeholder, emulator=emulator)
     reporter = reporter_for(env.console)
     try:
-        with backend_session(
-            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
-        ) as backend:
+        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
             result = engine.sync(
                 paper,
                 backend,
@@ -244,8 +241,8 @@ def watch(
     """
     import signal
 
+    from figbuild import backends
     from figbuild.output import reporter_for
-    from figbuild.session import backend_session
     from figbuild.watch import Watcher, WatchOptions
 
     terminated = []
@@ -256,11 +253,10 @@ def watch(
 
     signal.signal(signal.SIGTERM, on_term)
     options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs)
+    name = backends.choose(placeholder=placeholder, emulator=emulator)
     reporter = reporter_for(env.console)
     try:
-        with backend_session(
-            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
-        ) as backend:
+        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
             Watcher(env.directory, backend, reporter, options).run()
     except (KeyboardInterrupt, FigbuildError) as exc:
         if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
@@ -277,7 +273,8 @@ def watch(
 @pass_env
 def credits(env: Env, as_json: bool) -> int:
     """Show remaining credits, plan and rate limit."""
-    from figbuild.api import Client, Settings
+    from figbuild.backends.paperbanana.client import Client
+    from figbuild.backends.paperbanana.settings import Settings
     from figbuild.output import credits_lines
 
     with Client(Settings.from_env(), trace=env.console.debug) as client:
@@ -299,7 +296,8 @@ def tasks(
     env: Env, status: str | None, type_: str | None, page: int, limit: int, all_pages: bool, as_json: bool
 ) -> int:
     """List the remote tasks of this key."""
-    from figbuild.api import Client, Settings
+    from figbuild.backends.paperbanana.client import Client
+    from figbuild.backends.paperbanana.settings import Settings
     from figbuild.output import task_lines
 
     with Client(Settings.from_env(), trace=env.console.debug) as client:
@@ -352,7 +350,7 @@ def emulator(
 ) -> int:
     """Run a local Paper Banana-compatible server (no key, no credits) until Ctrl-C."""
     from figbuild import emulator as emulators
-    from figbuild.api import EMULATOR_KEY
+    from figbuild.backends.paperbanana.settings import BASE_URL_ENV, EMULATOR_KEY, KEY_ENV
 
     config = emulators.EmulatorConfig(
         host=host,
@@ -368,8 +366,8 @@ def emulator(
     def ready(base_url: str) -> None:
         env.console.print(f"Paper Banana emulator listening on {base_url}")
         env.console.print("Use it from another shell with:")
-        env.console.print(f"  export PAPERBANANA_BASE_URL={base_url}")
-        env.console.print(f"  export PAPERBANANA_API_KEY={EMULATOR_KEY}")
+        env.console.print(f"  export {BASE_URL_ENV}={base_url}")
+        env.console.print(f"  export {KEY_ENV}={EMULATOR_KEY}")
         env.console.note("Ctrl-C stops it.")
 
     try:

@@ -14,14 +14,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from figbuild.backends.paperbanana.settings import KEY_ENV
 from figbuild.report import FINAL_EVENTS
 from figbuild.state import FigureStatus, State
 
 if TYPE_CHECKING:  # not imported at run time: status must not load requests
-    from figbuild.api import Credits, Task
-    from figbuild.engine import Plan, SyncResult
-
-KEY_ENV = "PAPERBANANA_API_KEY"
+    from figbuild.backends.paperbanana.client import Credits, Task
+    from figbuild.engine import SyncResult
+    from figbuild.plan import Plan
 
 
 def redact(text: str) -> str:
@@ -216,7 +216,7 @@ def plan_lines(plan: Plan) -> list[str]:
         why = "; ".join(status.reasons) or "forced"
         lines.append(
             f"generate {status.id}: {status.state.value} ({why}); "
-            f"{request.type}, {request.model}, {request.resolution}, {request.cost} credits"
+            f"{request.type}, {request.model}, {request.resolution}, {plan.cost_of(status)} credits"
         )
     for status, pending in plan.resume:
         lines.append(f"collect  {status.id}: pending task {pending.task_id} (already paid)")

@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from figbuild import engine
-from figbuild import lock as lockfile
+from figbuild import engine, lockfile
 from figbuild import manifest as manifests
-from figbuild.backend import Backend
-from figbuild.errors import FigbuildError, Interrupted, ManifestError
+from figbuild.atomic import TEMP_SUFFIX
+from figbuild.backends.base import Backend
+from figbuild.errors import BudgetExceeded, FigbuildError, Interrupted, ManifestError
 from figbuild.paper import Paper
 from figbuild.report import Reporter
+from figbuild.statedir import STATE_DIR
 
 #: Names editors and tools write beside a file while saving it.
-IGNORED_NAMES = ("*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "4913", "*.tmp", "*.bak", "*.figbuild-tmp")
-IGNORED_DIRS = (".git", ".hg", ".svn", lockfile.STATE_DIR, "__pycache__", "_minted*")
+IGNORED_NAMES = ("*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "4913", "*.tmp", "*.bak", f"*{TEMP_SUFFIX}")
+IGNORED_DIRS = (".git", ".hg", ".svn", STATE_DIR, "__pycache__", "_minted*")
 
 
 @dataclass
@@ -182,7 +183,7 @@ class Watcher:
             result = engine.sync(
                 paper, self.backend, self.reporter, max_credits=budget, jobs=self.options.jobs
             )
-        except engine.BudgetExceeded as exc:
+        except BudgetExceeded as exc:
             self.reporter.info(
                 f"credit cap reached: {self.spent} of --max-credits {self.options.max_credits} spent "
                 f"this session; not submitting ({exc.message})"

@@ -10,8 +10,12 @@ import pytest
 import requests
 import requests_mock as rm
 
-from figbuild import api
-from figbuild.api import Client, Settings
+from figbuild.backends.paperbanana import client as api
+from figbuild.backends.paperbanana import retry
+from figbuild.backends.paperbanana.client import Client
+from figbuild.backends.paperbanana.ratelimit import RateLimiter
+from figbuild.backends.paperbanana.retry import RetryPolicy
+from figbuild.backends.paperbanana.settings import Settings
 from figbuild.errors import (
     AmbiguousSubmission,
     BadRequest,
@@ -25,7 +29,6 @@ from figbuild.errors import (
     Unauthorized,
     UsageError,
 )
-from figbuild.ratelimit import RateLimiter
 
 BASE = "https://api.example.test/api/v1"
 KEY = "sk-test-very-secret-0123456789"
@@ -48,8 +51,8 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def client(sleeps: Sleeps) -> Client:
-    settings = Settings(base_url=BASE, key=KEY, max_attempts=4)
-    return Client(settings, limiter=RateLimiter(1000), sleep=sleeps)
+    settings = Settings(base_url=BASE, key=KEY)
+    return Client(settings, policy=RetryPolicy(max_attempts=4), limiter=RateLimiter(1000), sleep=sleeps)
 
 
 def test_credits_are_typed_and_set_the_rate_limit(requests_mock: rm.Mocker) -> None:
@@ -114,7 +117,7 @@ def test_429_with_an_http_date_retry_after_is_honoured(
     assert client.task("t1").status == "processing"
     assert len(sleeps) == 1
     assert 5 <= sleeps[0] <= 7.5
-    assert client.rate_limited == 1
+    assert requests_mock.call_count == 2
 
 
 def test_429_with_seconds_and_then_giving_up(
@@ -316,6 +319,6 @@ def test_default_base_url() -> None:
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:
-    values = [api.backoff(attempt) for attempt in range(1, 12) for _ in range(20)]
+    values = [retry.backoff(attempt) for attempt in range(1, 12) for _ in range(20)]
     assert all(0 <= v <= 30 for v in values)
-    assert max(api.backoff(10) for _ in range(50)) > 1, "grows with attempts"
+    assert max(retry.backoff(10) for _ in range(50)) > 1, "grows with attempts"

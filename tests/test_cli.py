@@ -16,7 +16,7 @@ import pytest
 import requests
 import requests_mock as rm
 
-from figbuild.lock import read
+from figbuild.lockfile import read
 
 from .conftest import PaperFactory
 
@@ -210,7 +210,9 @@ def test_key_never_printed_even_verbose(  # type: ignore[no-untyped-def]
         requests_mock.get(f"{BASE}/credits", exc=requests.ReadTimeout(f"read timed out for Bearer {SECRET}"))
     else:
         requests_mock.get(f"{BASE}/credits", json=CREDITS)
-    monkeypatch.setattr("figbuild.api.backoff", lambda attempt: 0.0)  # no real waiting in a test
+    monkeypatch.setattr(
+        "figbuild.backends.paperbanana.retry.backoff", lambda attempt: 0.0
+    )  # no real waiting in a test
     result = run_cli("-v", "credits")
     synced = run_cli("-v", "-C", str(make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})), "sync")
     assert result.exit_code == (0 if case == "ok" else 1)

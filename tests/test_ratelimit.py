@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from figbuild.api import Client, Settings
+from figbuild.backends.paperbanana.client import Client
+from figbuild.backends.paperbanana.ratelimit import RateLimiter
+from figbuild.backends.paperbanana.settings import Settings
 from figbuild.emulator import Emulator, EmulatorConfig
-from figbuild.ratelimit import RateLimiter
 
 
 class FakeClock:
@@ -67,4 +68,3 @@ def test_a_burst_of_200_requests_sees_no_429() -> None:
         api = [r for r in server.records() if r.path.startswith("/api/")]
         assert len(api) == 200
         assert [r for r in api if r.status == 429] == []
-        assert client.rate_limited == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from figbuild.emulator import Emulator, EmulatorConfig
-from figbuild.lock import read
+from figbuild.lockfile import read
 
 from .conftest import PaperFactory
 
