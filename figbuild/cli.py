@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -26,6 +26,7 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class _Group(click.Group):
@@ -141,7 +142,7 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     return ExitCode.OK
 
 
-def _backend_options(func: Any) -> Any:
+def _backend_options(func: _F) -> _F:
     """Options shared by every command that produces figures."""
     func = click.option(
         "--jobs",

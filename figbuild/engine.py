@@ -100,7 +100,11 @@ def sync(
     max_credits: int | None = None,
     jobs: int | None = None,
 ) -> SyncResult:
-    """Bring the named figures (all when none) up to date. See SPEC.md, `sync`."""
+    """Bring the named figures (all when none) up to date.
+
+    Pending tasks are collected before anything new is paid for; a plan over
+    ``max_credits`` or the balance is refused before anything is sent.
+    """
     resolved = paper.resolve(ids)
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())

@@ -23,6 +23,7 @@ from figbuild.backends.base import Backend
 from figbuild.errors import BudgetExceeded, FigbuildError, Interrupted, ManifestError
 from figbuild.paper import Paper
 from figbuild.report import Reporter
+from figbuild.resolve import Resolved
 from figbuild.statedir import STATE_DIR
 
 #: Names editors and tools write beside a file while saving it.
@@ -56,7 +57,7 @@ class Scope:
         return any(fnmatch.fnmatch(relative, pattern) for pattern in self.patterns)
 
     @classmethod
-    def of(cls, paper: Paper, resolved: list[Any]) -> Scope:
+    def of(cls, paper: Paper, resolved: list[Resolved]) -> Scope:
         scope = cls(paper.root)
         for item in resolved:
             scope.outputs.add(item.figure.output)

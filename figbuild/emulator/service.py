@@ -1,7 +1,7 @@
 """The emulated Paper Banana service, without sockets: requests in, replies out.
 
-It answers the API of ``paperbanana-api.md`` (plus the shapes SPEC assumes where
-the reference is silent): the same validation, credit costs, per-key
+It answers the Paper Banana API as its reference documents it (plus the shapes
+figbuild's user contract assumes where the reference is silent): the same validation, credit costs, per-key
 sliding-window rate limit and task life cycle (pending -> processing -> success
 or failed), and a placeholder image for every finished task. :class:`Faults`
 injects the failures a careful client must survive. :mod:`.http` puts it on a

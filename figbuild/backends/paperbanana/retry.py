@@ -2,7 +2,7 @@
 
 The client classifies what happened to an attempt into an :class:`Outcome`;
 :meth:`RetryPolicy.decide` says what to do about it. Nothing else in figbuild
-decides to resend, so the rules of SPEC ("Talking to the API") live here:
+decides to resend, so the rules of the user contract ("Talking to the API") live here:
 
 - a ``429`` was not acted on: wait (``Retry-After`` when given) and retry;
 - a read that failed on the network or with a 5xx: retry with backoff;

@@ -1,4 +1,4 @@
-"""What the Paper Banana API charges and accepts (paperbanana-api.md)."""
+"""What the Paper Banana API charges and accepts (its reference: "Credit Costs", the request fields)."""
 
 from __future__ import annotations
 
