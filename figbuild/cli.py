@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,23 +15,71 @@ from figbuild import __version__
 from figbuild.errors import ExitCode, FigbuildError
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from figbuild.output import Console
+    from figbuild.paper import Paper
 
 
 @dataclass(frozen=True)
 class Env:
-    """What every command needs: the paper directory and where to print."""
+    """What every command needs: the paper directory and where to print.
+
+    Without ``-C``, the paper is the nearest directory from here upwards that has a
+    manifest, as git finds its repository; with ``-C DIR``, it is DIR.
+    """
 
     directory: Path
     console: Console
+    explicit: bool = False
+
+    def paper(self) -> Paper:
+        from figbuild.paper import Paper
+
+        return Paper.open(self.directory, search_parents=not self.explicit)
+
+    def paper_root(self) -> Path:
+        from figbuild.manifest import find
+
+        return find(self.directory, search_parents=not self.explicit).parent
 
 
 pass_env = click.make_pass_decorator(Env)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+#: Global flags that may also follow the command name (`figbuild status -q`), as in git.
+_GLOBAL_FLAG = re.compile(r"-[vq]+|--verbose|--quiet|-C.+")
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """``args`` with ``-C DIR``, ``-v`` and ``-q`` given after the command name moved
+    before it, so that they work in either place. Nothing after ``--`` moves."""
+    args = list(args)
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        index += 2 if args[index] == "-C" else 1
+    if index >= len(args):
+        return args
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = iter(args[index + 1 :])
+    for arg in rest:
+        if arg == "--":
+            kept.extend([arg, *rest])
+        elif arg == "-C":
+            moved.extend([arg, next(rest, "")])
+        elif _GLOBAL_FLAG.fullmatch(arg):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+    return [*args[:index], *moved, args[index], *kept]
+
 
 class _Group(click.Group):
     """The root group: also the one place where exceptions become exit codes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def main(
         self,
@@ -66,13 +115,14 @@ class _Group(click.Group):
     "-C",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(),
-    help="Run as if started in DIR (the directory of figures.yaml).",
+    default=None,
+    help="Run as if started in DIR (the directory of figures.yaml). Without it, figures.yaml "
+    "is looked for here and then in the directories above.",
 )
 @click.option("-v", "--verbose", count=True, help="Say more (never the API key).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and requested output.")
 @click.pass_context
-def cli(ctx: click.Context, directory: Path, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, directory: Path | None, verbose: int, quiet: bool) -> None:
     """figbuild: a paper's generated figures as a build artifact.
 
     Reads figures.yaml, works out which figures are out of date, and generates
@@ -80,9 +130,27 @@ def cli(ctx: click.Context, directory: Path, verbose: int, quiet: bool) -> None:
     """
     from figbuild.output import Console
 
-    if not directory.is_dir():
+    if directory is not None and not directory.is_dir():
         raise click.BadParameter(f"{directory} is not a directory", param_hint="-C")
-    ctx.obj = Env(directory, Console(-1 if quiet else verbose))
+    ctx.obj = Env(directory or Path(), Console(-1 if quiet else verbose), explicit=directory is not None)
+
+
+def _complete_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Figure ids from the manifest, for shell completion; nothing when it cannot be read."""
+    from click.shell_completion import CompletionItem
+
+    from figbuild.manifest import find, load
+
+    root = ctx.find_root()
+    directory = root.params.get("directory")
+    try:
+        manifest = load(find(directory or Path(), search_parents=directory is None))
+    except (FigbuildError, OSError):
+        return []
+    return [CompletionItem(figure.id) for figure in manifest.figures if figure.id.startswith(incomplete)]
+
+
+_figure_ids = click.argument("ids", nargs=-1, shell_complete=_complete_ids)
 
 
 @cli.command()
@@ -102,19 +170,18 @@ def init(env: Env) -> int:
 def validate(env: Env, schema_path: bool) -> int:
     """Check the manifest and its content sources; sends nothing."""
     from figbuild.manifest import SCHEMA_PATH
-    from figbuild.paper import Paper
 
     if schema_path:
         env.console.print(str(SCHEMA_PATH))
         return ExitCode.OK
-    paper = Paper.open(env.directory)
+    paper = env.paper()
     resolved = paper.resolve()
     env.console.note(f"{paper.manifest.path}: {len(resolved)} figures, all valid")
     return ExitCode.OK
 
 
 @cli.command()
-@click.argument("ids", nargs=-1)
+@_figure_ids
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON array of {id, state, reasons, output, ...}."
 )
@@ -124,16 +191,17 @@ def validate(env: Env, schema_path: bool) -> int:
 @pass_env
 def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
-    from figbuild.output import status_json, status_table
-    from figbuild.paper import Paper
+    from figbuild.output import ignored_lines, status_json, status_table
 
-    paper = Paper.open(env.directory)
+    paper = env.paper()
     statuses = paper.statuses(paper.resolve(ids), paper.read_lock())
     if as_json:
         env.console.print(status_json(statuses))
     else:
         for line in status_table(statuses, verbose=env.console.verbosity > 0):
             env.console.print(line)
+    for line in ignored_lines(paper.ignored_outputs(statuses)):
+        env.console.note(line)
     if check:
         behind = [s.id for s in statuses if not s.state.passes_check]
         if behind:
@@ -169,9 +237,15 @@ def _backend_options(func: _F) -> _F:
 
 
 @cli.command()
-@click.argument("ids", nargs=-1)
+@_figure_ids
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; send nothing.")
 @click.option("--force", is_flag=True, help="Regenerate the named (or all) figures, modified ones too.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON object (generated, restored, skipped, failed, credits).",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -179,6 +253,7 @@ def sync(
     ids: tuple[str, ...],
     dry_run: bool,
     force: bool,
+    as_json: bool,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -186,10 +261,9 @@ def sync(
 ) -> int:
     """Bring the named (or all) figures up to date."""
     from figbuild import backends, engine
-    from figbuild.output import plan_lines, reporter_for, sync_summary
-    from figbuild.paper import Paper
+    from figbuild.output import ignored_lines, plan_lines, reporter_for, sync_json, sync_summary
 
-    paper = Paper.open(env.directory)
+    paper = env.paper()
     name = backends.choose(placeholder=placeholder, emulator=emulator)
     reporter = reporter_for(env.console)
     try:
@@ -206,14 +280,18 @@ def sync(
             )
     finally:
         reporter.close()
-    if dry_run:
-        for line in plan_lines(result.plan):
+    for line in ignored_lines(paper.ignored_outputs(result.statuses)):
+        env.console.note(line)
+    if as_json:
+        env.console.print(sync_json(result))
+    elif dry_run:
+        for line in plan_lines(result):
             env.console.print(line)
-        return ExitCode.OK
-    show = env.console.error if result.failed else env.console.note
-    for line in sync_summary(result):
-        show(line)
-    return ExitCode.FAILED if result.failed else ExitCode.OK
+    else:
+        show = env.console.error if result.failed else env.console.note
+        for line in sync_summary(result):
+            show(line)
+    return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
 
 
 @cli.command()
@@ -246,6 +324,8 @@ def watch(
     from figbuild.output import reporter_for
     from figbuild.watch import Watcher, WatchOptions
 
+    root = env.paper_root()
+
     terminated = []
 
     def on_term(signum: int, frame: object) -> None:
@@ -258,7 +338,7 @@ def watch(
     reporter = reporter_for(env.console)
     try:
         with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
-            Watcher(env.directory, backend, reporter, options).run()
+            Watcher(root, backend, reporter, options).run()
     except (KeyboardInterrupt, FigbuildError) as exc:
         if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
             raise

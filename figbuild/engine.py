@@ -20,7 +20,7 @@ from figbuild import atomic, images, lockfile
 from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
-from figbuild.errors import ApiError, Forbidden, Interrupted, PaymentRequired, Unauthorized
+from figbuild.errors import ApiError, BudgetExceeded, Forbidden, Interrupted, PaymentRequired, Unauthorized
 from figbuild.lockfile import Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, check_budget, make_plan
@@ -33,6 +33,10 @@ from figbuild.timestamps import now, parse_time
 @dataclass
 class SyncResult:
     plan: Plan
+    #: Every named figure's state when the run began.
+    statuses: list[FigureStatus] = field(default_factory=list)
+    #: Why the plan was (or, in a dry run, would be) refused before anything was sent.
+    refusal: str | None = None
     generated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     credits_spent: int = 0
@@ -110,10 +114,16 @@ def sync(
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
         statuses = paper.statuses(resolved, keeper.lock)
         plan = make_plan(statuses, force=force, provisional=backend.provisional, terms=backend.terms)
-        result = SyncResult(plan)
+        result = SyncResult(plan, statuses)
         for status, why in plan.skipped:
             reporter.figure(status.id, "skipped", why)
-        if dry_run or plan.empty:
+        if dry_run:
+            try:
+                check_budget(plan, max_credits, None)
+            except BudgetExceeded as exc:
+                result.refusal = exc.message
+            return result
+        if plan.empty:
             return result
         check_budget(plan, max_credits, None)
         balance = _balance(plan, backend)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from figbuild import lockfile
+from figbuild import lockfile, vcs
 from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.cache import Cache
@@ -26,9 +27,10 @@ class Paper:
     terms: Terms
 
     @classmethod
-    def open(cls, directory: Path) -> Paper:
-        """Load and validate the paper whose manifest is in ``directory``."""
-        path = manifests.find(directory)
+    def open(cls, directory: Path, *, search_parents: bool = False) -> Paper:
+        """Load and validate the paper whose manifest is in ``directory`` (or, with
+        ``search_parents``, the nearest directory above it that has one)."""
+        path = manifests.find(directory, search_parents=search_parents)
         cache = Cache(path.parent)
         terms = default_terms()
         manifest, problems = manifests.check(path, cache)
@@ -57,6 +59,11 @@ class Paper:
     def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:
         """Every named figure (all when none are named), rendered and read."""
         return resolve(self.manifest, self.manifest.select(ids) if ids else None, self.cache, self.terms)
+
+    def ignored_outputs(self, statuses: Iterable[FigureStatus]) -> dict[str, str]:
+        """The outputs git would leave out of a commit, each with the rule that ignores it:
+        a co-author's clone would have to pay for them again."""
+        return vcs.ignored(self.root, [status.output for status in statuses])
 
     def statuses(self, resolved: list[Resolved], lock: Lock) -> list[FigureStatus]:
         """The state of each resolved figure against ``lock`` and the files on disk."""
