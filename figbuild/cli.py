@@ -417,6 +417,11 @@ def tasks(
     help="Share of tasks that end failed.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --fail-rate.")
+@click.option(
+    "--key",
+    default=None,
+    help="Accept only this sk-... key (default: any sk- key), to rehearse a refused key.",
+)
 @pass_env
 def emulator(
     env: Env,
@@ -428,6 +433,7 @@ def emulator(
     plan: str,
     fail_rate: float,
     seed: int,
+    key: str | None,
 ) -> int:
     """Run a local Paper Banana-compatible server (no key, no credits) until Ctrl-C."""
     from figbuild import emulator as emulators
@@ -442,13 +448,14 @@ def emulator(
         plan=plan,
         fail_rate=fail_rate,
         seed=seed,
+        key=key,
     )
 
     def ready(base_url: str) -> None:
         env.console.print(f"Paper Banana emulator listening on {base_url}")
         env.console.print("Use it from another shell with:")
         env.console.print(f"  export {BASE_URL_ENV}={base_url}")
-        env.console.print(f"  export {KEY_ENV}={EMULATOR_KEY}")
+        env.console.print(f"  export {KEY_ENV}={key or EMULATOR_KEY}")
         env.console.note("Ctrl-C stops it.")
 
     try:

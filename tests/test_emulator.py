@@ -732,3 +732,17 @@ def test_serve_runs_in_the_foreground_until_interrupted() -> None:
     with pytest.raises(KeyboardInterrupt):
         serve(EmulatorConfig(), ready)
     assert answers == [200]
+
+
+def test_a_configured_key_is_the_only_one_accepted(make_emulator: MakeEmulator) -> None:
+    emulator = make_emulator(key=KEY)
+    assert ok(api(emulator, "GET", "/credits"), "CreditsResponse")["remaining_credits"] == 75_000
+    assert refused(api(emulator, "GET", "/credits", key=OTHER_KEY), 401) == "invalid API key"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
+def test_unsupported_methods_are_a_json_405(make_emulator: MakeEmulator, method: str) -> None:
+    emulator = make_emulator()
+    response = api(emulator, method, "/credits")
+    assert refused(response, 405) == f"{method} is not supported"
+    assert response.headers["Allow"] == "GET, POST"

@@ -211,6 +211,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._serve("OPTIONS")
 
+    def do_TRACE(self) -> None:
+        self._serve("TRACE")
+
+    def do_CONNECT(self) -> None:
+        self._serve("CONNECT")
+
     def log_message(self, format: str, *args: Any) -> None:
         # Silent: the emulator runs inside tests and under the CLI, which own the terminal.
         pass

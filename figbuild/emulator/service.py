@@ -53,6 +53,9 @@ IMAGE_CACHE_SIZE = 8
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "PDF": "application/pdf"}
 
+#: Methods the HTTP layer passes on; the endpoints themselves allow GET or POST.
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 _TASK_PATH = re.compile(r"/task/([^/]+)")
 _FILE_PATH = re.compile(re.escape(FILES_PREFIX) + r"([^/]+)\.png")
 _GENERATE_FIELDS = ("type", "prompt", "model", "options")
@@ -98,6 +101,8 @@ class EmulatorConfig:
     fail_rate: float = 0.0  # chance that a task fails, drawn from random.Random(seed)
     seed: int = 0
     image_scale: float = 1.0  # served images are the documented pixel size times this
+    #: The one key accepted; None accepts any ``sk-`` key. Rehearses a refused key.
+    key: str | None = None
     faults: Faults = field(default_factory=Faults)
 
 
@@ -399,6 +404,8 @@ class Service:
         return reply
 
     def _route(self, request: Request) -> Reply:
+        if request.method not in METHODS:
+            return _error(405, f"{request.method} is not supported", headers=(("Allow", "GET, POST"),))
         if request.path.startswith(FILES_PREFIX):
             return self._download(request)
         if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
@@ -412,7 +419,7 @@ class Service:
         key = request.key
         if key is None:
             return _error(401, "missing API key: send Authorization: Bearer sk-...")
-        if not key.startswith("sk-"):
+        if not key.startswith("sk-") or self._config.key not in (None, key):
             return _error(401, "invalid API key")
         if self._take_fault("rate_limit_storm"):
             return self._rate_limited(1)
