@@ -11,7 +11,6 @@ import requests
 import requests_mock as rm
 
 from figbuild.backends.paperbanana import client as api
-from figbuild.backends.paperbanana import retry
 from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.ratelimit import RateLimiter
 from figbuild.backends.paperbanana.retry import RetryPolicy
@@ -316,9 +315,3 @@ def test_key_is_in_no_repr() -> None:
 
 def test_default_base_url() -> None:
     assert Settings.from_env({"PAPERBANANA_API_KEY": KEY}).base_url == "https://paperbanana.run/api/v1"
-
-
-def test_backoff_is_full_jitter_and_capped() -> None:
-    values = [retry.backoff(attempt) for attempt in range(1, 12) for _ in range(20)]
-    assert all(0 <= v <= 30 for v in values)
-    assert max(retry.backoff(10) for _ in range(50)) > 1, "grows with attempts"
