@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from figbuild.backends.paperbanana.terms import TERMS
 from figbuild.content import ContentPart
-from figbuild.fingerprint import compute, reasons
+from figbuild.fingerprint import compute
 from figbuild.lockfile import Generated, Pending, Record
 from figbuild.manifest import Figure
 from figbuild.request import Request
@@ -117,12 +117,6 @@ def test_older_pending_is_reported_on_a_stale_figure() -> None:
     status = classify(new, Record(_generated(old), (_pending(old),)), FILE_SHA)
     assert status.state is State.STALE
     assert status.reasons[-1] == "an older task t1 is pending"
-
-
-def test_reasons_name_vars_and_additions() -> None:
-    before = {"var:method": "1", "content:a.tex": "2", "template": "3"}
-    after = {"var:method": "9", "content:b.tex": "2", "template": "3"}
-    assert reasons(before, after) == ["var method changed", "content a.tex removed", "content b.tex added"]
 
 
 def test_state_properties_are_the_one_owner_of_what_a_state_means() -> None:
