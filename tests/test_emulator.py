@@ -824,15 +824,23 @@ def test_serve_runs_in_the_foreground_until_interrupted() -> None:
     assert answers == [200]
 
 
-def test_a_configured_key_is_the_only_one_accepted(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(key=KEY)
-    assert ok(api(emulator, "GET", "/credits"), "CreditsResponse")["remaining_credits"] == 75_000
-    assert refused(api(emulator, "GET", "/credits", key=OTHER_KEY), 401) == "invalid API key"
+def test_a_configured_key_is_the_only_one_accepted() -> None:
+    service = Service(EmulatorConfig(key=KEY))
+    assert ok(api(service, "GET", "/credits"), "CreditsResponse")["remaining_credits"] == 75_000
+    assert refused(api(service, "GET", "/credits", key=OTHER_KEY), 401) == "invalid API key"
 
 
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
-def test_unsupported_methods_are_a_json_405(make_emulator: MakeEmulator, method: str) -> None:
+def test_unsupported_methods_are_a_json_405(method: str) -> None:
+    reply = api(Service(), method, "/credits")
+    assert refused(reply, 405) == f"{method} is not supported"
+    assert header(reply, "Allow") == "GET, POST"
+
+
+def test_trace_reaches_the_service_over_http(make_emulator: EmulatorFactory) -> None:
     emulator = make_emulator()
-    response = api(emulator, method, "/credits")
-    assert refused(response, 405) == f"{method} is not supported"
-    assert response.headers["Allow"] == "GET, POST"
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.request("TRACE", emulator.base_url + "/credits", timeout=5)
+    assert response.status_code == 405
+    assert response.json() == {"success": False, "error": "TRACE is not supported"}
