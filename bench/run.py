@@ -29,7 +29,7 @@ from status_noop import measure as measure_noop
 from sync_many import regenerate
 
 from figbuild.emulator import Emulator, EmulatorConfig
-from figbuild.lock import read
+from figbuild.lockfile import read
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,13 +37,15 @@ MEMORY_CHILD = """
 import resource, sys
 from pathlib import Path
 from figbuild import engine
-from figbuild.api import Client, Settings
+from figbuild.backends.paperbanana.client import Client
+from figbuild.backends.paperbanana.settings import Settings
 from figbuild.paper import Paper
-from figbuild.remote import ApiBackend, PollPolicy
+from figbuild.backends.paperbanana.backend import ApiBackend
+from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.report import NullReporter
 root, url = sys.argv[1], sys.argv[2]
 with Client(Settings(base_url=url, key="sk-bench")) as client:
-    backend = ApiBackend(client, PollPolicy(0.2, 1.5, 1.0))
+    backend = ApiBackend(client, RetryPolicy(poll=PollSchedule(0.2, 1.5, 1.0)))
     result = engine.sync(Paper.open(Path(root)), backend, NullReporter())
 # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so it would report the
 # forking parent (which runs the emulator) instead of this process.

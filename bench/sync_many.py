@@ -25,10 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_paper
 
 from figbuild import engine
-from figbuild.api import Client, Settings
+from figbuild.backends.paperbanana.backend import ApiBackend
+from figbuild.backends.paperbanana.client import Client
+from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
+from figbuild.backends.paperbanana.settings import Settings
 from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.paper import Paper
-from figbuild.remote import ApiBackend, PollPolicy
 from figbuild.report import NullReporter
 
 #: The real API's typical task time, which the default poll policy is tuned for.
@@ -48,15 +50,15 @@ def regenerate(
     figures: int, latency: float, rpm: int, window: float, image_scale: float = 0.25
 ) -> dict[str, float]:
     scale = latency / REAL_LATENCY  # the default poll policy, scaled like the latency
-    default = PollPolicy()
-    poll = PollPolicy(default.initial * scale, default.factor, default.cap * scale)
+    default = PollSchedule()
+    policy = RetryPolicy(poll=PollSchedule(default.initial * scale, default.factor, default.cap * scale))
     config = EmulatorConfig(latency=latency, rpm=rpm, window=window, image_scale=image_scale, credits=10**7)
     with tempfile.TemporaryDirectory() as tmp, Emulator(config) as server:
         root = make_paper(Path(tmp) / "paper", figures, resolution="1K")
         paper = Paper.open(root)
         with Client(Settings(base_url=server.base_url, key="sk-bench", window=window)) as client:
             started = time.perf_counter()
-            result = engine.sync(paper, ApiBackend(client, poll), NullReporter())
+            result = engine.sync(paper, ApiBackend(client, policy), NullReporter())
             wall = time.perf_counter() - started
         api = [r for r in server.records() if r.path.startswith("/api/")]
         bound = lower_bound(figures, latency, rpm, window)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -14,22 +15,71 @@ from figbuild import __version__
 from figbuild.errors import ExitCode, FigbuildError
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from figbuild.output import Console
+    from figbuild.paper import Paper
 
 
 @dataclass(frozen=True)
 class Env:
-    """What every command needs: the paper directory and where to print."""
+    """What every command needs: the paper directory and where to print.
+
+    Without ``-C``, the paper is the nearest directory from here upwards that has a
+    manifest, as git finds its repository; with ``-C DIR``, it is DIR.
+    """
 
     directory: Path
     console: Console
+    explicit: bool = False
+
+    def paper(self) -> Paper:
+        from figbuild.paper import Paper
+
+        return Paper.open(self.directory, search_parents=not self.explicit)
+
+    def paper_root(self) -> Path:
+        from figbuild.manifest import find
+
+        return find(self.directory, search_parents=not self.explicit).parent
 
 
 pass_env = click.make_pass_decorator(Env)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Global flags that may also follow the command name (`figbuild status -q`), as in git.
+_GLOBAL_FLAG = re.compile(r"-[vq]+|--verbose|--quiet|-C.+")
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """``args`` with ``-C DIR``, ``-v`` and ``-q`` given after the command name moved
+    before it, so that they work in either place. Nothing after ``--`` moves."""
+    args = list(args)
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        index += 2 if args[index] == "-C" else 1
+    if index >= len(args):
+        return args
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = iter(args[index + 1 :])
+    for arg in rest:
+        if arg == "--":
+            kept.extend([arg, *rest])
+        elif arg == "-C":
+            moved.extend([arg, next(rest, "")])
+        elif _GLOBAL_FLAG.fullmatch(arg):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+    return [*args[:index], *moved, args[index], *kept]
 
 
 class _Group(click.Group):
     """The root group: also the one place where exceptions become exit codes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def main(
         self,
@@ -65,13 +115,14 @@ class _Group(click.Group):
     "-C",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(),
-    help="Run as if started in DIR (the directory of figures.yaml).",
+    default=None,
+    help="Run as if started in DIR (the directory of figures.yaml). Without it, figures.yaml "
+    "is looked for here and then in the directories above.",
 )
 @click.option("-v", "--verbose", count=True, help="Say more (never the API key).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and requested output.")
 @click.pass_context
-def cli(ctx: click.Context, directory: Path, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, directory: Path | None, verbose: int, quiet: bool) -> None:
     """figbuild: a paper's generated figures as a build artifact.
 
     Reads figures.yaml, works out which figures are out of date, and generates
@@ -79,9 +130,27 @@ def cli(ctx: click.Context, directory: Path, verbose: int, quiet: bool) -> None:
     """
     from figbuild.output import Console
 
-    if not directory.is_dir():
+    if directory is not None and not directory.is_dir():
         raise click.BadParameter(f"{directory} is not a directory", param_hint="-C")
-    ctx.obj = Env(directory, Console(-1 if quiet else verbose))
+    ctx.obj = Env(directory or Path(), Console(-1 if quiet else verbose), explicit=directory is not None)
+
+
+def _complete_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Figure ids from the manifest, for shell completion; nothing when it cannot be read."""
+    from click.shell_completion import CompletionItem
+
+    from figbuild.manifest import find, load
+
+    root = ctx.find_root()
+    directory = root.params.get("directory")
+    try:
+        manifest = load(find(directory or Path(), search_parents=directory is None))
+    except (FigbuildError, OSError):
+        return []
+    return [CompletionItem(figure.id) for figure in manifest.figures if figure.id.startswith(incomplete)]
+
+
+_figure_ids = click.argument("ids", nargs=-1, shell_complete=_complete_ids)
 
 
 @cli.command()
@@ -101,14 +170,13 @@ def init(env: Env) -> int:
 def validate(env: Env, schema_path: bool) -> int:
     """Check the manifest and its content sources; sends nothing."""
     from figbuild.manifest import SCHEMA_PATH
-    from figbuild.paper import Paper
 
     if schema_path:
         env.console.print(str(SCHEMA_PATH))
         return ExitCode.OK
     from figbuild.resolve import warnings
 
-    paper = Paper.open(env.directory)
+    paper = env.paper()
     resolved = paper.resolve()
     for warning in warnings(resolved):
         env.console.error(f"warning: {warning}")
@@ -117,7 +185,7 @@ def validate(env: Env, schema_path: bool) -> int:
 
 
 @cli.command()
-@click.argument("ids", nargs=-1)
+@_figure_ids
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON array of {id, state, reasons, output, ...}."
 )
@@ -127,19 +195,19 @@ def validate(env: Env, schema_path: bool) -> int:
 @pass_env
 def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
-    from figbuild.output import status_json, status_table
-    from figbuild.paper import Paper
-    from figbuild.state import State
+    from figbuild.output import ignored_lines, status_json, status_table
 
-    paper = Paper.open(env.directory)
+    paper = env.paper()
     statuses = paper.statuses(paper.resolve(ids), paper.read_lock())
     if as_json:
         env.console.print(status_json(statuses))
     else:
         for line in status_table(statuses, verbose=env.console.verbosity > 0):
             env.console.print(line)
+    for line in ignored_lines(paper.ignored_outputs(statuses)):
+        env.console.note(line)
     if check:
-        behind = [s.id for s in statuses if s.state not in (State.FRESH, State.FROZEN)]
+        behind = [s.id for s in statuses if not s.state.passes_check]
         if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             return ExitCode.FAILED
@@ -154,9 +222,8 @@ def show(env: Env, figure_id: str, as_json: bool) -> int:
     """Print exactly what would be sent for figure ID: the rendered prompt, the options,
     and the content with the file and lines each part came from."""
     from figbuild import show as shows
-    from figbuild.paper import Paper
 
-    shown = shows.show(Paper.open(env.directory), figure_id)
+    shown = shows.show(env.paper(), figure_id)
     for line in shows.show_json(shown) if as_json else shows.show_lines(shown):
         env.console.print(line)
     return ExitCode.OK
@@ -169,9 +236,8 @@ def diff(env: Env, figure_id: str) -> int:
     """Show what changed in the prompt, options and content of figure ID since its
     image was made, as a unified diff (nothing when nothing changed)."""
     from figbuild import show as shows
-    from figbuild.paper import Paper
 
-    lines = shows.diff(Paper.open(env.directory), figure_id)
+    lines = shows.diff(env.paper(), figure_id)
     for line in lines:
         env.console.print(line)
     if not lines:
@@ -179,7 +245,7 @@ def diff(env: Env, figure_id: str) -> int:
     return ExitCode.OK
 
 
-def _backend_options(func: Any) -> Any:
+def _backend_options(func: _F) -> _F:
     """Options shared by every command that produces figures."""
     func = click.option(
         "--jobs",
@@ -206,9 +272,15 @@ def _backend_options(func: Any) -> Any:
 
 
 @cli.command()
-@click.argument("ids", nargs=-1)
+@_figure_ids
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; send nothing.")
 @click.option("--force", is_flag=True, help="Regenerate the named (or all) figures, modified ones too.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON object (generated, restored, skipped, failed, credits).",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -216,23 +288,21 @@ def sync(
     ids: tuple[str, ...],
     dry_run: bool,
     force: bool,
+    as_json: bool,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
     emulator: bool,
 ) -> int:
     """Bring the named (or all) figures up to date."""
-    from figbuild import engine
-    from figbuild.output import plan_lines, reporter_for, sync_summary
-    from figbuild.paper import Paper
-    from figbuild.session import backend_session
+    from figbuild import backends, engine
+    from figbuild.output import ignored_lines, plan_lines, reporter_for, sync_json, sync_summary
 
-    paper = Paper.open(env.directory)
+    paper = env.paper()
+    name = backends.choose(placeholder=placeholder, emulator=emulator)
     reporter = reporter_for(env.console)
     try:
-        with backend_session(
-            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
-        ) as backend:
+        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
             result = engine.sync(
                 paper,
                 backend,
@@ -245,14 +315,18 @@ def sync(
             )
     finally:
         reporter.close()
-    if dry_run:
-        for line in plan_lines(result.plan):
+    for line in ignored_lines(paper.ignored_outputs(result.statuses)):
+        env.console.note(line)
+    if as_json:
+        env.console.print(sync_json(result))
+    elif dry_run:
+        for line in plan_lines(result):
             env.console.print(line)
-        return ExitCode.OK
-    show = env.console.error if result.failed else env.console.note
-    for line in sync_summary(result):
-        show(line)
-    return ExitCode.FAILED if result.failed else ExitCode.OK
+    else:
+        show = env.console.error if result.failed else env.console.note
+        for line in sync_summary(result):
+            show(line)
+    return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
 
 
 @cli.command()
@@ -281,9 +355,11 @@ def watch(
     """
     import signal
 
+    from figbuild import backends
     from figbuild.output import reporter_for
-    from figbuild.session import backend_session
     from figbuild.watch import Watcher, WatchOptions
+
+    root = env.paper_root()
 
     terminated = []
 
@@ -293,12 +369,11 @@ def watch(
 
     signal.signal(signal.SIGTERM, on_term)
     options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs)
+    name = backends.choose(placeholder=placeholder, emulator=emulator)
     reporter = reporter_for(env.console)
     try:
-        with backend_session(
-            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
-        ) as backend:
-            Watcher(env.directory, backend, reporter, options).run()
+        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
+            Watcher(root, backend, reporter, options).run()
     except (KeyboardInterrupt, FigbuildError) as exc:
         if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
             raise
@@ -314,7 +389,8 @@ def watch(
 @pass_env
 def credits(env: Env, as_json: bool) -> int:
     """Show remaining credits, plan and rate limit."""
-    from figbuild.api import Client, Settings
+    from figbuild.backends.paperbanana.client import Client
+    from figbuild.backends.paperbanana.settings import Settings
     from figbuild.output import credits_lines
 
     with Client(Settings.from_env(), trace=env.console.debug) as client:
@@ -336,7 +412,8 @@ def tasks(
     env: Env, status: str | None, type_: str | None, page: int, limit: int, all_pages: bool, as_json: bool
 ) -> int:
     """List the remote tasks of this key."""
-    from figbuild.api import Client, Settings
+    from figbuild.backends.paperbanana.client import Client
+    from figbuild.backends.paperbanana.settings import Settings
     from figbuild.output import task_lines
 
     with Client(Settings.from_env(), trace=env.console.debug) as client:
@@ -375,6 +452,11 @@ def tasks(
     help="Share of tasks that end failed.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --fail-rate.")
+@click.option(
+    "--key",
+    default=None,
+    help="Accept only this sk-... key (default: any sk- key), to rehearse a refused key.",
+)
 @pass_env
 def emulator(
     env: Env,
@@ -386,10 +468,11 @@ def emulator(
     plan: str,
     fail_rate: float,
     seed: int,
+    key: str | None,
 ) -> int:
     """Run a local Paper Banana-compatible server (no key, no credits) until Ctrl-C."""
     from figbuild import emulator as emulators
-    from figbuild.api import EMULATOR_KEY
+    from figbuild.backends.paperbanana.settings import BASE_URL_ENV, EMULATOR_KEY, KEY_ENV
 
     config = emulators.EmulatorConfig(
         host=host,
@@ -400,13 +483,14 @@ def emulator(
         plan=plan,
         fail_rate=fail_rate,
         seed=seed,
+        key=key,
     )
 
     def ready(base_url: str) -> None:
         env.console.print(f"Paper Banana emulator listening on {base_url}")
         env.console.print("Use it from another shell with:")
-        env.console.print(f"  export PAPERBANANA_BASE_URL={base_url}")
-        env.console.print(f"  export PAPERBANANA_API_KEY={EMULATOR_KEY}")
+        env.console.print(f"  export {BASE_URL_ENV}={base_url}")
+        env.console.print(f"  export {KEY_ENV}={key or EMULATOR_KEY}")
         env.console.note("Ctrl-C stops it.")
 
     try:

@@ -1,8 +1,8 @@
-"""``sync``: plan what to produce, then produce it and record it in the lock.
+"""``sync``: carry out the plan, produce every image and record it in the lock.
 
-:func:`make_plan` is a pure function of the figure states. :func:`sync` runs the
-plan through any :class:`~figbuild.backend.Backend`, writing every image
-atomically and the lock after every step, so an interrupted run is resumed.
+:func:`figbuild.plan.make_plan` decides; :func:`sync` runs the plan through any
+:class:`~figbuild.backends.base.Backend`, writing every image atomically and the
+lock after every step, so an interrupted run is resumed.
 """
 
 from __future__ import annotations
@@ -16,36 +16,27 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic, images, sent
-from figbuild import lock as lockfile
-from figbuild.backend import Backend, FigureFailed, Job, TaskNotFound, Ticket
+from figbuild import atomic, images, lockfile, sent
+from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
-from figbuild.errors import ApiError, FigbuildError, Forbidden, Interrupted, PaymentRequired, Unauthorized
-from figbuild.lock import Generated, Lock, Pending
+from figbuild.errors import ApiError, BudgetExceeded, Forbidden, Interrupted, PaymentRequired, Unauthorized
+from figbuild.lockfile import Generated, Lock, Pending
 from figbuild.paper import Paper
+from figbuild.plan import Plan, check_budget, make_plan
 from figbuild.report import Reporter
-from figbuild.state import FigureStatus, State
-
-
-@dataclass(frozen=True)
-class Plan:
-    generate: tuple[FigureStatus, ...] = ()
-    resume: tuple[tuple[FigureStatus, Pending], ...] = ()
-    skipped: tuple[tuple[FigureStatus, str], ...] = ()
-
-    @property
-    def cost(self) -> int:
-        return sum(status.resolved.request.cost for status in self.generate)
-
-    @property
-    def empty(self) -> bool:
-        return not self.generate and not self.resume
+from figbuild.state import FigureStatus
+from figbuild.statedir import run_lock
+from figbuild.timestamps import now, parse_time
 
 
 @dataclass
 class SyncResult:
     plan: Plan
+    #: Every named figure's state when the run began.
+    statuses: list[FigureStatus] = field(default_factory=list)
+    #: Why the plan was (or, in a dry run, would be) refused before anything was sent.
+    refusal: str | None = None
     generated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     credits_spent: int = 0
@@ -54,54 +45,6 @@ class SyncResult:
 
 #: Most figures in flight at once, whatever the rate limit allows.
 MAX_JOBS = 128
-
-
-class BudgetExceeded(FigbuildError):
-    """The plan costs more than the user allowed or has."""
-
-    exit_code = ApiError.exit_code
-
-
-def make_plan(statuses: list[FigureStatus], *, force: bool, provisional: bool) -> Plan:
-    """Decide what a sync does with each figure.
-
-    Pending tasks are always collected, never resubmitted. A provisional backend
-    (placeholders) only fills figures that have no real image.
-    """
-    generate: list[FigureStatus] = []
-    resume: list[tuple[FigureStatus, Pending]] = []
-    skipped: list[tuple[FigureStatus, str]] = []
-    for status in statuses:
-        state, generated = status.state, status.record.generated
-        if provisional:
-            if status.record.pending:
-                skipped.append((status, "a paid task is pending; run sync without --placeholder"))
-            elif state is State.MISSING or (
-                state is State.STALE
-                and generated is not None
-                and generated.placeholder
-                and generated.fingerprint != status.resolved.fingerprint.digest
-            ):
-                generate.append(status)
-            elif state is State.MODIFIED or (
-                state is State.STALE and not (generated and generated.placeholder)
-            ):
-                skipped.append((status, "has a real image; placeholders never replace one"))
-            continue
-        if state is State.MODIFIED and not force:
-            if status.record.pending:
-                skipped.append((status, "modified by hand: its pending task is kept, not collected"))
-            else:
-                skipped.append((status, "modified by hand; sync --force overwrites it"))
-            continue
-        if state is State.FROZEN:
-            if force:
-                skipped.append((status, "frozen: true; unfreeze it to regenerate"))
-            continue
-        resume.extend((status, pending) for pending in status.record.pending)
-        if state in (State.STALE, State.MISSING) or (force and state is not State.PENDING):
-            generate.append(status)
-    return Plan(tuple(generate), tuple(resume), tuple(skipped))
 
 
 class _LockKeeper:
@@ -161,20 +104,30 @@ def sync(
     max_credits: int | None = None,
     jobs: int | None = None,
 ) -> SyncResult:
-    """Bring the named figures (all when none) up to date. See SPEC.md, `sync`."""
+    """Bring the named figures (all when none) up to date.
+
+    Pending tasks are collected before anything new is paid for; a plan over
+    ``max_credits`` or the balance is refused before anything is sent.
+    """
     resolved = paper.resolve(ids)
-    with lockfile.run_lock(
-        paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")
-    ):
+    with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
         statuses = paper.statuses(resolved, keeper.lock)
-        plan = make_plan(statuses, force=force, provisional=backend.provisional)
-        result = SyncResult(plan)
+        plan = make_plan(statuses, force=force, provisional=backend.provisional, terms=backend.terms)
+        result = SyncResult(plan, statuses)
         for status, why in plan.skipped:
             reporter.figure(status.id, "skipped", why)
-        if dry_run or plan.empty:
+        if dry_run:
+            try:
+                check_budget(plan, max_credits, None)
+            except BudgetExceeded as exc:
+                result.refusal = exc.message
             return result
-        balance = _check_budget(plan, backend, max_credits)
+        if plan.empty:
+            return result
+        check_budget(plan, max_credits, None)
+        balance = _balance(plan, backend)
+        check_budget(plan, None, balance)
         backend.known(_task_ids(keeper.lock))
         if not ids:
             known = {item.figure.id for item in resolved}
@@ -221,22 +174,9 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
         pool.shutdown(wait=True)
 
 
-def _check_budget(plan: Plan, backend: Backend, max_credits: int | None) -> int | None:
-    """Refuse a plan over ``max_credits`` or the balance; return the balance when it was read."""
-    if max_credits is not None and plan.cost > max_credits:
-        raise BudgetExceeded(
-            f"the plan costs {plan.cost} credits, more than --max-credits {max_credits}; nothing was sent",
-            hint="raise --max-credits, or sync fewer figures by naming them",
-        )
-    if not (backend.paid and plan.cost):
-        return None
-    balance = backend.balance()
-    if balance is not None and plan.cost > balance:
-        raise BudgetExceeded(
-            f"the plan costs {plan.cost} credits but only {balance} remain; nothing was sent",
-            hint="top up the Team plan's credits, or sync fewer figures",
-        )
-    return balance
+def _balance(plan: Plan, backend: Backend) -> int | None:
+    """The balance, read only when the plan spends credits."""
+    return backend.balance() if backend.paid and plan.cost else None
 
 
 def _task_ids(lock: Lock) -> set[str]:
@@ -300,8 +240,8 @@ class _Runner:
             fingerprint=fingerprint.digest,
             parts=dict(fingerprint.parts),
             output=figure.output,
-            credits=job.request.cost,
-            submitted_at=lockfile.now(),
+            credits=self.backend.terms.cost(job.request),
+            submitted_at=now(),
         )
         if self.backend.paid:
             # Recorded before the POST: if this process dies before the answer is
@@ -330,7 +270,7 @@ class _Runner:
             except TaskNotFound:
                 gone = f"task {pending.task_id} no longer exists for this key"
         else:
-            found = self.backend.find(job, lockfile.parse_time(pending.submitted_at))
+            found = self.backend.find(job, parse_time(pending.submitted_at))
             if found is not None:
                 self._confirmed(status, pending, found)
                 return
@@ -382,7 +322,7 @@ class _Runner:
             parts=pending.parts,
             output=pending.output,
             sha256=digest,
-            generated_at=lockfile.now(),
+            generated_at=now(),
             placeholder=self.backend.provisional,
             task_id=ticket.task_id,
             credits=ticket.credits,

@@ -134,6 +134,12 @@ class AmbiguousSubmission(ApiError):
         self.submitted_after = submitted_after
 
 
+class BudgetExceeded(FigbuildError):
+    """The plan costs more than the user allowed or has; nothing was sent."""
+
+    exit_code = ExitCode.FAILED
+
+
 class Interrupted(FigbuildError):
     """The user pressed Ctrl-C; work that was submitted is recorded as pending."""
 

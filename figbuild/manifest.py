@@ -104,15 +104,22 @@ class Manifest:
         return tuple(figure for figure in self.figures if figure.id in wanted)
 
 
-def find(directory: Path) -> Path:
-    """The manifest in ``directory``, or a UsageError saying how to make one."""
+def find(directory: Path, *, search_parents: bool = False) -> Path:
+    """The manifest in ``directory`` or, with ``search_parents``, in the nearest directory
+    above it that has one (as git finds its repository); else a UsageError saying how to
+    make one."""
     path = directory / MANIFEST_NAME
-    if not path.is_file():
-        raise UsageError(
-            f"no {MANIFEST_NAME} in {directory}",
-            hint="run `figbuild init` to write a starter manifest, or pass -C DIR",
-        )
-    return path
+    if path.is_file():
+        return path
+    if search_parents:
+        for parent in directory.resolve().parents:
+            if (parent / MANIFEST_NAME).is_file():
+                return parent / MANIFEST_NAME
+    where = f"{directory} or any directory above it" if search_parents else str(directory)
+    raise UsageError(
+        f"no {MANIFEST_NAME} in {where}",
+        hint="run `figbuild init` to write a starter manifest, or pass -C DIR",
+    )
 
 
 def load(path: Path, cache: Cache | None = None) -> Manifest:

@@ -14,14 +14,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from figbuild.backends.paperbanana.settings import KEY_ENV
 from figbuild.report import FINAL_EVENTS
 from figbuild.state import FigureStatus, State
 
 if TYPE_CHECKING:  # not imported at run time: status must not load requests
-    from figbuild.api import Credits, Task
-    from figbuild.engine import Plan, SyncResult
-
-KEY_ENV = "PAPERBANANA_API_KEY"
+    from figbuild.backends.paperbanana.client import Credits, Task
+    from figbuild.engine import SyncResult
 
 
 def redact(text: str) -> str:
@@ -208,30 +207,46 @@ def status_json(statuses: Sequence[FigureStatus]) -> str:
     return json.dumps(rows, indent=2)
 
 
-def plan_lines(plan: Plan) -> list[str]:
-    """The plan of a ``sync --dry-run``: each figure, why, model, resolution, credits."""
+def plan_lines(result: SyncResult) -> list[str]:
+    """The plan of a ``sync --dry-run``: each figure, why, model, resolution, credits, and
+    whether a real sync would refuse it."""
+    plan = result.plan
     lines = []
     for status in plan.generate:
         request = status.resolved.request
         why = "; ".join(status.reasons) or "forced"
         lines.append(
             f"generate {status.id}: {status.state.value} ({why}); "
-            f"{request.type}, {request.model}, {request.resolution}, {request.cost} credits"
+            f"{request.type}, {request.model}, {request.resolution}, {plan.cost_of(status)} credits"
         )
     for status, pending in plan.resume:
         lines.append(f"collect  {status.id}: pending task {pending.task_id} (already paid)")
     for status, why in plan.skipped:
         lines.append(f"skip     {status.id}: {why}")
     if not lines:
-        lines.append("nothing to do: every figure is up to date")
+        lines.extend(_nothing_to_do(result.statuses))
     lines.append(f"total: {len(plan.generate)} to generate, {plan.cost} credits")
+    if result.refusal is not None:
+        lines.append(f"refused: {result.refusal}")
+    return lines
+
+
+def _nothing_to_do(statuses: Sequence[FigureStatus]) -> list[str]:
+    """Says "up to date" only when every figure is; else names the ones that are not."""
+    behind = [status for status in statuses if not status.state.passes_check]
+    if not behind:
+        return ["nothing to do: every figure is up to date"]
+    lines = [
+        f"nothing to do, but {len(behind)} figure{'s are' if len(behind) != 1 else ' is'} not up to date:"
+    ]
+    lines.extend(f"  {s.id}: {s.state.value} ({'; '.join(s.reasons)})" for s in behind)
     return lines
 
 
 def sync_summary(result: SyncResult) -> list[str]:
     """The closing lines of a sync: generated, skipped, failed, credits, balance."""
     if result.plan.empty and not result.failed:
-        return ["nothing to do: every figure is up to date"]
+        return _nothing_to_do(result.statuses)
     line = (
         f"generated {len(result.generated)}, skipped {len(result.plan.skipped)}, "
         f"failed {len(result.failed)}; {result.credits_spent} credits spent"
@@ -241,6 +256,31 @@ def sync_summary(result: SyncResult) -> list[str]:
     lines = [line]
     lines.extend(f"  failed {figure_id}: {reason}" for figure_id, reason in result.failed)
     return lines
+
+
+def sync_json(result: SyncResult) -> str:
+    """The result of a sync as one JSON object."""
+    done = set(result.generated) | {figure_id for figure_id, _ in result.failed}
+    document = {
+        "generated": result.generated,
+        "restored": [],
+        "skipped": [status.id for status, _ in result.plan.skipped if status.id not in done],
+        "failed": [{"id": figure_id, "reason": reason} for figure_id, reason in result.failed],
+        "credits_spent": result.credits_spent,
+        "balance": result.balance,
+    }
+    if result.refusal is not None:
+        document["refused"] = result.refusal
+    return json.dumps(document, indent=2)
+
+
+def ignored_lines(rules: dict[str, str]) -> list[str]:
+    """A warning per output that git ignores: the co-authors would not get it."""
+    return [
+        f"warning: {path} is ignored by git ({rule}), so co-authors would not get it and pay for it "
+        f"again; un-ignore it (e.g. add '!{path}' to .gitignore) or `git add -f {path}`"
+        for path, rule in sorted(rules.items())
+    ]
 
 
 def credits_lines(balance: Credits, as_json: bool) -> list[str]:

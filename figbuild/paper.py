@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from figbuild import lock as lockfile
+from figbuild import lockfile, vcs
 from figbuild import manifest as manifests
+from figbuild.backends import default_terms
 from figbuild.cache import Cache
 from figbuild.digests import StatCache, sha256_file
 from figbuild.errors import ManifestError
-from figbuild.lock import Lock
+from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
+from figbuild.request import Terms
 from figbuild.resolve import Resolved, resolve
 from figbuild.state import FigureStatus, classify
 
@@ -20,20 +23,24 @@ from figbuild.state import FigureStatus, classify
 class Paper:
     manifest: Manifest
     cache: Cache
+    #: The target API's prices and limits, which every figure is resolved against.
+    terms: Terms
 
     @classmethod
-    def open(cls, directory: Path) -> Paper:
-        """Load and validate the paper whose manifest is in ``directory``."""
-        path = manifests.find(directory)
+    def open(cls, directory: Path, *, search_parents: bool = False) -> Paper:
+        """Load and validate the paper whose manifest is in ``directory`` (or, with
+        ``search_parents``, the nearest directory above it that has one)."""
+        path = manifests.find(directory, search_parents=search_parents)
         cache = Cache(path.parent)
+        terms = default_terms()
         manifest, problems = manifests.check(path, cache)
         if manifest is not None and not problems:
-            return cls(manifest, cache)
+            return cls(manifest, cache, terms)
         if manifest is not None:
             # Also report what the figures that did pass would fail on, so that
             # every problem is fixed in one go.
             try:
-                resolve(manifest)
+                resolve(manifest, terms=terms)
             except ManifestError as exc:
                 problems.extend(exc.problems)
         raise ManifestError(problems)
@@ -51,7 +58,12 @@ class Paper:
 
     def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:
         """Every named figure (all when none are named), rendered and read."""
-        return resolve(self.manifest, self.manifest.select(ids) if ids else None, self.cache)
+        return resolve(self.manifest, self.manifest.select(ids) if ids else None, self.cache, self.terms)
+
+    def ignored_outputs(self, statuses: Iterable[FigureStatus]) -> dict[str, str]:
+        """The outputs git would leave out of a commit, each with the rule that ignores it:
+        a co-author's clone would have to pay for them again."""
+        return vcs.ignored(self.root, [status.output for status in statuses])
 
     def statuses(self, resolved: list[Resolved], lock: Lock) -> list[FigureStatus]:
         """The state of each resolved figure against ``lock`` and the files on disk."""

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from figbuild.content import ContentPart
 
-#: Credits per generation by resolution (paperbanana-api.md, "Credit Costs").
-CREDITS = {"1K": 10, "2K": 15, "4K": 25}
-
-PROMPT_LIMIT = 10_000
-CONTENT_LIMIT = 100_000
-IMAGE_INPUT_LIMIT = 10
 CONTENT_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What an image backend charges per request and the limits a request must keep
+    (None: no limit). Each backend owns its terms; the core only reads them."""
+
+    credits: Mapping[str, int]  # by resolution
+    prompt_limit: int | None = None
+    content_limit: int | None = None
+    image_input_limit: int | None = None
+
+    def cost(self, request: Request) -> int:
+        return self.credits.get(request.resolution, 0)
+
+
+#: The terms of a backend that spends nothing and accepts anything.
+FREE = Terms(credits={})
 
 
 @dataclass(frozen=True)
@@ -27,10 +40,6 @@ class Request:
     aspect_ratio: str
     image_input: tuple[str, ...] = ()
     content: tuple[ContentPart, ...] = ()
-
-    @property
-    def cost(self) -> int:
-        return CREDITS[self.resolution]
 
     @property
     def content_length(self) -> int:

@@ -19,7 +19,7 @@ from figbuild.digests import StatCache
 from figbuild.errors import ManifestError, Problem
 from figbuild.fingerprint import Fingerprint, compute
 from figbuild.manifest import Figure, Manifest
-from figbuild.request import CONTENT_LIMIT, IMAGE_INPUT_LIMIT, PROMPT_LIMIT, Request
+from figbuild.request import FREE, Request, Terms
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,20 @@ class Resolved:
     figure: Figure
     request: Request
     fingerprint: Fingerprint
+    #: What the request costs under the terms it was resolved for.
+    cost: int = 0
 
 
 def resolve(
-    manifest: Manifest, figures: Iterable[Figure] | None = None, cache: Cache | None = None
+    manifest: Manifest,
+    figures: Iterable[Figure] | None = None,
+    cache: Cache | None = None,
+    terms: Terms = FREE,
 ) -> list[Resolved]:
-    """Resolve ``figures`` (default: all) or raise ManifestError with every problem."""
+    """Resolve ``figures`` (default: all) or raise ManifestError with every problem.
+
+    ``terms`` are the target API's: its limits are checked here, before anything is
+    sent, and its prices give each figure's cost."""
     cache = cache or Cache(None)
     stats = StatCache(cache, "content")
     reader = ContentReader(manifest.root, stats)
@@ -42,7 +50,7 @@ def resolve(
     resolved: list[Resolved] = []
     problems: list[Problem] = []
     for figure in manifest.figures if figures is None else figures:
-        problems.extend(_problems_of(manifest, figure, reader, renderer, resolved))
+        problems.extend(_problems_of(manifest, figure, reader, renderer, terms, resolved))
     if problems:
         raise ManifestError(problems)
     cache.save(keep={"prompts": renderer.keys, "content": stats.keys} if figures is None else None)
@@ -89,7 +97,12 @@ class _Renderer:
 
 
 def _problems_of(
-    manifest: Manifest, figure: Figure, reader: ContentReader, renderer: _Renderer, out: list[Resolved]
+    manifest: Manifest,
+    figure: Figure,
+    reader: ContentReader,
+    renderer: _Renderer,
+    terms: Terms,
+    out: list[Resolved],
 ) -> list[Problem]:
     name = manifest.path.name
 
@@ -103,10 +116,10 @@ def _problems_of(
     except prompts.TemplateProblem as exc:
         problems.append(problem(str(exc), "prompt", figure.prompt_line))
         text = ""
-    if len(text) > PROMPT_LIMIT:
+    if terms.prompt_limit is not None and len(text) > terms.prompt_limit:
         problems.append(
             problem(
-                f"renders to {len(text):,} characters; the API allows {PROMPT_LIMIT:,}",
+                f"renders to {len(text):,} characters; the API allows {terms.prompt_limit:,}",
                 "prompt",
                 figure.prompt_line,
             )
@@ -117,8 +130,9 @@ def _problems_of(
             parts.extend(reader.parts(source))
         except ContentError as exc:
             problems.append(problem(str(exc), "content", source.line, exc.hint))
-    if len(figure.image_input) > IMAGE_INPUT_LIMIT:  # also in the schema; kept for `defaults`
-        problems.append(problem(f"at most {IMAGE_INPUT_LIMIT} URLs are allowed", "image_input"))
+    limit = terms.image_input_limit
+    if limit is not None and len(figure.image_input) > limit:  # also in the schema; kept for `defaults`
+        problems.append(problem(f"at most {limit} URLs are allowed", "image_input"))
     request = Request(
         type=figure.mode,
         prompt=text,
@@ -128,10 +142,10 @@ def _problems_of(
         image_input=figure.image_input,
         content=tuple(parts),
     )
-    if request.content_length > CONTENT_LIMIT:
+    if terms.content_limit is not None and request.content_length > terms.content_limit:
         problems.append(
             problem(
-                f"is {request.content_length:,} characters; the API allows {CONTENT_LIMIT:,}",
+                f"is {request.content_length:,} characters; the API allows {terms.content_limit:,}",
                 "content",
                 figure.content[0].line if figure.content else None,
                 hint="pick a section instead of whole files",
@@ -139,5 +153,5 @@ def _problems_of(
         )
     if not problems:
         variables = {key: value for key, value in manifest.vars.items() if key in used}
-        out.append(Resolved(figure, request, compute(request, figure.prompt, variables)))
+        out.append(Resolved(figure, request, compute(request, figure.prompt, variables), terms.cost(request)))
     return problems

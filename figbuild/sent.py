@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from figbuild import atomic
-from figbuild.lock import STATE_DIR, state_dir
 from figbuild.request import Request
+from figbuild.statedir import STATE_DIR, state_dir
 
 FORMAT = 1
 SENT_DIR = "sent"

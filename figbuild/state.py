@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from figbuild.fingerprint import reasons as changes
-from figbuild.lock import Pending, Record
+from figbuild.lockfile import Pending, Record
 from figbuild.resolve import Resolved
 
 
 class State(str, Enum):
+    """A figure's state. What each state means for a sync and for CI is decided here, once."""
+
     FRESH = "fresh"
     STALE = "stale"
     MISSING = "missing"
@@ -24,6 +26,16 @@ class State(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def outdated(self) -> bool:
+        """Stale or missing: a sync (re)generates it, and it costs credits."""
+        return self in (State.STALE, State.MISSING)
+
+    @property
+    def passes_check(self) -> bool:
+        """Fine for ``status --check``: fresh, or frozen on purpose."""
+        return self in (State.FRESH, State.FROZEN)
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ class FigureStatus:
     @property
     def cost(self) -> int:
         """Credits a sync would spend on this figure (0 when it has nothing to do)."""
-        return self.resolved.request.cost if self.state in (State.STALE, State.MISSING) else 0
+        return self.resolved.cost if self.state.outdated else 0
 
 
 def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> FigureStatus:

@@ -16,17 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from figbuild import engine
-from figbuild import lock as lockfile
+from figbuild import engine, lockfile
 from figbuild import manifest as manifests
-from figbuild.backend import Backend
-from figbuild.errors import FigbuildError, Interrupted, ManifestError
+from figbuild.atomic import TEMP_SUFFIX
+from figbuild.backends.base import Backend
+from figbuild.errors import BudgetExceeded, FigbuildError, Interrupted, ManifestError
 from figbuild.paper import Paper
 from figbuild.report import Reporter
+from figbuild.resolve import Resolved
+from figbuild.statedir import STATE_DIR
 
 #: Names editors and tools write beside a file while saving it.
-IGNORED_NAMES = ("*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "4913", "*.tmp", "*.bak", "*.figbuild-tmp")
-IGNORED_DIRS = (".git", ".hg", ".svn", lockfile.STATE_DIR, "__pycache__", "_minted*")
+IGNORED_NAMES = ("*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "4913", "*.tmp", "*.bak", f"*{TEMP_SUFFIX}")
+IGNORED_DIRS = (".git", ".hg", ".svn", STATE_DIR, "__pycache__", "_minted*")
 
 
 @dataclass
@@ -55,7 +57,7 @@ class Scope:
         return any(fnmatch.fnmatch(relative, pattern) for pattern in self.patterns)
 
     @classmethod
-    def of(cls, paper: Paper, resolved: list[Any]) -> Scope:
+    def of(cls, paper: Paper, resolved: list[Resolved]) -> Scope:
         scope = cls(paper.root)
         for item in resolved:
             scope.outputs.add(item.figure.output)
@@ -182,7 +184,7 @@ class Watcher:
             result = engine.sync(
                 paper, self.backend, self.reporter, max_credits=budget, jobs=self.options.jobs
             )
-        except engine.BudgetExceeded as exc:
+        except BudgetExceeded as exc:
             self.reporter.info(
                 f"credit cap reached: {self.spent} of --max-credits {self.options.max_credits} spent "
                 f"this session; not submitting ({exc.message})"

@@ -16,7 +16,7 @@ import pytest
 import requests
 import requests_mock as rm
 
-from figbuild.lock import read
+from figbuild.lockfile import read
 
 from .conftest import PaperFactory
 
@@ -54,14 +54,9 @@ def user_env(base_url: str) -> dict[str, str]:
     return {**os.environ, "PAPERBANANA_BASE_URL": base_url, "PAPERBANANA_API_KEY": "sk-user-key"}
 
 
-def test_version_and_help() -> None:
+def test_version() -> None:
+    # Every command's --help is checked in test_cli_help.py.
     assert run("--version").stdout.startswith("figbuild, version ")
-    for command in ("init", "validate", "status", "sync", "watch", "credits", "tasks", "emulator"):
-        result = run(command, "--help")
-        if command == "watch" and result.returncode != 0:
-            continue  # not there yet in every build of this branch
-        assert result.returncode == 0, (command, result.stderr)
-        assert "Usage: figbuild" in result.stdout
 
 
 def test_python_dash_m_is_the_same_program() -> None:
@@ -210,7 +205,9 @@ def test_key_never_printed_even_verbose(  # type: ignore[no-untyped-def]
         requests_mock.get(f"{BASE}/credits", exc=requests.ReadTimeout(f"read timed out for Bearer {SECRET}"))
     else:
         requests_mock.get(f"{BASE}/credits", json=CREDITS)
-    monkeypatch.setattr("figbuild.api.backoff", lambda attempt: 0.0)  # no real waiting in a test
+    monkeypatch.setattr(
+        "figbuild.backends.paperbanana.retry.backoff", lambda attempt: 0.0
+    )  # no real waiting in a test
     result = run_cli("-v", "credits")
     synced = run_cli("-v", "-C", str(make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})), "sync")
     assert result.exit_code == (0 if case == "ok" else 1)

@@ -21,19 +21,23 @@ import yaml
 from click.testing import Result
 
 from figbuild import engine
-from figbuild.api import Client, Settings
+from figbuild.backends.paperbanana.backend import ApiBackend
+from figbuild.backends.paperbanana.client import Client
+from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
+from figbuild.backends.paperbanana.settings import Settings
 from figbuild.cache import Cache
 from figbuild.content import ContentReader
 from figbuild.digests import StatCache
 from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.manifest import ContentSource
 from figbuild.paper import Paper
-from figbuild.remote import ApiBackend, PollPolicy
 from figbuild.report import NullReporter
 from figbuild.state import State
 
+from .conftest import EmulatorFactory
+
 CORPUS = Path(__file__).parent / "corpus"
-FAST_POLL = PollPolicy(initial=0.02, factor=1.5, cap=0.2)
+FAST_POLL = RetryPolicy(poll=PollSchedule(initial=0.02, factor=1.5, cap=0.2))
 RunCli = Callable[..., Result]
 
 FIGURES: dict[str, Any] = {
@@ -92,9 +96,8 @@ def paper(synced_corpus: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.1)) as server:
-        yield server
+def emulator(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator(latency=0.05)
 
 
 def edit(path: Path, old: str, new: str) -> None:

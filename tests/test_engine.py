@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,18 @@ import pytest
 from PIL import Image
 
 from figbuild import engine
-from figbuild.api import Client, Settings
+from figbuild.backends.paperbanana.backend import ApiBackend
+from figbuild.backends.paperbanana.client import Client
+from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
+from figbuild.backends.paperbanana.settings import Settings
 from figbuild.emulator import Emulator, EmulatorConfig
-from figbuild.errors import ManifestError
-from figbuild.lock import read
+from figbuild.errors import BudgetExceeded, ManifestError
+from figbuild.lockfile import read
 from figbuild.paper import Paper
-from figbuild.remote import ApiBackend, PollPolicy
 
-from .conftest import PaperFactory
+from .conftest import EmulatorFactory, PaperFactory
 
-FAST_POLL = PollPolicy(initial=0.02, factor=1.5, cap=0.2)
+FAST_POLL = RetryPolicy(poll=PollSchedule(initial=0.02, factor=1.5, cap=0.2))
 
 
 class Recorder:
@@ -46,18 +48,17 @@ class Recorder:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(latency=0.1, image_scale=0.25)) as server:
-        yield server
+def emulator(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator(latency=0.1, image_scale=0.25)
 
 
 def sync(
-    server: Emulator, root: Path, window: float = 60.0, poll: PollPolicy = FAST_POLL, **options: Any
+    server: Emulator, root: Path, window: float = 60.0, policy: RetryPolicy = FAST_POLL, **options: Any
 ) -> engine.SyncResult:
     """One `sync` of the paper at ``root`` against ``server``, as the CLI runs it."""
     settings = Settings(base_url=server.base_url, key="sk-test-key", window=window)
     with Client(settings) as client:
-        backend = ApiBackend(client, poll)
+        backend = ApiBackend(client, policy)
         return engine.sync(Paper.open(root), backend, Recorder(), **options)
 
 
@@ -257,7 +258,7 @@ def test_dry_run_and_max_credits_send_no_post(make_paper: PaperFactory, emulator
     dry = sync(emulator, root, dry_run=True)
     assert dry.plan.cost == 75
     assert posts(emulator) == 0
-    with pytest.raises(engine.BudgetExceeded, match="75 credits"):
+    with pytest.raises(BudgetExceeded, match="75 credits"):
         sync(emulator, root, max_credits=50)
     assert posts(emulator) == 0
     assert not (root / "figures.lock").exists()
@@ -266,7 +267,7 @@ def test_dry_run_and_max_credits_send_no_post(make_paper: PaperFactory, emulator
 def test_unaffordable_plan_is_refused_before_any_post(make_paper: PaperFactory) -> None:
     with Emulator(EmulatorConfig(credits=25)) as server:
         root = paper_with(make_paper, 3)
-        with pytest.raises(engine.BudgetExceeded, match="30 credits but only 25"):
+        with pytest.raises(BudgetExceeded, match="30 credits but only 25"):
             sync(server, root)
         assert posts(server) == 0
         assert server.credits_charged == 0
@@ -323,7 +324,7 @@ def test_requests_per_figure_stay_low_with_batched_polling(make_paper: PaperFact
     with Emulator(EmulatorConfig(latency=1.0, image_scale=0.1)) as server:
         root = paper_with(make_paper, 12)
         # Polling paced to the latency, as the default policy is to the real API's.
-        sync(server, root, jobs=12, poll=PollPolicy(initial=0.4, factor=1.5, cap=1.0))
+        sync(server, root, jobs=12, policy=RetryPolicy(poll=PollSchedule(initial=0.4, factor=1.5, cap=1.0)))
         api_requests = [r for r in server.records() if r.path.startswith("/api/v1")]
         per_task = server.count("GET", "/api/v1/task/")
         assert per_task <= 3, "polls are batched through GET /tasks, not one per task per round"
@@ -369,7 +370,8 @@ def test_an_interrupted_submission_for_an_older_prompt_is_found_and_collected(
     # collected, before the new prompt is generated.
     import requests
 
-    from figbuild.lock import Lock, Pending, now, write
+    from figbuild.lockfile import Lock, Pending, write
+    from figbuild.timestamps import now
 
     root = make_paper({"version": 1, "figures": {"a": {"prompt": "the old prompt"}}})
     [old] = Paper.open(root).resolve()

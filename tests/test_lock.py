@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from figbuild import atomic
-from figbuild import lock as lockfile
+from figbuild import atomic, lockfile
 from figbuild.errors import LockFileError
-from figbuild.lock import FORMAT, Generated, Lock, Pending
+from figbuild.lockfile import FORMAT, Generated, Lock, Pending
 
 from .conftest import simple_manifest
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from figbuild import images
-from figbuild.lock import read
+from figbuild.lockfile import read
 
 from .conftest import simple_manifest
 

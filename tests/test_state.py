@@ -1,11 +1,11 @@
-"""The state machine and the plan, as pure functions of figures, lock records and files."""
+"""The state machine, as a pure function of figures, lock records and files."""
 
 from __future__ import annotations
 
+from figbuild.backends.paperbanana.terms import TERMS
 from figbuild.content import ContentPart
-from figbuild.engine import make_plan
-from figbuild.fingerprint import compute, reasons
-from figbuild.lock import Generated, Pending, Record
+from figbuild.fingerprint import compute
+from figbuild.lockfile import Generated, Pending, Record
 from figbuild.manifest import Figure
 from figbuild.request import Request
 from figbuild.resolve import Resolved
@@ -35,7 +35,8 @@ def _resolved(frozen: bool = False, resolution: str = "1K", text: str = "body") 
         "1:1",
         content=(ContentPart.of("a.tex", None, text),),
     )
-    return Resolved(figure, request, compute(request, figure.prompt, {"method": "X"}))
+    fingerprint = compute(request, figure.prompt, {"method": "X"})
+    return Resolved(figure, request, fingerprint, TERMS.cost(request))
 
 
 def _generated(resolved: Resolved, **overrides: object) -> Generated:
@@ -118,58 +119,6 @@ def test_older_pending_is_reported_on_a_stale_figure() -> None:
     assert status.reasons[-1] == "an older task t1 is pending"
 
 
-def test_reasons_name_vars_and_additions() -> None:
-    before = {"var:method": "1", "content:a.tex": "2", "template": "3"}
-    after = {"var:method": "9", "content:b.tex": "2", "template": "3"}
-    assert reasons(before, after) == ["var method changed", "content a.tex removed", "content b.tex added"]
-
-
-def _plan(state_of: dict[str, tuple[Record, str | None]], **options: bool):  # type: ignore[no-untyped-def]
-    statuses = [classify(resolved, record, sha) for resolved, (record, sha) in state_of.items()]
-    return make_plan(
-        statuses, force=options.get("force", False), provisional=options.get("provisional", False)
-    )
-
-
-def test_plan_generates_stale_and_missing_and_skips_modified_without_force() -> None:
-    resolved = _resolved()
-    fresh = classify(resolved, Record(_generated(resolved)), FILE_SHA)
-    missing = classify(resolved, Record(), None)
-    modified = classify(resolved, Record(_generated(resolved)), "9" * 64)
-    plan = make_plan([fresh, missing, modified], force=False, provisional=False)
-    assert plan.generate == (missing,)
-    assert [why for _, why in plan.skipped] == ["modified by hand; sync --force overwrites it"]
-    forced = make_plan([fresh, missing, modified], force=True, provisional=False)
-    assert forced.generate == (fresh, missing, modified)
-    assert forced.cost == 30
-
-
-def test_plan_resumes_pending_and_never_resubmits_it() -> None:
-    resolved = _resolved()
-    pending = classify(resolved, Record(None, (_pending(resolved),)), None)
-    for force in (False, True):
-        plan = make_plan([pending], force=force, provisional=False)
-        assert plan.generate == ()
-        assert [p.task_id for _, p in plan.resume] == ["t1"]
-
-
-def test_plan_collects_an_older_pending_and_regenerates() -> None:
-    old, new = _resolved(), _resolved(text="changed")
-    status = classify(new, Record(_generated(old), (_pending(old),)), FILE_SHA)
-    plan = make_plan([status], force=False, provisional=False)
-    assert plan.generate == (status,)
-    assert [p.task_id for _, p in plan.resume] == ["t1"]
-
-
-def test_placeholders_never_replace_a_real_or_modified_image() -> None:
-    old, new = _resolved(), _resolved(text="changed")
-    real_stale = classify(new, Record(_generated(old)), FILE_SHA)
-    modified = classify(new, Record(_generated(old)), "9" * 64)
-    old_placeholder = classify(new, Record(_generated(old, placeholder=True)), FILE_SHA)
-    current_placeholder = classify(old, Record(_generated(old, placeholder=True)), FILE_SHA)
-    missing = classify(new, Record(), None)
-    plan = make_plan(
-        [real_stale, modified, old_placeholder, current_placeholder, missing], force=True, provisional=True
-    )
-    assert plan.generate == (old_placeholder, missing)
-    assert [s for s, _ in plan.skipped] == [real_stale, modified]
+def test_state_properties_are_the_one_owner_of_what_a_state_means() -> None:
+    assert {state for state in State if state.outdated} == {State.STALE, State.MISSING}
+    assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN}

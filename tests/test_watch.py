@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from figbuild.emulator import Emulator, EmulatorConfig
-from figbuild.lock import read
+from figbuild.emulator import Emulator
+from figbuild.lockfile import read
 
-from .conftest import PaperFactory
+from .conftest import EmulatorFactory, PaperFactory
 
 SCRIPT = shutil.which("figbuild") or ""
 pytestmark = [
@@ -70,9 +70,8 @@ class Watch:
 
 
 @pytest.fixture
-def server() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(latency=0.2, image_scale=0.1)) as emulator:
-        yield emulator
+def server(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator(latency=0.2, image_scale=0.1)
 
 
 @pytest.fixture

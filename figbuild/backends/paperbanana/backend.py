@@ -1,4 +1,4 @@
-"""The API as a :class:`~figbuild.backend.Backend`: submit, reconcile, poll, download.
+"""The API as a :class:`~figbuild.backends.base.Backend`: submit, reconcile, poll, download.
 
 Polling is shared: every waiting thread reads one snapshot of task states, and
 when several tasks are in flight the snapshot is refreshed with one
@@ -12,29 +12,23 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import BinaryIO
 
-from figbuild.api import Client, Task
-from figbuild.backend import FigureFailed, Job, TaskNotFound, Ticket
+from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
+from figbuild.backends.paperbanana.client import Client, Task
+from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
+from figbuild.backends.paperbanana.settings import Settings
+from figbuild.backends.paperbanana.terms import TERMS
 from figbuild.errors import AmbiguousSubmission, Interrupted, NotFound
-from figbuild.lock import now, parse_time
+from figbuild.report import Reporter
+from figbuild.timestamps import now, parse_time
 
 #: Seconds either side of a submission within which a listed task may be the one it created.
 RECONCILE_SLACK = 120.0
-#: How many times an ambiguous POST may be resent after reconciliation found no task.
-RESUBMITS = 2
 #: Tasks in flight from which one list request replaces per-task polls.
 BATCH_FROM = 3
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
 MAX_PAGES = 5
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    initial: float = 0.5
-    factor: float = 1.5
-    cap: float = 10.0
 
 
 def created_at(task: Task) -> float | None:
@@ -59,23 +53,25 @@ def matches(task: Task, parts: Mapping[str, str]) -> bool:
 class ApiBackend:
     provisional = False
     paid = True
+    terms = TERMS
 
     def __init__(
         self,
         client: Client | Callable[[], Client],
-        poll: PollPolicy | None = None,
+        policy: RetryPolicy | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         """``client`` may be a factory: it is then called on first use, so a sync with
-        nothing to do needs no key and no connection."""
+        nothing to do needs no key and no connection. ``policy`` paces polling and
+        bounds resubmissions (the client's own policy governs single requests)."""
         self._client = client if isinstance(client, Client) else None
         self._make_client = client if not isinstance(client, Client) else None
         self._client_lock = threading.Lock()
-        self.poll = poll or PollPolicy()
+        self.policy = policy or RetryPolicy()
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
-        self._tracker = _Tracker(self, self.poll)
+        self._tracker = _Tracker(self, self.policy.poll)
 
     @property
     def client(self) -> Client:
@@ -100,7 +96,7 @@ class ApiBackend:
 
     def submit(self, job: Job) -> Ticket:
         """``POST /generate`` once; an ambiguous failure is reconciled before any resend."""
-        for _ in range(RESUBMITS + 1):
+        for _ in range(self.policy.resubmits + 1):
             if self.stop.is_set():
                 raise Interrupted("interrupted before submitting")
             try:
@@ -165,7 +161,7 @@ class _Tracker:
     tasks when several are in flight, and the others read what it got.
     """
 
-    def __init__(self, backend: ApiBackend, poll: PollPolicy) -> None:
+    def __init__(self, backend: ApiBackend, poll: PollSchedule) -> None:
         self.backend = backend
         self.poll = poll
         self._in_flight: set[str] = set()
@@ -224,3 +220,24 @@ class _Tracker:
             if not missing or page * result.limit >= result.total:
                 break
         return wanted not in missing
+
+
+@contextlib.contextmanager
+def connected(
+    settings: Callable[[contextlib.ExitStack], Settings], trace: Callable[[str], None] | None = None
+) -> Iterator[Backend]:
+    """An ApiBackend whose client is made on first use from ``settings(stack)``: a sync
+    with nothing to do needs no key, no connection and no emulator."""
+    with contextlib.ExitStack() as stack:
+
+        def connect() -> Client:
+            return stack.enter_context(Client(settings(stack), trace=trace))
+
+        yield ApiBackend(connect)
+
+
+def open_session(
+    reporter: Reporter, trace: Callable[[str], None] | None = None
+) -> contextlib.AbstractContextManager[Backend]:
+    """The real API, with the key and base URL from the environment."""
+    return connected(lambda stack: Settings.from_env(), trace)

@@ -3,14 +3,14 @@
 The file is committed with the paper, so its text is stable: sorted keys, two-space
 indent, a trailing newline, a format number checked on read. It is only ever
 written whole and atomically, and concurrent runs on one paper serialise on a
-file lock under ``.figbuild/``.
+file lock (:mod:`figbuild.statedir`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,21 +20,6 @@ from figbuild.errors import LockFileError
 
 LOCK_NAME = "figures.lock"
 FORMAT = 1
-STATE_DIR = ".figbuild"
-
-
-def now() -> str:
-    """The current UTC time as the lock records it."""
-    from datetime import datetime, timezone  # here: read-only commands never need it
-
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(timestamp: str) -> float:
-    """Seconds since the epoch of a timestamp as :func:`now` (or the API) writes it."""
-    from datetime import datetime
-
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True)
@@ -173,30 +158,3 @@ def write(path: Path, lock: Lock) -> None:
         if path.read_text(encoding="utf-8") == text:
             return
     atomic.write_bytes(path, text.encode("utf-8"))
-
-
-def state_dir(root: Path) -> Path:
-    """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
-    directory = root / STATE_DIR
-    if not directory.is_dir():
-        directory.mkdir(exist_ok=True)
-        (directory / ".gitignore").write_text("# created by figbuild\n*\n", encoding="utf-8")
-    return directory
-
-
-@contextlib.contextmanager
-def run_lock(root: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the paper's run lock: one sync at a time per paper, across processes."""
-    import filelock
-
-    lock = filelock.FileLock(str(state_dir(root) / "run.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        if on_wait is not None:
-            on_wait()
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()

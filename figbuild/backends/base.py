@@ -1,4 +1,4 @@
-"""How the engine gets an image for a request: one small interface, two makers.
+"""How the engine gets an image for a request: the one interface every backend implements.
 
 The engine drives any :class:`Backend` the same way (submit, wait, fetch); the
 remote API (also used against the emulator) and the local placeholder painter
@@ -7,13 +7,12 @@ differ only behind it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from figbuild.request import Request
+from figbuild.request import Request, Terms
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,8 @@ class Backend(Protocol):
     provisional: bool
     #: True when ``submit`` spends credits.
     paid: bool
+    #: What a request costs here, and the limits it must keep.
+    terms: Terms
     #: Set by the engine on Ctrl-C: stop submitting and waiting.
     stop: threading.Event
 
@@ -80,43 +81,3 @@ class FigureFailed(Exception):
 
 class TaskNotFound(FigureFailed):
     """The task being waited on does not exist (any more) for this key."""
-
-
-class PlaceholderBackend:
-    """Draws a labelled placeholder locally: no key, no network, no credits."""
-
-    provisional = True
-    paid = False
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-
-    def balance(self) -> int | None:
-        return None
-
-    def concurrency(self) -> int:
-        return os.cpu_count() or 1
-
-    def known(self, task_ids: Iterable[str]) -> None:
-        pass
-
-    def submit(self, job: Job) -> Ticket:
-        from figbuild.lock import now
-
-        return Ticket(job, task_id=None, credits=0, submitted_at=now())
-
-    def find(self, job: Job, since: float) -> Ticket | None:
-        return None
-
-    def wait(self, ticket: Ticket) -> str:
-        return "placeholder"
-
-    def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
-        from figbuild.placeholder import placeholder_image
-
-        request = ticket.job.request
-        out.write(
-            placeholder_image(
-                ticket.job.figure_id, request.prompt, request.resolution, request.aspect_ratio, ticket.job.fmt
-            )
-        )

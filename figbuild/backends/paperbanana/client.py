@@ -1,9 +1,10 @@
 """The Paper Banana API client: the one place figbuild talks HTTP to the service.
 
-Typed results, one pooled ``requests.Session``, explicit timeouts, retries that
-are safe (reads, and 429s, which the server did not act on), client-side rate
-limiting, and errors that say what to do. ``POST /generate`` is never resent
-blindly: a failure that may have created a task is raised as
+Typed results, one pooled ``requests.Session``, explicit timeouts, client-side rate
+limiting, and errors that say what to do. Each attempt is sent by :meth:`Client._send`
+and classified by :class:`_Failure`; whether to send it again is for the
+:class:`~figbuild.backends.paperbanana.retry.RetryPolicy` alone. ``POST /generate``
+is never resent blindly: a failure that may have created a task is raised as
 :class:`~figbuild.errors.AmbiguousSubmission` for the caller to reconcile.
 The API key lives only in :class:`Settings` (never in a repr) and in the
 ``Authorization`` header of requests to the API root, never of downloads.
@@ -12,20 +13,19 @@ The API key lives only in :class:`Settings` (never in a repr) and in the
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import itertools
-import os
-import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from figbuild import __version__
+from figbuild.backends.paperbanana.ratelimit import RateLimiter
+from figbuild.backends.paperbanana.retry import Action, Outcome, RetryPolicy
+from figbuild.backends.paperbanana.settings import KEY_HINT, NETWORK_HINT, Settings
 from figbuild.errors import (
     AmbiguousSubmission,
     ApiError,
@@ -38,70 +38,11 @@ from figbuild.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
-    UsageError,
 )
-from figbuild.ratelimit import RateLimiter
+from figbuild.urls import check_url
 
-KEY_ENV = "PAPERBANANA_API_KEY"
-BASE_URL_ENV = "PAPERBANANA_BASE_URL"
-DEFAULT_BASE_URL = "https://paperbanana.run/api/v1"
 #: Used until /credits tells the key's own limit: the lowest plan's.
 DEFAULT_RPM = 120
-EMULATOR_KEY = "sk-emulator"
-_NETWORK_HINT = f"check your network connection and {BASE_URL_ENV}"
-_KEY_HINT = f"set {KEY_ENV} to your sk-... key from the Paper Banana API Keys dashboard"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str, what: str) -> str:
-    """``url`` if it is https://, or http:// to a loopback host; else a UsageError."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        return url
-    raise UsageError(
-        f"refusing {what} {url!r}: only https:// URLs (or http:// to a loopback host) are allowed",
-        hint="the Paper Banana API is served over https; http is for the local emulator",
-    )
-
-
-@dataclass(frozen=True)
-class Settings:
-    base_url: str
-    key: str = field(repr=False)
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    max_attempts: int = 6
-    #: Longest a single call may spend retrying, in seconds.
-    deadline: float = 300.0
-    #: The rate limit's window; the server's is a minute, tests shorten it.
-    window: float = 60.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
-        key = environ.get(KEY_ENV, "").strip()
-        if not key:
-            raise UsageError(f"{KEY_ENV} is not set; the Paper Banana API needs a key", hint=_KEY_HINT)
-        if not key.startswith("sk-"):
-            raise UsageError(
-                f"{KEY_ENV} does not look like a Paper Banana key (they start with sk-)", hint=_KEY_HINT
-            )
-        base_url = environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
-        return cls(base_url=check_url(base_url.rstrip("/"), BASE_URL_ENV), key=key)
-
-    @classmethod
-    def for_emulator(cls, base_url: str) -> Settings:
-        return cls(base_url=check_url(base_url.rstrip("/"), "emulator URL"), key=EMULATOR_KEY)
 
 
 @dataclass(frozen=True)
@@ -164,16 +105,11 @@ class TaskPage:
 
 _STATUS_ERRORS: dict[int, tuple[type[ApiError], str, str | None]] = {
     400: (BadRequest, "the API rejected the request", None),
-    401: (Unauthorized, "the API refused the key", _KEY_HINT),
+    401: (Unauthorized, "the API refused the key", KEY_HINT),
     402: (PaymentRequired, "not enough credits", "top up your Team plan's credits, or sync fewer figures"),
     403: (Forbidden, "the API refused access", "API access needs an active Team plan; check its limits"),
     404: (NotFound, "not found", None),
 }
-
-
-def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
-    return random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - jitter, not crypto
 
 
 def retry_after(response: requests.Response, now: Callable[[], float] = time.time) -> float | None:
@@ -199,6 +135,7 @@ class Client:
         self,
         settings: Settings,
         *,
+        policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -206,6 +143,7 @@ class Client:
     ) -> None:
         """``trace``, when given, receives one line per request (method, path, status, time)."""
         self.settings = settings
+        self.policy = policy or RetryPolicy()
         self._trace = trace
         self.limiter = limiter or RateLimiter(DEFAULT_RPM, settings.window)
         self._rpm_known = limiter is not None
@@ -215,10 +153,6 @@ class Client:
         self._session.headers["User-Agent"] = f"figbuild/{__version__}"
         # Never read ~/.netrc or proxy settings that could send the key elsewhere.
         self._session.trust_env = False
-        #: Requests sent (every attempt), and 429s seen; for reports and benchmarks.
-        self.requests_sent = 0
-        self.rate_limited = 0
-        self._count_lock = threading.Lock()
 
     def __enter__(self) -> Client:
         return self
@@ -336,29 +270,41 @@ class Client:
         json: Any = None,
         idempotent: bool = True,
     ) -> Any:
-        """Send one API request with the retries SPEC.md allows; return its ``data``."""
+        """Send one API request with the retries the policy allows; return its ``data``."""
         if not self._rpm_known and path != "/credits":
             self.credits()
-        give_up_at = self._clock() + self.settings.deadline
+        began = self._clock()
         for attempt in itertools.count(1):
-            result = self._attempt(method, path, params, json, idempotent)
-            if not isinstance(result, _Retry):
-                return result
-            wait = result.wait if result.wait is not None else backoff(attempt)
-            if attempt >= self.settings.max_attempts or self._clock() + wait > give_up_at:
-                raise result.error
-            self._sleep(wait)
+            started = time.time()
+            try:
+                answer = _classify(self._send(method, path, params, json), method, path)
+            except requests.RequestException as exc:
+                answer = _Failure.of_exception(exc, method, path, self.settings.base_url)
+            if isinstance(answer, _Data):
+                return answer.value
+            decision = self.policy.decide(
+                answer.outcome,
+                idempotent=idempotent,
+                attempt=attempt,
+                elapsed=self._clock() - began,
+                retry_after=answer.retry_after,
+            )
+            if decision.action is Action.AMBIGUOUS:
+                raise AmbiguousSubmission(
+                    f"{answer.error.message}; a task may have been created",
+                    submitted_after=started,
+                    status=answer.error.status,
+                )
+            if decision.action is Action.GIVE_UP:
+                raise answer.error
+            self._sleep(decision.wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, idempotent: bool
-    ) -> Any:
-        """One request: its ``data``, a :class:`_Retry`, or an ApiError that must not be retried."""
+    def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json: Any) -> requests.Response:
+        """One attempt, paced by the rate limiter; a network failure is raised as it comes."""
         started = time.time()
         self.limiter.acquire()
         try:
-            with self._count_lock:
-                self.requests_sent += 1
             response = self._session.request(
                 method,
                 self.settings.base_url + path,
@@ -367,62 +313,13 @@ class Client:
                 headers={"Authorization": f"Bearer {self.settings.key}"},
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
             )
-        except requests.ConnectTimeout:
-            self._note(method, path, started, "connect timeout")
-            # Nothing reached the server, so even a POST is safe to send again.
-            return _Retry(
-                NetworkError(f"could not connect to {self.settings.base_url} (timed out)", hint=_NETWORK_HINT)
-            )
         except requests.RequestException as exc:
             self._note(method, path, started, _describe(exc))
-            if not idempotent:
-                raise AmbiguousSubmission(
-                    f"{method} {path} failed after sending ({_describe(exc)}); a task may have been created",
-                    submitted_after=started,
-                ) from None
-            return _Retry(NetworkError(f"{method} {path} failed: {_describe(exc)}", hint=_NETWORK_HINT))
+            raise
         finally:
             self.limiter.release()
-        status = response.status_code
-        self._note(method, path, started, str(status))
-        message = _server_message(response)
-        if status == 429:
-            with self._count_lock:
-                self.rate_limited += 1
-            error = RateLimited(
-                f"rate limit exceeded: {message}", status=status, hint="wait a minute, or lower --jobs"
-            )
-            return _Retry(error, retry_after(response))
-        if status >= 500:
-            if not idempotent:
-                raise AmbiguousSubmission(
-                    f"{method} {path} answered {status} ({message}); a task may have been created",
-                    submitted_after=started,
-                    status=status,
-                )
-            return _Retry(
-                ServerError(
-                    f"the API failed: HTTP {status}: {message}",
-                    status=status,
-                    hint="the service may be down; try again later",
-                )
-            )
-        if status in _STATUS_ERRORS:
-            cls, what, hint = _STATUS_ERRORS[status]
-            raise cls(f"{what}: {message}", status=status, hint=hint)
-        if status >= 400:
-            raise ApiError(f"the API answered HTTP {status}: {message}", status=status)
-        try:
-            body = response.json()
-        except ValueError:
-            raise MalformedResponse(
-                f"{method} {path} answered HTTP {status} with a body that is not JSON", status=status
-            ) from None
-        if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
-            raise MalformedResponse(
-                f"{method} {path} answered an unexpected document: {message}", status=status
-            )
-        return body["data"]
+        self._note(method, path, started, str(response.status_code))
+        return response
 
     def _note(self, method: str, path: str, started: float, outcome: str) -> None:
         if self._trace is not None:
@@ -430,11 +327,65 @@ class Client:
 
 
 @dataclass(frozen=True)
-class _Retry:
-    """A failed attempt that may be repeated, after ``wait`` seconds if the server said."""
+class _Data:
+    """The ``data`` of a successful answer."""
 
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An attempt that yielded no data: what it came to, and the error to raise if final."""
+
+    outcome: Outcome
     error: ApiError
-    wait: float | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of_exception(cls, exc: requests.RequestException, method: str, path: str, base_url: str) -> _Failure:
+        if isinstance(exc, requests.ConnectTimeout):
+            # Nothing reached the server, so even a POST is safe to send again.
+            error = NetworkError(f"could not connect to {base_url} (timed out)", hint=NETWORK_HINT)
+            return cls(Outcome.NOT_SENT, error)
+        return cls(Outcome.LOST, NetworkError(f"{method} {path} failed: {_describe(exc)}", hint=NETWORK_HINT))
+
+
+def _classify(response: requests.Response, method: str, path: str) -> _Data | _Failure:
+    """An answer's data, or the failure it is."""
+    status = response.status_code
+    message = _server_message(response)
+    if status == 429:
+        limited = RateLimited(
+            f"rate limit exceeded: {message}", status=status, hint="wait a minute, or lower --jobs"
+        )
+        return _Failure(Outcome.RATE_LIMITED, limited, retry_after(response))
+    if status >= 500:
+        down = ServerError(
+            f"the API failed: HTTP {status}: {message}",
+            status=status,
+            hint="the service may be down; try again later",
+        )
+        return _Failure(Outcome.SERVER_ERROR, down)
+    if status in _STATUS_ERRORS:
+        kind, what, hint = _STATUS_ERRORS[status]
+        return _Failure(Outcome.REFUSED, kind(f"{what}: {message}", status=status, hint=hint))
+    if status >= 400:
+        return _Failure(
+            Outcome.REFUSED, ApiError(f"the API answered HTTP {status}: {message}", status=status)
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        unreadable = MalformedResponse(
+            f"{method} {path} answered HTTP {status} with a body that is not JSON", status=status
+        )
+        return _Failure(Outcome.UNREADABLE, unreadable)
+    if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
+        unexpected = MalformedResponse(
+            f"{method} {path} answered an unexpected document: {message}", status=status
+        )
+        return _Failure(Outcome.UNREADABLE, unexpected)
+    return _Data(body["data"])
 
 
 def _server_message(response: requests.Response) -> str:

@@ -1,26 +1,21 @@
-"""A local Paper Banana-compatible HTTP server, for trying figbuild and for tests.
+"""The emulated Paper Banana service, without sockets: requests in, replies out.
 
-It speaks the API of ``paperbanana-api.md`` (plus the shapes SPEC assumes where the
-reference is silent) on a loopback port: the same validation, credit costs, per-key
-sliding-window rate limit and task life cycle (pending -> processing -> success or
-failed), and it serves a placeholder image for every finished task. :class:`Faults`
-injects the failures a careful client must survive: dropped connections, 5xx
-answers, HTML from a gateway, 429 storms and truncated downloads.
+It answers the Paper Banana API as its reference documents it (plus the shapes
+figbuild's user contract assumes where the reference is silent): the same validation, credit costs, per-key
+sliding-window rate limit and task life cycle (pending -> processing -> success
+or failed), and a placeholder image for every finished task. :class:`Faults`
+injects the failures a careful client must survive. :mod:`.http` puts it on a
+loopback port; tests may also call :meth:`Service.handle` directly.
 
-Standard library only (plus the placeholder painter). Nothing here prints: the CLI
-reports what it needs from :func:`serve`'s ``ready`` callback.
+Standard library only (plus the placeholder painter). Nothing here prints.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import json
 import math
 import random
 import re
-import socket
-import socketserver
 import threading
 import time
 import uuid
@@ -28,9 +23,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from figbuild import images, placeholder
 
@@ -54,15 +48,13 @@ DEFAULT_PAGE_LIMIT = 20
 PENDING_SHARE = 0.2
 #: Larger bodies are refused unread (the largest valid request is far smaller).
 MAX_BODY = 4 * 1024 * 1024
-#: Images are sent in pieces of this size, as a real file server streams them.
-CHUNK = 64 * 1024
 #: How many drawn images are kept; older ones are simply drawn again.
 IMAGE_CACHE_SIZE = 8
-#: Seconds between checks of the serve loop for stop(): test suites start and stop
-#: many emulators, and an idle wake-up this often costs next to nothing.
-POLL_INTERVAL = 0.01
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "PDF": "application/pdf"}
+
+#: Methods the HTTP layer passes on; the endpoints themselves allow GET or POST.
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 _TASK_PATH = re.compile(r"/task/([^/]+)")
 _FILE_PATH = re.compile(re.escape(FILES_PREFIX) + r"([^/]+)\.png")
@@ -109,6 +101,8 @@ class EmulatorConfig:
     fail_rate: float = 0.0  # chance that a task fails, drawn from random.Random(seed)
     seed: int = 0
     image_scale: float = 1.0  # served images are the documented pixel size times this
+    #: The one key accepted; None accepts any ``sk-`` key. Rehearses a refused key.
+    key: str | None = None
     faults: Faults = field(default_factory=Faults)
 
 
@@ -125,12 +119,15 @@ class RequestRecord:
 
 
 @dataclass(frozen=True)
-class _Request:
+class Request:
+    """One HTTP request as the service sees it."""
+
     method: str
     path: str
     query: str
     authorization: str | None
     body: bytes | None  # None: unreadable (no valid Content-Length, chunked or too large)
+    origin: str = "http://127.0.0.1"  # scheme://host:port the client reached, for image URLs
 
     @property
     def key(self) -> str | None:
@@ -141,7 +138,9 @@ class _Request:
 
 
 @dataclass(frozen=True)
-class _Reply:
+class Reply:
+    """The service's answer; the HTTP layer sends it as it says."""
+
     status: int  # 0: close the connection without answering
     body: bytes = b""
     content_type: str = "application/json"
@@ -149,8 +148,8 @@ class _Reply:
     truncate: bool = False  # send the full Content-Length but only half the body
 
 
-_DROP = _Reply(0)
-_BAD_GATEWAY = _Reply(
+_DROP = Reply(0)
+_BAD_GATEWAY = Reply(
     502,
     b"<html><head><title>502 Bad Gateway</title></head>"
     b"<body><h1>502 Bad Gateway</h1><p>injected by the emulator</p></body></html>",
@@ -158,13 +157,13 @@ _BAD_GATEWAY = _Reply(
 )
 
 
-def _ok(data: object) -> _Reply:
-    return _Reply(200, json.dumps({"success": True, "data": data}).encode())
+def _ok(data: object) -> Reply:
+    return Reply(200, json.dumps({"success": True, "data": data}).encode())
 
 
-def _error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
+def _error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
     body = json.dumps({"success": False, "error": message}).encode()
-    return _Reply(status, body, headers=headers)
+    return Reply(status, body, headers=headers)
 
 
 _INJECTED_500 = _error(500, "internal error (injected)")
@@ -304,7 +303,7 @@ class _Task:
     owner: str
     params: _Generate
     credits_used: int
-    created: float  # time.monotonic(), drives the status
+    created: float  # the service clock, drives the status
     created_wall: float  # time.time(), for created_at / completed_at
     latency: float  # fixed at creation, so a task's status never goes backwards
     failure: str | None  # the error it ends with, or None when it succeeds
@@ -338,29 +337,15 @@ class _Task:
         return view
 
 
-def _check_loopback(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(
-            f"the emulator only listens on a loopback host (127.0.0.0/8, ::1, localhost), not {host!r}"
-        )
+class Service:
+    """The emulated API's state and answers. All state lives in memory under one lock."""
 
-
-class Emulator:
-    """A Paper Banana-compatible server on a loopback port, run on a daemon thread.
-
-    Use as a context manager, or call :meth:`start` and :meth:`stop`. All state
-    lives in memory and is guarded by one lock.
-    """
-
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._config = config if config is not None else EmulatorConfig()
-        _check_loopback(self._config.host)
+        #: Drives task status and the rate-limit window; tests pass a fake one.
+        self._clock = clock
         self._lock = threading.Lock()
         self._rng = random.Random(self._config.seed)  # noqa: S311 - simulation, not security
         self._tasks: dict[str, _Task] = {}  # insertion order is creation order
@@ -368,53 +353,8 @@ class Emulator:
         self._records: list[RequestRecord] = []
         self._images: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._charged = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle ---------------------------------------------------------
-
-    def start(self) -> Emulator:
-        """Bind the port and serve on a daemon thread; return self."""
-        server = self._bind()
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL},
-            name="figbuild-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every connection; safe to call more than once."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        if thread is not None:
-            server.shutdown()
-            thread.join()
-        server.close_connections()
-        server.server_close()
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _bind(self) -> _Server:
-        if self._server is not None:
-            raise RuntimeError("the emulator is already running")
-        self._server = _Server((self._config.host, self._config.port), self)
-        return self._server
 
     # -- what tests and the CLI read ----------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """The API root, e.g. ``http://127.0.0.1:8123/api/v1``."""
-        return self._origin() + API_PREFIX
 
     @property
     def config(self) -> EmulatorConfig:
@@ -444,26 +384,18 @@ class Emulator:
         with self._lock:
             return self._config.credits - self._charged
 
-    def tasks(self) -> list[dict[str, Any]]:
+    def tasks(self, origin: str = "http://127.0.0.1") -> list[dict[str, Any]]:
         """Every task of every key, oldest first, as GET /task/:id would show it."""
-        now = time.monotonic()
-        file_base = self._origin() + FILES_PREFIX
+        now = self._clock()
+        file_base = origin + FILES_PREFIX
         with self._lock:
             return [task.view(now, file_base) for task in self._tasks.values()]
 
-    def _origin(self) -> str:
-        server = self._server
-        if server is None:
-            raise RuntimeError("the emulator is not running")
-        host = self._config.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{server.server_address[1]}"
-
     # -- answering requests -------------------------------------------------
 
-    def _respond(self, request: _Request) -> _Reply:
-        """Answer one request (for the handler threads) and record it; a bug becomes a 500."""
-        arrived = time.monotonic()
+    def handle(self, request: Request) -> Reply:
+        """Answer one request and record it; a bug becomes a 500, never an exception."""
+        arrived = self._clock()
         try:
             reply = self._route(request)
         except Exception as exc:  # a bug must reach the client as JSON, not a dead socket
@@ -475,21 +407,23 @@ class Emulator:
             self._records.append(record)
         return reply
 
-    def _route(self, request: _Request) -> _Reply:
+    def _route(self, request: Request) -> Reply:
+        if request.method not in METHODS:
+            return _error(405, f"{request.method} is not supported", headers=(("Allow", "GET, POST"),))
         if request.path.startswith(FILES_PREFIX):
             return self._download(request)
         if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
             return self._api(request)
         return _error(404, f"not found: {request.path}")
 
-    def _api(self, request: _Request) -> _Reply:
+    def _api(self, request: Request) -> Reply:
         # A gateway fails before the service sees the request: no auth, no rate count.
         if self._take_fault("bad_gateway"):
             return _BAD_GATEWAY
         key = request.key
         if key is None:
             return _error(401, "missing API key: send Authorization: Bearer sk-...")
-        if not key.startswith("sk-"):
+        if not key.startswith("sk-") or self._config.key not in (None, key):
             return _error(401, "invalid API key")
         if self._take_fault("rate_limit_storm"):
             return self._rate_limited(1)
@@ -498,19 +432,19 @@ class Emulator:
             return self._rate_limited(wait)
         return self._endpoint(request, key)
 
-    def _endpoint(self, request: _Request, key: str) -> _Reply:
+    def _endpoint(self, request: Request, key: str) -> Reply:
         sub = request.path[len(API_PREFIX) :]
         match = _TASK_PATH.fullmatch(sub)
-        action: Callable[[], _Reply]
+        action: Callable[[], Reply]
         if match:
             task_id = unquote(match[1])
-            allowed, action = "GET", lambda: self._get_task(key, task_id)
+            allowed, action = "GET", lambda: self._get_task(key, task_id, request.origin)
         elif sub == "/credits":
             allowed, action = "GET", self._credits
         elif sub == "/generate":
             allowed, action = "POST", lambda: self._generate(key, request.body)
         elif sub == "/tasks":
-            allowed, action = "GET", lambda: self._list_tasks(key, request.query)
+            allowed, action = "GET", lambda: self._list_tasks(key, request.query, request.origin)
         else:
             return _error(404, f"no such endpoint: {request.path}")
         if request.method != allowed:
@@ -539,7 +473,7 @@ class Emulator:
 
     def _admit(self, key: str) -> int | None:
         """Count a request against ``key``'s sliding window; or the seconds to wait."""
-        now = time.monotonic()
+        now = self._clock()
         window = self._config.window
         with self._lock:
             stamps = self._windows.setdefault(key, deque())
@@ -550,7 +484,7 @@ class Emulator:
             stamps.append(now)
             return None
 
-    def _rate_limited(self, wait: int) -> _Reply:
+    def _rate_limited(self, wait: int) -> Reply:
         window = self._config.window
         per = "minute" if window == 60 else f"{window:g} seconds"
         return _error(
@@ -559,7 +493,7 @@ class Emulator:
             headers=(("Retry-After", str(wait)),),
         )
 
-    def _credits(self) -> _Reply:
+    def _credits(self) -> Reply:
         with self._lock:
             remaining = self._config.credits - self._charged
         return _ok(
@@ -570,7 +504,7 @@ class Emulator:
             }
         )
 
-    def _generate(self, key: str, body: bytes | None) -> _Reply:
+    def _generate(self, key: str, body: bytes | None) -> Reply:
         params = _parse_generate(body)
         cost = CREDIT_COST[params.resolution]
         with self._lock:
@@ -608,7 +542,7 @@ class Emulator:
             owner=key,
             params=params,
             credits_used=cost,
-            created=time.monotonic(),
+            created=self._clock(),
             created_wall=time.time(),
             latency=self._config.latency,
             failure=failure,
@@ -617,11 +551,11 @@ class Emulator:
         self._charged += cost
         return task
 
-    def _get_task(self, key: str, task_id: str) -> _Reply:
+    def _get_task(self, key: str, task_id: str, origin: str) -> Reply:
         if self._take_fault("read_errors"):
             return _INJECTED_500
-        now = time.monotonic()
-        file_base = self._origin() + FILES_PREFIX
+        now = self._clock()
+        file_base = origin + FILES_PREFIX
         with self._lock:
             task = self._tasks.get(task_id)
             # Another key's task is reported as absent, not as forbidden.
@@ -629,12 +563,12 @@ class Emulator:
                 return _error(404, f"task not found: {task_id[:100]}")
             return _ok(task.view(now, file_base))
 
-    def _list_tasks(self, key: str, query: str) -> _Reply:
+    def _list_tasks(self, key: str, query: str, origin: str) -> Reply:
         wanted = _parse_list_query(query)
         if self._take_fault("read_errors"):
             return _INJECTED_500
-        now = time.monotonic()
-        file_base = self._origin() + FILES_PREFIX
+        now = self._clock()
+        file_base = origin + FILES_PREFIX
         with self._lock:
             views = [
                 task.view(now, file_base) for task in reversed(self._tasks.values()) if task.owner == key
@@ -652,10 +586,10 @@ class Emulator:
             }
         )
 
-    def _download(self, request: _Request) -> _Reply:
+    def _download(self, request: Request) -> Reply:
         match = _FILE_PATH.fullmatch(request.path)
         task_id = unquote(match[1]) if match else ""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None or task.status(now) != "success":
@@ -671,7 +605,7 @@ class Emulator:
                 self._images[(task_id, fmt)] = data
                 while len(self._images) > IMAGE_CACHE_SIZE:
                     self._images.popitem(last=False)
-        return _Reply(200, data, content_type=CONTENT_TYPES[fmt], truncate=truncate)
+        return Reply(200, data, content_type=CONTENT_TYPES[fmt], truncate=truncate)
 
     def _draw(self, task: _Task, fmt: str) -> bytes:
         if fmt not in CONTENT_TYPES:
@@ -686,131 +620,3 @@ class Emulator:
             banner="Paper Banana emulator",
             fmt=fmt,
         )
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64  # the default 5 makes a burst of parallel connects wait ~1 s
-
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.emulator = emulator
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can stall for
-        # seconds without DNS; the name is never used here.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # Track live connections so stop() can close idle keep-alive ones too.
-        with self._open_lock:
-            self._open.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self._open_lock:
-                self._open.discard(request)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # the client closed it first
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Only socket errors get here (_respond() turns everything else into a 500):
-        # a client hanging up mid-answer is routine, not worth a traceback.
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so the client can reuse connections
-    # Headers and body go out in separate writes; with Nagle's algorithm a reused
-    # connection would wait for the client's delayed ACK (~40 ms) on every answer.
-    disable_nagle_algorithm = True
-    server: _Server
-    timeout = 30  # an idle keep-alive connection frees its thread after this
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_OPTIONS(self) -> None:
-        self._serve("OPTIONS")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Silent: the emulator runs inside tests and under the CLI, which own the terminal.
-        pass
-
-    def _serve(self, method: str) -> None:
-        url = urlsplit(self.path)
-        body = self._read_body()
-        request = _Request(method, url.path, url.query, self.headers.get("Authorization"), body)
-        reply = self.server.emulator._respond(request)
-        if body is None:
-            # The unread body is still in the stream; the connection cannot be reused.
-            self.close_connection = True
-        self._send(reply)
-
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return None
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            return None
-        if not 0 <= length <= MAX_BODY:
-            return None
-        return self.rfile.read(length)
-
-    def _send(self, reply: _Reply) -> None:
-        if reply.status == 0:
-            self.close_connection = True
-            return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        body = reply.body
-        if reply.truncate:
-            body = body[: len(body) // 2]
-            self.close_connection = True
-        for start in range(0, len(body), CHUNK):
-            self.wfile.write(body[start : start + CHUNK])
-
-
-def serve(config: EmulatorConfig, ready: Callable[[str], None]) -> None:
-    """Serve in the foreground until KeyboardInterrupt, which is re-raised after a clean stop.
-
-    ``ready`` is called with the base URL once the port is listening.
-    """
-    emulator = Emulator(config)
-    server = emulator._bind()
-    try:
-        ready(emulator.base_url)
-        server.serve_forever(poll_interval=POLL_INTERVAL)
-    finally:
-        emulator.stop()

@@ -1,0 +1,90 @@
+"""When to send a request again, and when to wait for a task: the one retry policy.
+
+The client classifies what happened to an attempt into an :class:`Outcome`;
+:meth:`RetryPolicy.decide` says what to do about it. Nothing else in figbuild
+decides to resend, so the rules of the user contract ("Talking to the API") live here:
+
+- a ``429`` was not acted on: wait (``Retry-After`` when given) and retry;
+- a read that failed on the network or with a 5xx: retry with backoff;
+- a ``POST /generate`` whose request may have reached the server (a dropped
+  connection, a 5xx, an unreadable 2xx answer) is *ambiguous*: it is never
+  resent before the server's task list was checked;
+- a ``4xx`` (other than 429) is final.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Outcome(Enum):
+    """What one attempt of a request came to."""
+
+    NOT_SENT = "not sent"  # could not connect: the server never saw it
+    LOST = "lost"  # sent, then the connection broke or timed out
+    RATE_LIMITED = "rate limited"  # 429: the server did not act on it
+    SERVER_ERROR = "server error"  # 5xx
+    UNREADABLE = "unreadable"  # 2xx whose body is not the documented JSON
+    REFUSED = "refused"  # 4xx other than 429: final
+
+
+class Action(Enum):
+    RETRY = "retry"
+    GIVE_UP = "give up"
+    AMBIGUOUS = "ambiguous"  # a task may exist: reconcile before any resend
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """How often a waiting task is looked at: ``initial`` seconds, growing by ``factor`` to ``cap``."""
+
+    initial: float = 0.5
+    factor: float = 1.5
+    cap: float = 10.0
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
+    return random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    #: Attempts of one request, the first included.
+    max_attempts: int = 6
+    #: Longest one request may spend retrying, in seconds.
+    deadline: float = 300.0
+    #: Times an ambiguous POST may be sent again after the task list showed no task for it.
+    resubmits: int = 2
+    poll: PollSchedule = field(default_factory=PollSchedule)
+
+    def decide(
+        self,
+        outcome: Outcome,
+        *,
+        idempotent: bool,
+        attempt: int,
+        elapsed: float,
+        retry_after: float | None = None,
+    ) -> Decision:
+        """What to do after ``attempt`` (1-based) came to ``outcome``, ``elapsed`` seconds in."""
+        if outcome is Outcome.REFUSED:
+            return Decision(Action.GIVE_UP)
+        if not idempotent and outcome in (Outcome.LOST, Outcome.SERVER_ERROR, Outcome.UNREADABLE):
+            return Decision(Action.AMBIGUOUS)
+        if outcome is Outcome.UNREADABLE:
+            return Decision(Action.GIVE_UP)
+        wait = (
+            retry_after if outcome is Outcome.RATE_LIMITED and retry_after is not None else backoff(attempt)
+        )
+        if attempt >= self.max_attempts or elapsed + wait > self.deadline:
+            return Decision(Action.GIVE_UP)
+        return Decision(Action.RETRY, wait)

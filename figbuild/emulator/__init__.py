@@ -1,0 +1,11 @@
+"""A local Paper Banana-compatible server, for trying figbuild and for tests.
+
+:mod:`.service` is the API without sockets (task store, request checks, faults),
+:mod:`.http` serves it on loopback, :mod:`.server` runs it in the foreground.
+"""
+
+from figbuild.emulator.http import Emulator
+from figbuild.emulator.server import serve
+from figbuild.emulator.service import EmulatorConfig, Faults, Reply, Request, RequestRecord, Service
+
+__all__ = ["Emulator", "EmulatorConfig", "Faults", "Reply", "Request", "RequestRecord", "Service", "serve"]
