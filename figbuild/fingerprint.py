@@ -44,11 +44,9 @@ def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fi
     """
     body = request.body(with_content=False)
     body["content"] = [[part.label, part.digest] for part in request.content]
-    covered: dict[str, Any] = {"scheme": SCHEME, "request": body}
-    if request.content:
-        # The same text under other rules is another request: the author meant something else.
-        covered["content_rules"] = RULES_VERSION
-    digest = "sha256:" + _sha256(_canonical(covered))
+    # The content rules' version is a part, not in the digest: a request whose text
+    # comes out the same under new rules is the same request, and is never paid again.
+    digest = "sha256:" + _sha256(_canonical({"scheme": SCHEME, "request": body}))
     parts: dict[str, str] = {name: getattr(request, name) for name in _LITERAL_PARTS}
     parts["template"] = _sha256(template)
     parts["prompt"] = _sha256(request.prompt)

@@ -82,9 +82,10 @@ def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> F
         return status(State.MODIFIED, "file not written by figbuild")
     if generated.sha256 != output_sha256:
         return status(State.MODIFIED, "changed since figbuild wrote it")
-    diff = tuple(changes(generated.parts, current.parts))
-    if generated.fingerprint != current.digest and not diff:
-        diff = ("request format changed",)
+    # The digest decides (it is the exact request); the parts only say why it differs.
+    diff: tuple[str, ...] = ()
+    if generated.fingerprint != current.digest:
+        diff = tuple(changes(generated.parts, current.parts)) or ("request format changed",)
     if generated.placeholder:
         return status(State.STALE, "placeholder", *diff, *older)
     if diff:

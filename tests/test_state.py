@@ -122,3 +122,12 @@ def test_older_pending_is_reported_on_a_stale_figure() -> None:
 def test_state_properties_are_the_one_owner_of_what_a_state_means() -> None:
     assert {state for state in State if state.outdated} == {State.STALE, State.MISSING}
     assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN}
+
+
+def test_the_digest_decides_and_the_parts_only_explain() -> None:
+    # e.g. newer content rules that send the same text: the same request, so still fresh.
+    resolved = _resolved()
+    relabelled = _generated(resolved, parts={**resolved.fingerprint.parts, "content_rules": "1"})
+    assert classify(resolved, Record(relabelled), FILE_SHA).state is State.FRESH
+    other = _generated(_resolved(text="other"), parts={**resolved.fingerprint.parts, "content_rules": "1"})
+    assert classify(resolved, Record(other), FILE_SHA).reasons == ("content rules changed",)
