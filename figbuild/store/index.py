@@ -1,0 +1,134 @@
+"""The index's line format and the pure decisions over its entries.
+
+One entry is one line: a check (the first 16 hex digits of the sha256 of the
+JSON that follows), a space, then the entry as compact JSON with sorted keys and
+a format number ``v``. The check catches a line damaged on disk even where the
+damage still parses (a flipped digit in a fingerprint would otherwise map an
+image to another request): such a line is skipped, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from figbuild.store.model import Entry, How
+
+#: The format of one index line; a newer one is skipped with a warning, not guessed at.
+LINE_FORMAT = 1
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_HOWS = {how.value: how for how in How}
+_OPTIONAL_TEXT = ("task_id", "model", "resolution")
+_TEXT = ("id", "fingerprint", "figure", "paper", "suffix", "when", "changed")
+
+
+class DamagedLine(ValueError):
+    """An index line that cannot be trusted; its ``str`` says why."""
+
+
+def encode(entry: Entry) -> bytes:
+    """The index line for ``entry``, newline included."""
+    document: dict[str, Any] = asdict(entry)
+    document["how"] = entry.how.value
+    document["v"] = LINE_FORMAT
+    body = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _check(body) + b" " + body + b"\n"
+
+
+def decode(line: bytes) -> Entry:
+    """The entry of one index line (without its newline); DamagedLine if it is not one."""
+    check, _, body = line.partition(b" ")
+    if check != _check(body):
+        raise DamagedLine("damaged index line (checksum mismatch)")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise DamagedLine("damaged index line (not JSON)") from None
+    if not isinstance(document, dict):
+        raise DamagedLine("damaged index line (not an object)")
+    version = document.pop("v", None)
+    if version != LINE_FORMAT:
+        raise DamagedLine(f"index line of format {version!r}, this figbuild reads {LINE_FORMAT}")
+    return _entry(document)
+
+
+def _check(body: bytes) -> bytes:
+    return hashlib.sha256(body).hexdigest()[:16].encode("ascii")
+
+
+def _entry(document: dict[str, Any]) -> Entry:
+    try:
+        how = _HOWS[document.pop("how")]
+        entry = Entry(how=how, **document)
+    except (KeyError, TypeError) as exc:
+        raise DamagedLine(f"index line with missing or unknown fields ({exc})") from None
+    problems = [name for name in _TEXT if not isinstance(getattr(entry, name), str)]
+    problems += [name for name in _OPTIONAL_TEXT if not isinstance(getattr(entry, name), (str, type(None)))]
+    if not (isinstance(entry.sha256, str) and _SHA256.fullmatch(entry.sha256)):
+        problems.append("sha256")
+    for name in ("size", "credits"):
+        value = getattr(entry, name)
+        if type(value) is not int or value < 0:
+            problems.append(name)
+    if entry.candidate is not None and type(entry.candidate) is not int:
+        problems.append("candidate")
+    if type(entry.trimmed) is not bool:
+        problems.append("trimmed")
+    if problems:
+        raise DamagedLine(f"index line with bad {', '.join(problems)}")
+    return entry
+
+
+@dataclass(frozen=True)
+class Index:
+    """A snapshot of the index: every readable entry, newest first, and two views."""
+
+    entries: tuple[Entry, ...]
+    by_fingerprint: Mapping[str, tuple[Entry, ...]]
+    by_figure: Mapping[str, tuple[Entry, ...]]
+
+    @classmethod
+    def of(cls, entries: Iterable[Entry]) -> Index:
+        """Index ``entries``; one id seen twice (a reader racing a compaction) counts
+        once, as trimmed if either copy is, so a trimmed image is never offered."""
+        unique: dict[str, Entry] = {}
+        for entry in entries:
+            seen = unique.get(entry.id)
+            if seen is None or (entry.trimmed and not seen.trimmed):
+                unique[entry.id] = entry
+        ordered = tuple(sorted(unique.values(), key=lambda e: e.order, reverse=True))
+        by_fingerprint: dict[str, list[Entry]] = {}
+        by_figure: dict[str, list[Entry]] = {}
+        for entry in ordered:
+            by_fingerprint.setdefault(entry.fingerprint, []).append(entry)
+            by_figure.setdefault(entry.figure, []).append(entry)
+        return cls(
+            ordered,
+            {key: tuple(value) for key, value in by_fingerprint.items()},
+            {key: tuple(value) for key, value in by_figure.items()},
+        )
+
+
+def plan_gc(
+    entries: Iterable[Entry], *, keep: int, protect: Collection[str], papers: Collection[str] | None
+) -> set[str]:
+    """The ids of the entries ``gc`` trims: per paper and figure, every live entry
+    after the newest ``keep``, unless its object is in ``protect``. Only entries of
+    ``papers`` are considered (None: every paper's)."""
+    if keep < 0:
+        raise ValueError(f"keep must be 0 or more, not {keep}")
+    seen: dict[tuple[str, str], int] = {}
+    trim: set[str] = set()
+    for entry in sorted(entries, key=lambda e: e.order, reverse=True):
+        if entry.trimmed or (papers is not None and entry.paper not in papers):
+            continue
+        group = (entry.paper, entry.figure)
+        seen[group] = seen.get(group, 0) + 1
+        if seen[group] > keep and entry.sha256 not in protect:
+            trim.add(entry.id)
+    return trim
