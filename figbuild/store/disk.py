@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from figbuild import atomic
@@ -37,9 +38,23 @@ INDEX_SUFFIX = ".jsonl"
 #: read opens a handful of files whatever the history's length.
 COMPACT_AFTER = 64
 _READ_ATTEMPTS = 5
+#: Lookups answered by scanning the index's bytes before a Store parses it whole.
+_SCANS_BEFORE_PARSE = 8
 _SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "PDF": ".pdf", "GIF": ".gif", "WEBP": ".webp"}
 
 WarningSink = Callable[[StoreWarning], None]
+
+
+@dataclass
+class _Snapshot:
+    """The index files as read at one moment, parsed as far as was needed."""
+
+    signature: tuple[tuple[str, int, int], ...]
+    blobs: list[tuple[Path, bytes]] = field(default_factory=list)
+    unreadable: bool = False
+    index: Index | None = None
+    damaged: list[bytes] = field(default_factory=list)
+    scans: int = 0
 
 
 def location(paper_root: Path, env: Mapping[str, str]) -> Path:
@@ -96,7 +111,7 @@ class Store:
         self._clock = clock
         self._reported: set[StoreWarning] = set()
         self._verified: dict[str, tuple[int, int, int]] = {}
-        self._cache: tuple[tuple[tuple[str, int, int], ...], Index, list[bytes]] | None = None
+        self._cache: _Snapshot | None = None
 
     @classmethod
     def at(
@@ -185,18 +200,21 @@ class Store:
         """
         protected = frozenset(protect)
         with self._locked():
-            index, files, damaged = self._read_index()
+            snapshot = self._snapshot()
+            index = self._parsed(snapshot)
+            # With a damaged or unreadable index, an object no entry names may be theirs.
+            whole = not snapshot.damaged and not snapshot.unreadable
             papers = None if all_papers else {self.paper} if self.paper else set()
             trim = plan_gc(index.entries, keep=keep, protect=protected, papers=papers)
             entries = [replace(e, trimmed=True) if e.id in trim else e for e in index.entries]
             live = {e.sha256 for e in entries if not e.trimmed} | protected
             named = {e.sha256 for e in entries}
             stored = self._stored_objects()
-            doomed = sorted(sha for sha in stored if sha not in live and (sha in named or not damaged))
+            doomed = sorted(sha for sha in stored if sha not in live and (sha in named or whole))
             if not dry_run:
                 self._remove_temp_files()
                 if trim:
-                    self._rewrite_index(entries, files, damaged)
+                    self._rewrite_index(entries, snapshot)
                 for sha in doomed:
                     self.object_path(sha).unlink(missing_ok=True)
                     self._verified.pop(sha, None)
@@ -212,15 +230,14 @@ class Store:
     def lookup(self, fingerprint: str) -> list[Entry]:
         """The images made for ``fingerprint`` (any paper's), newest first: only
         entries whose object is present and hashes right, so any may be restored."""
-        return [
-            e for e in self._index().by_fingerprint.get(fingerprint, ()) if not e.trimmed and self.verify(e)
-        ]
+        found = self._select("fingerprint", fingerprint).by_fingerprint.get(fingerprint, ())
+        return [e for e in found if not e.trimmed and self.verify(e)]
 
     def history(self, figure_id: str, *, all_papers: bool = False) -> list[Entry]:
         """Every recorded version of a figure of this paper (of every paper with
         ``all_papers``), newest first, trimmed ones included. Objects are not
         read: :meth:`get` verifies the one it writes."""
-        entries = self._index().by_figure.get(figure_id, ())
+        entries = self._select("figure", figure_id).by_figure.get(figure_id, ())
         if all_papers:
             return list(entries)
         return [e for e in entries if e.paper == self.paper] if self.paper else []
@@ -275,47 +292,86 @@ class Store:
     # -- the index ----------------------------------------------------------------
 
     def _index(self) -> Index:
-        return self._read_index()[0]
+        return self._parsed(self._snapshot())
 
-    def _read_index(self) -> tuple[Index, list[Path], list[bytes]]:
-        """The index, the files it was read from, and its damaged lines (raw)."""
-        files: list[Path] = []
-        for attempt in range(_READ_ATTEMPTS):
+    def _snapshot(self) -> _Snapshot:
+        """The index files' bytes, re-read only when a file changed.
+
+        A directory listing taken while a compaction renames a pack in and deletes
+        the segments it merged may show neither, so a read counts only if the
+        listing is the same after it. An index that keeps changing is read under
+        the writers' lock.
+        """
+        for _ in range(_READ_ATTEMPTS):
             listing = self._index_files()
-            files = [path for path, _ in listing]
-            signature = tuple((path.name, size, mtime) for path, (size, mtime) in listing)
-            if self._cache is not None and self._cache[0] == signature:
-                return self._cache[1], files, self._cache[2]
-            entries: list[Entry] = []
-            damaged: list[bytes] = []
-            vanished = False
-            for path in files:
-                try:
-                    data = path.read_bytes()
-                except FileNotFoundError:
-                    vanished = True  # a compaction replaced it: list again
-                    break
-                except OSError as exc:
-                    self._warn(path, f"cannot read index file ({exc.strerror})")
-                    continue
-                entries.extend(self._parse(path, data, damaged))
-            if vanished and attempt < _READ_ATTEMPTS - 1:
-                continue
-            index = Index.of(entries)
-            if not vanished:
-                self._cache = (signature, index, damaged)
-            return index, files, damaged
-        raise AssertionError("unreachable")
+            signature = _signature(listing)
+            if self._cache is not None and self._cache.signature == signature:
+                return self._cache
+            snapshot = self._read_files(signature, listing)
+            if snapshot is not None and _signature(self._index_files()) == signature:
+                self._cache = snapshot
+                return snapshot
+        with self._locked():
+            listing = self._index_files()
+            snapshot = self._read_files(_signature(listing), listing)
+        assert snapshot is not None, "no index file vanishes while the lock is held"
+        self._cache = snapshot
+        return snapshot
 
-    def _parse(self, path: Path, data: bytes, damaged: list[bytes]) -> Iterator[Entry]:
-        for number, line in enumerate(data.split(b"\n"), 1):
-            if not line:
-                continue
+    def _read_files(
+        self, signature: tuple[tuple[str, int, int], ...], listing: list[tuple[Path, tuple[int, int]]]
+    ) -> _Snapshot | None:
+        """The bytes of the listed files; None if one vanished (a compaction replaced it)."""
+        snapshot = _Snapshot(signature)
+        for path, _ in listing:
             try:
-                yield decode(line)
-            except DamagedLine as exc:
-                damaged.append(line)
-                self._warn(path, f"line {number}: {exc}; skipped")
+                snapshot.blobs.append((path, path.read_bytes()))
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                snapshot.unreadable = True
+                self._warn(path, f"cannot read index file ({exc.strerror})")
+        return snapshot
+
+    def _parsed(self, snapshot: _Snapshot) -> Index:
+        if snapshot.index is None:
+            entries: list[Entry] = []
+            for path, data in snapshot.blobs:
+                for number, line in enumerate(data.split(b"\n"), 1):
+                    if line:
+                        entries.extend(self._decode(path, number, line, snapshot.damaged))
+            snapshot.index = Index.of(entries)
+        return snapshot.index
+
+    def _select(self, key: str, value: str) -> Index:
+        """The entries whose ``key`` field is ``value``. Until a Store has parsed the
+        whole index (or has been asked often), only the lines that contain the
+        field's exact JSON text are decoded: one lookup need not parse them all.
+        (The text cannot occur inside another field: quotes in values are escaped.)"""
+        snapshot = self._snapshot()
+        if snapshot.index is not None or snapshot.scans >= _SCANS_BEFORE_PARSE:
+            return self._parsed(snapshot)
+        snapshot.scans += 1
+        needle = f'"{key}":{json.dumps(value, ensure_ascii=False)}'.encode()
+        found: list[Entry] = []
+        for path, data in snapshot.blobs:
+            at = data.find(needle)
+            while at >= 0:
+                start = data.rfind(b"\n", 0, at) + 1
+                end = data.find(b"\n", at)
+                end = len(data) if end < 0 else end
+                number = data.count(b"\n", 0, start) + 1
+                found.extend(self._decode(path, number, data[start:end], []))
+                at = data.find(needle, end)
+        return Index.of(found)
+
+    def _decode(self, path: Path, number: int, line: bytes, damaged: list[bytes]) -> list[Entry]:
+        try:
+            return [decode(line)]
+        except DamagedLine as exc:
+            damaged.append(line)
+            self._warn(path, f"line {number}: {exc}; skipped")
+            return []
 
     def _index_files(self) -> list[tuple[Path, tuple[int, int]]]:
         try:
@@ -333,19 +389,19 @@ class Store:
     def _maybe_compact(self) -> None:
         loose = [p for p, _ in self._index_files() if p.name.startswith(SEGMENT_PREFIX)]
         if len(loose) > COMPACT_AFTER:
-            index, files, damaged = self._read_index()
-            self._rewrite_index(index.entries, files, damaged)
+            snapshot = self._snapshot()
+            self._rewrite_index(self._parsed(snapshot).entries, snapshot)
 
-    def _rewrite_index(self, entries: Iterable[Entry], replaced: list[Path], damaged: list[bytes]) -> None:
-        """Replace the index files read (``replaced``) by one pack of ``entries``,
-        oldest first. Damaged lines are set aside in ``damaged/``, not lost."""
+    def _rewrite_index(self, entries: Iterable[Entry], snapshot: _Snapshot) -> None:
+        """Replace the index files of ``snapshot`` by one pack of ``entries``, oldest
+        first. Its damaged lines are set aside in ``damaged/``, not lost."""
         tag = f"{time.time_ns():016x}{secrets.token_hex(4)}"
-        if damaged:
-            kept_aside = b"".join(line + b"\n" for line in damaged)
+        if snapshot.damaged:
+            kept_aside = b"".join(line + b"\n" for line in snapshot.damaged)
             atomic.write_bytes(self.path / "damaged" / f"{tag}.txt", kept_aside)
         pack = b"".join(map(encode, sorted(entries, key=lambda e: e.order)))
         atomic.write_bytes(self.index_dir / f"{PACK_PREFIX}{tag}{INDEX_SUFFIX}", pack)
-        for path in replaced:
+        for path, _ in snapshot.blobs:
             path.unlink(missing_ok=True)
 
     # -- helpers ------------------------------------------------------------------
@@ -390,6 +446,10 @@ class Store:
             self._reported.add(warning)
             if self._on_warning is not None:
                 self._on_warning(warning)
+
+
+def _signature(listing: list[tuple[Path, tuple[int, int]]]) -> tuple[tuple[str, int, int], ...]:
+    return tuple((path.name, size, mtime) for path, (size, mtime) in listing)
 
 
 def _hash_file(path: Path) -> str | None:

@@ -23,8 +23,27 @@ LINE_FORMAT = 1
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HOWS = {how.value: how for how in How}
-_OPTIONAL_TEXT = ("task_id", "model", "resolution")
-_TEXT = ("id", "fingerprint", "figure", "paper", "suffix", "when", "changed")
+_TEXT = (str,)
+_MAYBE_TEXT = (str, type(None))
+#: Every field of a line and the JSON types it may have (bool is not an int here).
+_FIELDS = {
+    "id": _TEXT,
+    "fingerprint": _TEXT,
+    "figure": _TEXT,
+    "paper": _TEXT,
+    "sha256": _TEXT,
+    "suffix": _TEXT,
+    "size": (int,),
+    "how": _TEXT,
+    "when": _TEXT,
+    "task_id": _MAYBE_TEXT,
+    "credits": (int,),
+    "model": _MAYBE_TEXT,
+    "resolution": _MAYBE_TEXT,
+    "candidate": (int, type(None)),
+    "changed": _TEXT,
+    "trimmed": (bool,),
+}
 
 
 class DamagedLine(ValueError):
@@ -46,7 +65,7 @@ def decode(line: bytes) -> Entry:
     if check != _check(body):
         raise DamagedLine("damaged index line (checksum mismatch)")
     try:
-        document = json.loads(body)
+        document = json.loads(body.decode("utf-8"))
     except ValueError:
         raise DamagedLine("damaged index line (not JSON)") from None
     if not isinstance(document, dict):
@@ -62,26 +81,21 @@ def _check(body: bytes) -> bytes:
 
 
 def _entry(document: dict[str, Any]) -> Entry:
-    try:
-        how = _HOWS[document.pop("how")]
-        entry = Entry(how=how, **document)
-    except (KeyError, TypeError) as exc:
-        raise DamagedLine(f"index line with missing or unknown fields ({exc})") from None
-    problems = [name for name in _TEXT if not isinstance(getattr(entry, name), str)]
-    problems += [name for name in _OPTIONAL_TEXT if not isinstance(getattr(entry, name), (str, type(None)))]
-    if not (isinstance(entry.sha256, str) and _SHA256.fullmatch(entry.sha256)):
-        problems.append("sha256")
-    for name in ("size", "credits"):
-        value = getattr(entry, name)
-        if type(value) is not int or value < 0:
-            problems.append(name)
-    if entry.candidate is not None and type(entry.candidate) is not int:
-        problems.append("candidate")
-    if type(entry.trimmed) is not bool:
-        problems.append("trimmed")
+    if document.keys() != _FIELDS.keys():
+        wrong = sorted(document.keys() ^ _FIELDS.keys())
+        raise DamagedLine(f"index line with missing or unknown fields ({', '.join(wrong)})")
+    problems = [name for name, types in _FIELDS.items() if type(document[name]) not in types]
+    if not problems:
+        if document["how"] not in _HOWS:
+            problems.append("how")
+        if not _SHA256.fullmatch(document["sha256"]):
+            problems.append("sha256")
+        if document["size"] < 0 or document["credits"] < 0:
+            problems.append("size or credits")
     if problems:
         raise DamagedLine(f"index line with bad {', '.join(problems)}")
-    return entry
+    document["how"] = _HOWS[document["how"]]
+    return Entry(**document)
 
 
 @dataclass(frozen=True)
