@@ -148,6 +148,27 @@ def test_candidates_and_provisional_kinds_round_trip(make_store: StoreFactory) -
     assert not How.CANDIDATE.provisional
 
 
+def test_a_single_lookup_finds_exactly_what_a_full_read_finds(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.put(image(1), meta("sha256:a", "fig"))
+    store.put(image(2), meta("sha256:ab", "fig-2"))
+    # Field text inside another field's value is escaped, so it never matches.
+    store.put(image(3), meta("sha256:c", "other", changed='"figure":"fig" and "fingerprint":"sha256:a"'))
+    store.put(image(4), meta('sha256:é\\"', 'fïg \\ "x"'))
+    full = make_store()
+    full.entries()  # parsed whole: answers from the parsed index
+    keys = [("sha256:a", "fig"), ("sha256:ab", "fig-2"), ("sha256:c", "other"), ('sha256:é\\"', 'fïg \\ "x"')]
+    for fingerprint, figure in keys:
+        scanning = make_store()
+        assert scanning.lookup(fingerprint) == full.lookup(fingerprint)
+        assert len(full.lookup(fingerprint)) == 1
+        assert scanning.history(figure) == full.history(figure)
+        assert len(full.history(figure)) == 1
+    many = make_store()
+    for _ in range(20):  # past the scans a Store makes before it parses the index whole
+        assert many.lookup("sha256:a") == full.lookup("sha256:a")
+
+
 # -- dedup --------------------------------------------------------------------------
 
 
@@ -356,6 +377,28 @@ def test_segments_are_merged_into_a_pack(
     assert any(name.startswith("pack-") for name in names)
     assert make_store().lookup("sha256:f1") == made[::-1]
     assert [p.read_bytes() for p in (store.path / "damaged").iterdir()] == [b"damaged\n"]
+
+
+def test_a_damaged_pack_is_read_line_by_line_and_repacked_without_the_damage(
+    make_store: StoreFactory, warnings: list[StoreWarning], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_disk, "COMPACT_AFTER", 3)
+    store = make_store()
+    made = [store.put(image(i), meta(task_id=f"t{i}")) for i in range(5)]
+    (pack,) = store.index_dir.glob("pack-*")
+    assert make_store().entries() == made[::-1]  # the intact pack, parsed in one go
+    # Still valid JSON, but no longer what was written: caught by the line's check.
+    pack.write_bytes(pack.read_bytes().replace(b'"task_id":"t1"', b'"task_id":"t7"'))
+    assert [e.task_id for e in make_store().entries()] == ["t4", "t3", "t2", "t0"]
+    assert len(warnings) == 1
+    assert "checksum" in warnings[0].message
+    more = [store.put(image(i), meta(task_id=f"t{i}")) for i in range(5, 9)]
+    (repacked,) = store.index_dir.glob("pack-*")
+    assert repacked != pack
+    assert store_disk._intact_pack(repacked, repacked.read_bytes())
+    assert len(make_store().entries()) == 8
+    assert len(more) == 4
+    assert b"t7" in next((store.path / "damaged").iterdir()).read_bytes()
 
 
 def test_a_reader_racing_a_compaction_looks_again(

@@ -76,6 +76,32 @@ def decode(line: bytes) -> Entry:
     return _entry(document)
 
 
+def pack_check(data: bytes) -> str:
+    """The check a pack's file name carries: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def decode_pack(data: bytes) -> list[Entry]:
+    """The entries of a pack whose :func:`pack_check` matched its name.
+
+    Its lines passed :func:`decode` before they were merged and the pack is
+    intact, so they are parsed in one go without checking each again (a few
+    times faster for a long history). DamagedLine if it is not what it claims.
+    """
+    bodies = [line.partition(b" ")[2] for line in data.split(b"\n") if line]
+    try:
+        documents = json.loads(b"[" + b",".join(bodies) + b"]")
+        entries = []
+        for document in documents:
+            if document.pop("v") != LINE_FORMAT:
+                raise DamagedLine(f"pack line of format {document.get('v')!r}")
+            document["how"] = _HOWS[document["how"]]
+            entries.append(Entry(**document))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DamagedLine(f"pack that does not parse ({exc})") from None
+    return entries
+
+
 def _check(body: bytes) -> bytes:
     return hashlib.sha256(body).hexdigest()[:16].encode("ascii")
 
