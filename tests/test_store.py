@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from figbuild.lock import state_dir
-from figbuild.store import STORE_ENV, Entry, How, Meta, Store, StoreWarning, ledger, location
+from figbuild.store import STORE_ENV, Entry, How, Meta, Store, StoreError, StoreWarning, ledger, location
 from figbuild.store import disk as store_disk
 from figbuild.store.index import LINE_FORMAT, DamagedLine, Index, decode, encode, plan_gc
 
@@ -246,6 +246,22 @@ def test_papers_sharing_a_store_restore_across_but_keep_their_own_history(tmp_pa
     assert [e.paper for e in b.history("overview")] == [b.paper]
     assert {e.paper for e in b.history("overview", all_papers=True)} == {a.paper, b.paper}
     assert len(Store.at(roots[0], shared).entries()) == 2
+
+
+def test_a_store_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    with pytest.raises(StoreError, match="cannot write to the figure store") as caught:
+        Store(tmp_path / "not-a-folder" / "store", paper="p").put(image(1), meta())
+    assert "FIGBUILD_STORE" in str(caught.value)
+
+
+def test_a_full_disk_is_a_store_error(make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_disk.atomic, "write_bytes", full_disk)
+    with pytest.raises(StoreError, match="No space left"):
+        make_store().put(image(1), meta())
 
 
 # -- verification -------------------------------------------------------------------

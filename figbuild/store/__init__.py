@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from figbuild.store.disk import STORE_ENV, Store, location, read_paper_id
 from figbuild.store.ledger import Ledger, ledger
-from figbuild.store.model import Entry, GcResult, How, Meta, StoreWarning
+from figbuild.store.model import Entry, GcResult, How, Meta, StoreError, StoreWarning
 
 __all__ = [
     "STORE_ENV",
@@ -27,6 +27,7 @@ __all__ = [
     "Ledger",
     "Meta",
     "Store",
+    "StoreError",
     "StoreWarning",
     "ledger",
     "location",

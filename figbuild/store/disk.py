@@ -23,7 +23,7 @@ from figbuild import atomic
 from figbuild.images import sniff_format
 from figbuild.lock import STATE_DIR, now, state_dir
 from figbuild.store.index import DamagedLine, Index, decode, decode_pack, encode, pack_check, plan_gc
-from figbuild.store.model import Entry, GcResult, Meta, StoreWarning
+from figbuild.store.model import Entry, GcResult, Meta, StoreError, StoreWarning
 
 STORE_ENV = "FIGBUILD_STORE"
 #: Under the paper's ``.figbuild/``: the store, when FIGBUILD_STORE does not name one.
@@ -160,7 +160,7 @@ class Store:
         sha256 = hashlib.sha256(data).hexdigest()
         suffix = meta.suffix or (source.suffix.lower() if isinstance(source, Path) else "")
         suffix = suffix or _SUFFIXES.get(sniff_format(data[:16]) or "", "")
-        with self._locked():
+        with self._writing():
             entry = Entry(
                 id=f"{time.time_ns():016x}{secrets.token_hex(4)}",
                 fingerprint=meta.fingerprint,
@@ -199,7 +199,7 @@ class Store:
         Only this paper's entries are trimmed unless ``all_papers``.
         """
         protected = frozenset(protect)
-        with self._locked():
+        with self._writing():
             snapshot = self._snapshot()
             index = self._parsed(snapshot)
             # With a damaged or unreadable index, an object no entry names may be theirs.
@@ -442,6 +442,18 @@ class Store:
         self.path.mkdir(parents=True, exist_ok=True)
         with filelock.FileLock(str(self.path / "lock")):
             yield
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the lock for a write; an OSError becomes a StoreError naming the store."""
+        try:
+            with self._locked():
+                yield
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write to the figure store {self.path}: {exc.strerror or exc}",
+                hint=f"check its permissions and free space, or set {STORE_ENV} to another folder",
+            ) from exc
 
     def _ensure_paper(self) -> str:
         if self._paper is None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from figbuild.errors import ExitCode, FigbuildError
+
+
+class StoreError(FigbuildError):
+    """The store cannot be written (permissions, a full disk): nothing was recorded."""
+
+    exit_code = ExitCode.FAILED
+
 
 class How(str, Enum):
     """How an image came to be stored."""
