@@ -301,6 +301,19 @@ def test_a_byte_flipped_after_verification_is_caught(make_store: StoreFactory) -
     assert store.read(entry) is None
 
 
+def test_lookup_without_hashing_still_catches_missing_and_truncated_objects(make_store: StoreFactory) -> None:
+    store = make_store()
+    whole = store.put(image(1), meta())
+    truncated = store.put(image(22), meta())
+    gone = store.put(image(333), meta())
+    store.object_path(truncated.sha256).write_bytes(image(22)[:-1])
+    store.object_path(gone.sha256).unlink()
+    assert make_store().lookup("sha256:f1", verify=False) == [whole]
+    flip_a_byte(store.object_path(whole.sha256))  # same size: only hashing sees it
+    assert make_store().lookup("sha256:f1", verify=False) == [whole]
+    assert make_store().lookup("sha256:f1") == []
+
+
 def test_a_missing_object_is_skipped_with_a_warning(
     make_store: StoreFactory, warnings: list[StoreWarning], tmp_path: Path
 ) -> None:

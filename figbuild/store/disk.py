@@ -2,7 +2,8 @@
 
 Every write holds the store's file lock, so a reader needs none: objects and
 index files only ever appear whole (through :mod:`figbuild.atomic`), and a
-reader that finds a file gone (a compaction replaced it) simply looks again.
+reader that finds a file gone (a compaction replaced it), or the listing changed
+while it read, simply looks again.
 Writing an object and its index line under one lock is also what lets ``gc``
 delete unreferenced objects without racing a ``put`` that is about to use one.
 """
@@ -228,11 +229,15 @@ class Store:
 
     # -- reading ------------------------------------------------------------------
 
-    def lookup(self, fingerprint: str) -> list[Entry]:
+    def lookup(self, fingerprint: str, *, verify: bool = True) -> list[Entry]:
         """The images made for ``fingerprint`` (any paper's), newest first: only
-        entries whose object is present and hashes right, so any may be restored."""
+        entries whose object is present and hashes right, so any may be restored.
+
+        ``verify=False`` checks only that the object is there and has its size
+        (for ``status``, which restores nothing; :meth:`get` verifies what it writes).
+        """
         found = self._select("fingerprint", fingerprint).by_fingerprint.get(fingerprint, ())
-        return [e for e in found if not e.trimmed and self.verify(e)]
+        return [e for e in found if not e.trimmed and self.verify(e, hash_bytes=verify)]
 
     def history(self, figure_id: str, *, all_papers: bool = False) -> list[Entry]:
         """Every recorded version of a figure of this paper (of every paper with
@@ -272,9 +277,10 @@ class Store:
         atomic.write_bytes(dest, data)
         return True
 
-    def verify(self, entry: Entry) -> bool:
+    def verify(self, entry: Entry, *, hash_bytes: bool = True) -> bool:
         """Whether the entry's object is present and hashes right (remembered while
-        the file's stat is unchanged); a warning when it is not."""
+        the file's stat is unchanged); a warning when it is not. ``hash_bytes=False``
+        checks its presence and size only."""
         path = self.object_path(entry.sha256)
         try:
             st = path.stat()
@@ -283,6 +289,11 @@ class Store:
             return False
         signature = (st.st_size, st.st_mtime_ns, st.st_ino)
         if self._verified.get(entry.sha256) == signature:
+            return True
+        if st.st_size != entry.size:
+            self._warn(path, f"object of {entry.figure!r} ({entry.when}) is damaged; skipped")
+            return False
+        if not hash_bytes:
             return True
         if _hash_file(path) != entry.sha256:
             self._warn(path, f"object of {entry.figure!r} ({entry.when}) is damaged; skipped")
