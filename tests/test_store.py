@@ -351,6 +351,8 @@ def test_damaged_index_lines_are_skipped_and_the_rest_is_read(
     assert reader.lookup("sha256:edited2") == []
     assert len(warnings) == 4
     assert all("skipped" in w.message for w in warnings)
+    junk = [w.message.split(":")[0] for w in warnings if w.path.endswith("seg-junk.jsonl")]
+    assert junk == ["line 1", "line 3"]
 
 
 def line_with(document: dict[str, object]) -> bytes:

@@ -374,21 +374,23 @@ class Store:
                 start = data.rfind(b"\n", 0, at) + 1
                 end = data.find(b"\n", at)
                 end = len(data) if end < 0 else end
-                number = data.count(b"\n", 0, start) + 1
-                found.extend(self._decode(path, number, data[start:end], []))
+                found.extend(self._decode(path, data, start, end, []))
                 at = data.find(needle, end)
         return Index.of(found)
 
     def _decode_lines(self, path: Path, data: bytes, damaged: list[bytes]) -> Iterator[Entry]:
-        for number, line in enumerate(data.split(b"\n"), 1):
-            if line:
-                yield from self._decode(path, number, line, damaged)
+        for start, end in _lines(data):
+            yield from self._decode(path, data, start, end, damaged)
 
-    def _decode(self, path: Path, number: int, line: bytes, damaged: list[bytes]) -> list[Entry]:
+    def _decode(self, path: Path, data: bytes, start: int, end: int, damaged: list[bytes]) -> list[Entry]:
+        """The entry of the line ``data[start:end]``, or none: the line is set aside
+        in ``damaged`` and a warning names it (its number counted only then)."""
+        line = data[start:end]
         try:
             return [decode(line)]
         except DamagedLine as exc:
             damaged.append(line)
+            number = data.count(b"\n", 0, start) + 1
             self._warn(path, f"line {number}: {exc}; skipped")
             return []
 
@@ -428,9 +430,9 @@ class Store:
             if _intact_pack(path, data):
                 parts.append(data)
                 continue
-            for number, line in enumerate(data.split(b"\n"), 1):
-                if line and self._decode(path, number, line, damaged):
-                    parts.append(line + b"\n")
+            for start, end in _lines(data):
+                if self._decode(path, data, start, end, damaged):
+                    parts.append(data[start:end] + b"\n")
         self._replace_index(b"".join(parts), damaged, merged)
 
     def _replace_index(self, pack: bytes, damaged: list[bytes], replaced: Iterable[Path]) -> None:
@@ -498,6 +500,17 @@ class Store:
             self._reported.add(warning)
             if self._on_warning is not None:
                 self._on_warning(warning)
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, int]]:
+    """The (start, end) offsets of the non-empty lines of ``data``."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        if end > start:
+            yield start, end
+        start = end + 1
 
 
 def _intact_pack(path: Path, data: bytes) -> bool:
