@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from figbuild.lock import state_dir
 from figbuild.store import STORE_ENV, Entry, How, Meta, Store, StoreError, StoreWarning, ledger, location
 from figbuild.store import disk as store_disk
-from figbuild.store.index import LINE_FORMAT, DamagedLine, Index, decode, encode, plan_gc
+from figbuild.store.index import LINE_FORMAT, DamagedLine, Index, decode, decode_pack, encode, plan_gc
 
 PNG = b"\x89PNG\r\n\x1a\n"
 StoreFactory = Callable[..., Store]
@@ -390,6 +390,20 @@ def test_encode_decode_round_trip(make_store: StoreFactory) -> None:
     assert line.endswith(b"\n")
     assert line.count(b"\n") == 1
     assert decode(line[:-1]) == entry
+
+
+def test_a_pack_parses_to_the_entries_its_lines_hold(make_store: StoreFactory) -> None:
+    store = make_store()
+    made = [store.put(image(i), meta(candidate=i, changed="é")) for i in range(3)]
+    pack = b"".join(map(encode, made))
+    assert decode_pack(pack) == made
+    assert [hash(e) for e in decode_pack(pack)] == [hash(e) for e in made]
+    body = json.loads(encode(made[0]).split(b" ", 1)[1])
+    for bad in ({**body, "extra": 1}, {**body, "v": 2}, {**body, "how": "nope"}):
+        with pytest.raises(DamagedLine):
+            decode_pack(line_with(bad) + b"\n")
+    with pytest.raises(DamagedLine):
+        decode_pack(pack[:-30])
 
 
 # -- compaction and concurrency -----------------------------------------------------

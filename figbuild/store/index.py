@@ -95,8 +95,14 @@ def decode_pack(data: bytes) -> list[Entry]:
         for document in documents:
             if document.pop("v") != LINE_FORMAT:
                 raise DamagedLine(f"pack line of format {document.get('v')!r}")
+            if document.keys() != _FIELDS.keys():
+                raise DamagedLine("pack line with missing or unknown fields")
             document["how"] = _HOWS[document["how"]]
-            entries.append(Entry(**document))
+            # Fields checked when the line was merged: skip the dataclass __init__,
+            # which costs more than the JSON parse for a long history.
+            entry = object.__new__(Entry)
+            entry.__dict__.update(document)
+            entries.append(entry)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DamagedLine(f"pack that does not parse ({exc})") from None
     return entries
