@@ -169,6 +169,15 @@ def test_a_single_lookup_finds_exactly_what_a_full_read_finds(make_store: StoreF
         assert many.lookup("sha256:a") == full.lookup("sha256:a")
 
 
+@pytest.mark.parametrize("bad", [{"credits": -1}, {"candidate": "2"}, {"task_id": 7}])
+def test_put_refuses_metadata_a_read_would_refuse(make_store: StoreFactory, bad: dict[str, object]) -> None:
+    store = make_store()
+    with pytest.raises(ValueError, match="cannot store"):
+        store.put(image(1), meta(**bad))
+    assert store.entries() == []
+    assert object_files(store) == []
+
+
 # -- dedup --------------------------------------------------------------------------
 
 

@@ -179,12 +179,17 @@ class Store:
                 candidate=meta.candidate,
                 changed=meta.changed,
             )
+            line = encode(entry)
+            try:
+                decode(line[:-1])  # never write a line that a read would refuse
+            except DamagedLine as exc:
+                raise ValueError(f"cannot store {meta}: {exc}") from None
             target = self.object_path(sha256)
             if _hash_file(target) != sha256:
                 atomic.write_bytes(target, data)
             # The object is in place before the line that names it: a crash in
             # between leaves an unreferenced object (gc removes it), never a dangling line.
-            atomic.write_bytes(self.index_dir / f"{SEGMENT_PREFIX}{entry.id}{INDEX_SUFFIX}", encode(entry))
+            atomic.write_bytes(self.index_dir / f"{SEGMENT_PREFIX}{entry.id}{INDEX_SUFFIX}", line)
             self._maybe_compact()
         return entry
 
