@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from typing import Any
 
 from figbuild.store.model import Entry, How
@@ -44,6 +45,9 @@ _FIELDS = {
     "changed": _TEXT,
     "trimmed": (bool,),
 }
+
+
+_ORDER = attrgetter("when", "id")  # Entry.order, without a call per entry
 
 
 class DamagedLine(ValueError):
@@ -95,7 +99,7 @@ def decode_pack(data: bytes) -> list[Entry]:
         for document in documents:
             if document.pop("v") != LINE_FORMAT:
                 raise DamagedLine(f"pack line of format {document.get('v')!r}")
-            if document.keys() != _FIELDS.keys():
+            if len(document) != len(_FIELDS):  # the names were checked when merged
                 raise DamagedLine("pack line with missing or unknown fields")
             document["how"] = _HOWS[document["how"]]
             # Fields checked when the line was merged: skip the dataclass __init__,
@@ -142,12 +146,13 @@ class Index:
     def of(cls, entries: Iterable[Entry]) -> Index:
         """Index ``entries``; one id seen twice (a reader racing a compaction) counts
         once, as trimmed if either copy is, so a trimmed image is never offered."""
-        unique: dict[str, Entry] = {}
-        for entry in entries:
-            seen = unique.get(entry.id)
-            if seen is None or (entry.trimmed and not seen.trimmed):
-                unique[entry.id] = entry
-        ordered = tuple(sorted(unique.values(), key=lambda e: e.order, reverse=True))
+        listed = list(entries)
+        unique = {entry.id: entry for entry in listed}
+        if len(unique) < len(listed):  # rare: only while racing a compaction
+            for entry in listed:
+                if entry.trimmed:
+                    unique[entry.id] = entry
+        ordered = tuple(sorted(unique.values(), key=_ORDER, reverse=True))
         by_fingerprint: dict[str, list[Entry]] = {}
         by_figure: dict[str, list[Entry]] = {}
         for entry in ordered:
