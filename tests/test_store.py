@@ -242,6 +242,14 @@ def test_figbuild_store_names_the_location(tmp_path: Path, configured: str, expe
     assert location(tmp_path, {STORE_ENV: configured}) == want
 
 
+def test_store_at_reads_the_process_environment_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "elsewhere"))
+    store = Store.at(tmp_path / "paper")
+    assert store.path == tmp_path / "elsewhere"
+
+
 def test_papers_sharing_a_store_restore_across_but_keep_their_own_history(tmp_path: Path) -> None:
     shared = {STORE_ENV: str(tmp_path / "shared")}
     roots = [tmp_path / "a", tmp_path / "b"]
