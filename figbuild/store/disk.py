@@ -111,7 +111,6 @@ class Store:
         self._on_warning = on_warning
         self._clock = clock
         self._reported: set[StoreWarning] = set()
-        self._verified: dict[str, tuple[int, int, int]] = {}
         self._cache: _Snapshot | None = None
 
     @classmethod
@@ -224,7 +223,6 @@ class Store:
                     self._replace_index(pack, snapshot.damaged, (path for path, _ in snapshot.blobs))
                 for sha in doomed:
                     self.object_path(sha).unlink(missing_ok=True)
-                    self._verified.pop(sha, None)
         return GcResult(
             trimmed=tuple(e for e in entries if e.id in trim),
             removed_objects=tuple(doomed),
@@ -283,18 +281,18 @@ class Store:
         return True
 
     def verify(self, entry: Entry, *, hash_bytes: bool = True) -> bool:
-        """Whether the entry's object is present and hashes right (remembered while
-        the file's stat is unchanged); a warning when it is not. ``hash_bytes=False``
-        checks its presence and size only."""
+        """Whether the entry's object is present and hashes right; a warning when it
+        is not. ``hash_bytes=False`` checks its presence and size only.
+
+        Nothing is remembered between calls: a file's stat (whose times may be
+        coarser than the writes) cannot vouch for its bytes.
+        """
         path = self.object_path(entry.sha256)
         try:
             st = path.stat()
         except OSError:
             self._warn(path, f"object of {entry.figure!r} ({entry.when}) is missing")
             return False
-        signature = (st.st_size, st.st_mtime_ns, st.st_ino)
-        if self._verified.get(entry.sha256) == signature:
-            return True
         if st.st_size != entry.size:
             self._warn(path, f"object of {entry.figure!r} ({entry.when}) is damaged; skipped")
             return False
@@ -303,7 +301,6 @@ class Store:
         if _hash_file(path) != entry.sha256:
             self._warn(path, f"object of {entry.figure!r} ({entry.when}) is damaged; skipped")
             return False
-        self._verified[entry.sha256] = signature
         return True
 
     # -- the index ----------------------------------------------------------------
