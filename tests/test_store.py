@@ -483,6 +483,16 @@ def test_a_reader_racing_a_compaction_looks_again(
     assert vanished
 
 
+def test_an_index_that_keeps_changing_is_read_under_the_lock(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    entry = store.put(image(1), meta())
+    monkeypatch.setattr(store_disk, "_READ_ATTEMPTS", 0)  # as if every lock-free read raced a writer
+    assert make_store().lookup("sha256:f1") == [entry]
+    assert make_store().gc(keep=1).kept_entries == 1
+
+
 WRITER = textwrap.dedent(
     r"""
     import sys

@@ -205,7 +205,7 @@ class Store:
         """
         protected = frozenset(protect)
         with self._writing():
-            snapshot = self._snapshot()
+            snapshot = self._read_held()
             index = self._parsed(snapshot)
             # With a damaged or unreadable index, an object no entry names may be theirs.
             whole = not snapshot.damaged and not snapshot.unreadable
@@ -326,9 +326,16 @@ class Store:
                 self._cache = snapshot
                 return snapshot
         with self._locked():
-            listing = self._index_files()
-            snapshot = self._read_files(_signature(listing), listing)
-        assert snapshot is not None, "no index file vanishes while the lock is held"
+            return self._read_held()
+
+    def _read_held(self) -> _Snapshot:
+        """Read the index while holding the lock, when no writer can change it. A file
+        that vanishes all the same (removed by hand) marks the read incomplete."""
+        listing = self._index_files()
+        signature = _signature(listing)
+        snapshot = self._read_files(signature, listing)
+        if snapshot is None:
+            return _Snapshot(signature, unreadable=True)
         self._cache = snapshot
         return snapshot
 
