@@ -195,14 +195,16 @@ def validate(env: Env, schema_path: bool) -> int:
 @pass_env
 def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
-    from figbuild.output import ignored_lines, status_json, status_table
+    from figbuild.output import StatusRow, ignored_lines, status_json, status_table
 
     paper = env.paper()
-    statuses = paper.statuses(paper.resolve(ids), paper.read_lock())
+    lock = paper.read_lock()
+    statuses = paper.statuses(paper.resolve(ids), lock)
+    rows: list[StatusRow] = [*statuses, *([] if ids else paper.orphans(lock))]
     if as_json:
-        env.console.print(status_json(statuses))
+        env.console.print(status_json(rows))
     else:
-        for line in status_table(statuses, verbose=env.console.verbosity > 0):
+        for line in status_table(rows, verbose=env.console.verbosity > 0):
             env.console.print(line)
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
@@ -281,6 +283,12 @@ def _backend_options(func: _F) -> _F:
     is_flag=True,
     help="Print the result as one JSON object (generated, restored, skipped, failed, credits).",
 )
+@click.option(
+    "--candidates",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Generate N images per request this run (N times the credits); `figbuild pick` chooses.",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -289,6 +297,7 @@ def sync(
     dry_run: bool,
     force: bool,
     as_json: bool,
+    candidates: int | None,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -312,6 +321,7 @@ def sync(
                 dry_run=dry_run,
                 max_credits=max_credits,
                 jobs=jobs,
+                candidates=candidates,
             )
     finally:
         reporter.close()
@@ -327,6 +337,96 @@ def sync(
         for line in sync_summary(result):
             show(line)
     return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
+
+
+@cli.command()
+@_figure_ids
+@click.option("--json", "as_json", is_flag=True, help="Print the versions and the ledger as JSON.")
+@pass_env
+def log(env: Env, ids: tuple[str, ...], as_json: bool) -> int:
+    """List each figure's versions, newest first, and the credit ledger."""
+    from figbuild import history
+    from figbuild.output import log_json, log_lines
+
+    result = history.log(env.paper(), ids)
+    for line in log_json(result) if as_json else log_lines(result):
+        env.console.print(line)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", shell_complete=_complete_ids)
+@click.argument("version", type=click.IntRange(min=1))
+@pass_env
+def restore(env: Env, figure_id: str, version: int) -> int:
+    """Put VERSION (as `figbuild log` numbers them) of a figure back, for 0 credits."""
+    from figbuild import history
+
+    chosen = history.restore(env.paper(), figure_id, version)
+    env.console.note(
+        f"{figure_id}: version {version} ({chosen.entry.how.value}, {chosen.entry.when}) is back"
+    )
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", shell_complete=_complete_ids)
+@click.argument("candidate", type=click.IntRange(min=1))
+@pass_env
+def pick(env: Env, figure_id: str, candidate: int) -> int:
+    """Put candidate K of a figure's current request in place, for 0 credits."""
+    from figbuild import history
+
+    history.pick(env.paper(), figure_id, candidate)
+    env.console.note(f"{figure_id}: candidate {candidate} is in place")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, shell_complete=_complete_ids)
+@pass_env
+def accept(env: Env, ids: tuple[str, ...]) -> int:
+    """Take the image on disk as each figure's image for its current inputs."""
+    from figbuild import history
+
+    for figure_id in history.accept(env.paper(), ids):
+        env.console.note(f"{figure_id}: accepted the image on disk; fresh until an input changes")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@pass_env
+def prune(env: Env, dry_run: bool) -> int:
+    """Store, then remove, the outputs and records of figures no longer in the manifest."""
+    from figbuild import history
+
+    orphans = history.prune(env.paper(), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed (kept in history)"
+    for orphan in orphans:
+        env.console.note(f"{orphan.id}: {verb} {orphan.output} and its record")
+    if not orphans:
+        env.console.note("nothing to prune")
+    return ExitCode.OK
+
+
+@cli.group()
+def store() -> None:
+    """The history store of the paper's images."""
+
+
+@store.command("gc")
+@click.option("--keep", type=click.IntRange(min=1), required=True, help="Versions kept per figure.")
+@click.option("--dry-run", is_flag=True, help="Say what would be trimmed; remove nothing.")
+@pass_env
+def store_gc(env: Env, keep: int, dry_run: bool) -> int:
+    """Trim old versions beyond the newest N per figure (never a current image)."""
+    from figbuild import history
+
+    result = history.gc(env.paper(), keep, dry_run=dry_run)
+    verb = "would trim" if dry_run else "trimmed"
+    env.console.note(f"{verb} {len(result.trimmed)} versions, freeing {result.freed_bytes:,} bytes")
+    return ExitCode.OK
 
 
 @cli.command()

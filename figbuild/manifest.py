@@ -30,6 +30,7 @@ OPTION_DEFAULTS: Mapping[str, Any] = {
     "image_input": [],
     "frozen": False,
     "keep_figures": False,
+    "candidates": 1,
 }
 
 # Whole key names only: `max_tokens` or `secret_sauce` in vars are fine.
@@ -73,6 +74,8 @@ class Figure:
     line: int | None = None
     prompt_line: int | None = None
     keep_figures: bool = False
+    #: Images generated per request (``candidates: N``).
+    candidates: int = 1
 
 
 @dataclass(frozen=True)
@@ -389,6 +392,7 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
                 line=doc.line(("figures", figure_id)),
                 prompt_line=doc.line(("figures", figure_id, "prompt")),
                 keep_figures=bool(options["keep_figures"]),
+                candidates=int(options["candidates"]),
             )
         )
     return Manifest(

@@ -90,6 +90,7 @@ def test_placeholder_session_draws_for_free() -> None:
 def test_emulator_session_is_the_api_backend_on_a_loopback_emulator() -> None:
     reporter = Lines()
     with open_backend("emulator", reporter=reporter) as backend:
-        assert (backend.provisional, backend.paid) == (False, True)
+        # Its images stand in for real ones: recorded as "emulator", replaced by a real sync.
+        assert (backend.provisional, backend.paid, backend.makes) == (True, True, "emulator")
         assert backend.balance() == 75_000
     assert any("using the bundled emulator at http://127.0.0.1:" in line for line in reporter.lines)

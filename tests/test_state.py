@@ -101,7 +101,7 @@ def test_frozen_keeps_an_existing_image_but_not_a_missing_one() -> None:
 
 def test_placeholder_is_stale_even_when_inputs_match() -> None:
     resolved = _resolved()
-    status = classify(resolved, Record(_generated(resolved, placeholder=True)), FILE_SHA)
+    status = classify(resolved, Record(_generated(resolved, how="placeholder")), FILE_SHA)
     assert (status.state, status.reasons) == (State.STALE, ("placeholder",))
 
 
@@ -121,7 +121,7 @@ def test_older_pending_is_reported_on_a_stale_figure() -> None:
 
 def test_state_properties_are_the_one_owner_of_what_a_state_means() -> None:
     assert {state for state in State if state.outdated} == {State.STALE, State.MISSING}
-    assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN}
+    assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN, State.ORPHANED}
 
 
 def test_the_digest_decides_and_the_parts_only_explain() -> None:
