@@ -172,6 +172,12 @@ def _backend_options(func: Any) -> Any:
 @click.argument("ids", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; send nothing.")
 @click.option("--force", is_flag=True, help="Regenerate the named (or all) figures, modified ones too.")
+@click.option(
+    "--best-effort",
+    is_flag=True,
+    help="For build hooks: whatever stops a figure is a one-line warning, figures keep their "
+    "image or get a placeholder, and the exit status is 0.",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -179,6 +185,7 @@ def sync(
     ids: tuple[str, ...],
     dry_run: bool,
     force: bool,
+    best_effort: bool,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -190,6 +197,8 @@ def sync(
     from figbuild.paper import Paper
     from figbuild.session import backend_session
 
+    if best_effort and not dry_run:
+        return _sync_best_effort(env, ids, force, jobs, max_credits, placeholder, emulator)
     paper = Paper.open(env.directory)
     reporter = reporter_for(env.console)
     try:
@@ -216,6 +225,45 @@ def sync(
     for line in sync_summary(result):
         show(line)
     return ExitCode.FAILED if result.failed else ExitCode.OK
+
+
+def _sync_best_effort(
+    env: Env,
+    ids: tuple[str, ...],
+    force: bool,
+    jobs: int | None,
+    max_credits: int | None,
+    placeholder: bool,
+    emulator: bool,
+) -> int:
+    from functools import partial
+
+    from figbuild import besteffort
+    from figbuild.output import reporter_for
+    from figbuild.session import backend_session
+
+    reporter = reporter_for(env.console)
+    session = partial(
+        backend_session,
+        placeholder=placeholder,
+        emulator=emulator,
+        reporter=reporter,
+        trace=env.console.debug,
+    )
+    try:
+        result = besteffort.sync(
+            env.directory, session, reporter, ids=ids, force=force, max_credits=max_credits, jobs=jobs
+        )
+    finally:
+        reporter.close()
+    for line in result.warnings:
+        env.console.error(f"figbuild: warning: {line}")
+    if result.generated or result.placeholders:
+        env.console.note(
+            f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
+            f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
+        )
+    return ExitCode.OK
 
 
 @cli.command()

@@ -1,0 +1,240 @@
+"""``sync --best-effort``: a sync for build hooks that never fails the build.
+
+Whatever stops a figure -- no key, no network, no credits, a manifest or content
+error -- becomes one warning for that figure saying what was skipped and how to
+fix it. Existing images are kept; a figure left without any image gets a
+placeholder, so LaTeX or pandoc still finds a file to include. Only Ctrl-C
+(``Interrupted``) still escapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from figbuild import atomic, engine, images
+from figbuild import lock as lockfile
+from figbuild import manifest as manifests
+from figbuild.backend import Backend, PlaceholderBackend
+from figbuild.cache import Cache
+from figbuild.digests import sha256_file
+from figbuild.errors import FigbuildError, Interrupted, ManifestError, Problem
+from figbuild.manifest import Figure, Manifest
+from figbuild.paper import Paper
+from figbuild.placeholder import placeholder_image
+from figbuild.report import Reporter
+from figbuild.resolve import resolve
+from figbuild.state import FigureStatus, State
+
+#: What a fix for a manifest problem starts with.
+MANIFEST_FIX = "fix figures.yaml (`figbuild validate` lists every problem)"
+#: Lock fingerprint of a placeholder drawn for a figure that could not be resolved:
+#: it matches no request, so the next sync that can resolve the figure replaces it.
+UNRESOLVED = "unresolved"
+
+
+@dataclass
+class BestEffortResult:
+    generated: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+    #: One line per figure that was skipped (or per problem that stopped every figure).
+    warnings: list[str] = field(default_factory=list)
+    credits_spent: int = 0
+
+
+BackendFactory = Callable[[], AbstractContextManager[Backend]]
+
+
+def sync(
+    directory: Path,
+    backend: BackendFactory,
+    reporter: Reporter,
+    *,
+    ids: tuple[str, ...] = (),
+    force: bool = False,
+    max_credits: int | None = None,
+    jobs: int | None = None,
+) -> BestEffortResult:
+    """Sync what can be synced; turn everything else into warnings. Never raises
+    a FigbuildError except :class:`Interrupted`."""
+    result = BestEffortResult()
+    try:
+        path = manifests.find(directory)
+        cache = Cache(path.parent)
+        manifest, problems = manifests.check(path, cache)
+    except FigbuildError as exc:
+        result.warnings.append(f"skipped every figure: {_one_line(exc)}")
+        return result
+    if manifest is None:
+        result.warnings.extend(
+            f"skipped every figure, kept their images: {_flat(problem)}; {MANIFEST_FIX}"
+            for problem in problems
+        )
+        return result
+    try:
+        selected = manifest.select(ids)
+    except FigbuildError as exc:
+        result.warnings.append(f"skipped: {_one_line(exc)}")
+        return result
+    broken = _group(problems)
+    broken.update(_unresolvable(manifest, [f for f in selected if f.id not in broken], cache))
+    good = tuple(figure for figure in selected if figure.id not in broken)
+    if good:
+        paper = Paper(replace(manifest, figures=good), cache)
+        try:
+            _sync_good(paper, backend, reporter, result, force=force, max_credits=max_credits, jobs=jobs)
+        except Interrupted:
+            raise
+        except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
+            result.warnings.append(f"skipped every figure, kept their images: {_one_line(exc)}")
+            return result
+        _fill_missing(paper, reporter, result)
+    for figure_id, figure_problems in broken.items():
+        figure = next((f for f in selected if f.id == figure_id), None)
+        if figure is None:
+            continue
+        drawn = _draw_unresolved(manifest, figure, result)
+        kept = "drew a placeholder" if drawn else "kept its image"
+        detail = "; ".join(_flat(problem, with_figure=False) for problem in figure_problems)
+        result.warnings.append(f"{figure_id}: skipped ({detail}); {kept}; {MANIFEST_FIX}")
+    return result
+
+
+def _sync_good(
+    paper: Paper,
+    backend: BackendFactory,
+    reporter: Reporter,
+    result: BestEffortResult,
+    **options: int | bool | None,
+) -> None:
+    """The ordinary sync of the figures that resolve; its failures become warnings."""
+    ids = tuple(figure.id for figure in paper.manifest.figures)
+    statuses = {status.id: status for status in paper.statuses(paper.resolve(), paper.read_lock())}
+    quiet = _NoFailures(reporter)
+    with backend() as chosen:
+        plan = engine.make_plan(
+            list(statuses.values()), force=bool(options["force"]), provisional=chosen.provisional
+        )
+        try:
+            # Named explicitly: a sync of all ids would prune the broken figures' records.
+            done = engine.sync(
+                paper,
+                chosen,
+                quiet,
+                ids=ids,
+                force=bool(options["force"]),
+                max_credits=_int(options["max_credits"]),
+                jobs=_int(options["jobs"]),
+            )
+        except Interrupted:
+            raise
+        except FigbuildError as exc:
+            # Nothing was produced: every figure the plan wanted is skipped for this reason.
+            wanted = [status for status in plan.generate] + [status for status, _ in plan.resume]
+            for status in _unique(wanted):
+                result.warnings.append(_skipped(status, _one_line(exc)))
+            return
+    result.generated.extend(done.generated)
+    result.credits_spent += done.credits_spent
+    for figure_id, reason in done.failed:
+        result.warnings.append(_skipped(statuses[figure_id], reason))
+
+
+def _fill_missing(paper: Paper, reporter: Reporter, result: BestEffortResult) -> None:
+    """Placeholders for the figures that still have no image file."""
+    missing = tuple(f.id for f in paper.manifest.figures if not (paper.root / f.output).exists())
+    if not missing:
+        return
+    placeholders = PlaceholderBackend()
+    done = engine.sync(paper, placeholders, _NoFailures(reporter), ids=missing)
+    result.placeholders.extend(done.generated)
+
+
+def _draw_unresolved(manifest: Manifest, figure: Figure, result: BestEffortResult) -> bool:
+    """A placeholder for a figure that cannot be resolved, if it has no image; recorded
+    in the lock as a placeholder for no request, so that a later sync replaces it."""
+    target = manifest.root / figure.output
+    if target.exists():
+        return False
+    try:
+        fmt = images.format_for(figure.output)
+    except FigbuildError:
+        return False
+    data = placeholder_image(figure.id, figure.prompt, figure.resolution, figure.aspect_ratio, fmt)
+    with lockfile.run_lock(manifest.root):
+        lock_path = manifest.root / lockfile.LOCK_NAME
+        lock = lockfile.read(lock_path)
+        atomic.write_bytes(target, data)
+        generated = lockfile.Generated(
+            fingerprint=UNRESOLVED,
+            parts={},
+            output=figure.output,
+            sha256=sha256_file(target) or "",
+            generated_at=lockfile.now(),
+            placeholder=True,
+        )
+        lockfile.write(lock_path, lock.with_generated(figure.id, generated))
+    result.placeholders.append(figure.id)
+    return True
+
+
+def _unresolvable(manifest: Manifest, figures: list[Figure], cache: Cache) -> dict[str, list[Problem]]:
+    """The figures whose prompt or content cannot be resolved, with their problems."""
+    try:
+        resolve(manifest, figures, cache)
+        return {}
+    except ManifestError as exc:
+        return _group(exc.problems)
+
+
+def _group(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
+    grouped: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem.figure is not None:
+            grouped.setdefault(problem.figure, []).append(problem)
+    return grouped
+
+
+def _skipped(status: FigureStatus, why: str) -> str:
+    state = status.state.value + (f": {'; '.join(status.reasons)}" if status.reasons else "")
+    kept = "a placeholder stands in" if status.state is State.MISSING else "kept its image"
+    return f"{status.id}: not synced ({state}): {why}; {kept}"
+
+
+def _one_line(exc: FigbuildError) -> str:
+    text = exc.message if not isinstance(exc, ManifestError) else "; ".join(map(_flat, exc.problems))
+    return " ".join((text + (f"; {exc.hint}" if exc.hint else "")).split())
+
+
+def _flat(problem: Problem, with_figure: bool = True) -> str:
+    if not with_figure:
+        problem = replace(problem, figure=None)
+    return " ".join(str(problem).split())
+
+
+def _int(value: int | bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _unique(statuses: Iterable[FigureStatus]) -> Iterator[FigureStatus]:
+    seen: set[str] = set()
+    for status in statuses:
+        if status.id not in seen:
+            seen.add(status.id)
+            yield status
+
+
+class _NoFailures:
+    """Passes progress on, but not ``failed`` events: those become the warnings."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    def info(self, message: str) -> None:
+        self.reporter.info(message)
+
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
+        if event != "failed":
+            self.reporter.figure(figure_id, event, detail, credits)
