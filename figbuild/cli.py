@@ -142,6 +142,21 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     return ExitCode.OK
 
 
+@cli.command()
+@pass_env
+def deps(env: Env) -> int:
+    """Print the files the figures are made from, one per line (for build tools).
+
+    The manifest, the lock and every content file, relative to the paper root;
+    a manifest or content problem leaves out what it hides, and exits 0.
+    """
+    from figbuild.deps import dependencies
+
+    for name in dependencies(env.directory):
+        env.console.print(name)
+    return ExitCode.OK
+
+
 def _backend_options(func: Any) -> Any:
     """Options shared by every command that produces figures."""
     func = click.option(
