@@ -78,7 +78,7 @@ def test_every_block_is_a_recipe_or_says_why_it_is_not_run() -> None:
 
 
 def _need(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
+    missing = [tool for tool in tools if shutil.which(tool, path=_env()["PATH"]) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (.ci/run installs them)")
 
