@@ -285,17 +285,23 @@ def _sync_best_effort(
 @click.option(
     "--settle",
     type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Seconds without further edits before a sync starts.",
+    default=None,
+    help="Seconds without further edits before a sync starts (default 2; 0.5 with --draft).",
 )
 @click.option("--poll", is_flag=True, help="Poll for changes instead of using native file events.")
+@click.option(
+    "--draft",
+    is_flag=True,
+    help="Draw placeholders for stale figures as you type (no key, no credits); "
+    "real generation is left to an explicit `figbuild sync`.",
+)
 @_backend_options
 @pass_env
 def watch(
     env: Env,
-    settle: float,
+    settle: float | None,
     poll: bool,
+    draft: bool,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -318,11 +324,17 @@ def watch(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs)
+    if draft and emulator:
+        raise click.UsageError("--draft draws placeholders; it excludes --emulator")
+    if settle is None:
+        settle = 0.5 if draft else 2.0
+    options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs, draft=draft)
     reporter = reporter_for(env.console)
+    if draft:
+        env.console.note("draft: placeholders for stale figures; `figbuild sync` makes the real ones")
     try:
         with backend_session(
-            placeholder=placeholder, emulator=emulator, reporter=reporter, trace=env.console.debug
+            placeholder=placeholder or draft, emulator=emulator, reporter=reporter, trace=env.console.debug
         ) as backend:
             Watcher(env.directory, backend, reporter, options).run()
     except (KeyboardInterrupt, FigbuildError) as exc:

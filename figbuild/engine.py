@@ -62,6 +62,10 @@ class BudgetExceeded(FigbuildError):
     exit_code = ApiError.exit_code
 
 
+class CapExceeded(BudgetExceeded):
+    """The plan costs more than ``--max-credits`` allows."""
+
+
 def make_plan(statuses: list[FigureStatus], *, force: bool, provisional: bool) -> Plan:
     """Decide what a sync does with each figure.
 
@@ -224,7 +228,7 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
 def _check_budget(plan: Plan, backend: Backend, max_credits: int | None) -> int | None:
     """Refuse a plan over ``max_credits`` or the balance; return the balance when it was read."""
     if max_credits is not None and plan.cost > max_credits:
-        raise BudgetExceeded(
+        raise CapExceeded(
             f"the plan costs {plan.cost} credits, more than --max-credits {max_credits}; nothing was sent",
             hint="raise --max-credits, or sync fewer figures by naming them",
         )
