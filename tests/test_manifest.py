@@ -217,6 +217,16 @@ CASES = [
         "use true or false",
     ),
     Case(
+        # Found by the property tests: a figure that is not a mapping, beside a
+        # figure with a secret, was built unchecked (AttributeError).
+        "figure-not-a-mapping-beside-a-secret",
+        f"version: 1\nfigures:\n  a:\n  b:\n    prompt: {SECRET}\n",
+        "a",
+        None,
+        3,
+        "None is not of type object",
+    ),
+    Case(
         "yaml-recursive-alias",
         "version: 1\nvars: &v\n  self: *v\nfigures:\n  a:\n    prompt: x\n",
         None,
