@@ -47,6 +47,13 @@ class BestEffortResult:
 BackendFactory = Callable[[], AbstractContextManager[Backend]]
 
 
+@dataclass(frozen=True)
+class _Options:
+    force: bool
+    max_credits: int | None
+    jobs: int | None
+
+
 def sync(
     directory: Path,
     backend: BackendFactory,
@@ -84,7 +91,7 @@ def sync(
     if good:
         paper = Paper(replace(manifest, figures=good), cache)
         try:
-            _sync_good(paper, backend, reporter, result, force=force, max_credits=max_credits, jobs=jobs)
+            _sync_good(paper, backend, reporter, result, _Options(force, max_credits, jobs))
         except Interrupted:
             raise
         except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
@@ -107,16 +114,14 @@ def _sync_good(
     backend: BackendFactory,
     reporter: Reporter,
     result: BestEffortResult,
-    **options: int | bool | None,
+    options: _Options,
 ) -> None:
     """The ordinary sync of the figures that resolve; its failures become warnings."""
     ids = tuple(figure.id for figure in paper.manifest.figures)
     statuses = {status.id: status for status in paper.statuses(paper.resolve(), paper.read_lock())}
     quiet = _NoFailures(reporter)
     with backend() as chosen:
-        plan = engine.make_plan(
-            list(statuses.values()), force=bool(options["force"]), provisional=chosen.provisional
-        )
+        plan = engine.make_plan(list(statuses.values()), force=options.force, provisional=chosen.provisional)
         try:
             # Named explicitly: a sync of all ids would prune the broken figures' records.
             done = engine.sync(
@@ -124,15 +129,15 @@ def _sync_good(
                 chosen,
                 quiet,
                 ids=ids,
-                force=bool(options["force"]),
-                max_credits=_int(options["max_credits"]),
-                jobs=_int(options["jobs"]),
+                force=options.force,
+                max_credits=options.max_credits,
+                jobs=options.jobs,
             )
         except Interrupted:
             raise
         except FigbuildError as exc:
             # Nothing was produced: every figure the plan wanted is skipped for this reason.
-            wanted = [status for status in plan.generate] + [status for status, _ in plan.resume]
+            wanted = [*plan.generate, *(status for status, _ in plan.resume)]
             for status in _unique(wanted):
                 result.warnings.append(_skipped(status, _one_line(exc)))
             return
@@ -212,10 +217,6 @@ def _flat(problem: Problem, with_figure: bool = True) -> str:
     if not with_figure:
         problem = replace(problem, figure=None)
     return " ".join(str(problem).split())
-
-
-def _int(value: int | bool | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _unique(statuses: Iterable[FigureStatus]) -> Iterator[FigureStatus]:
