@@ -243,7 +243,7 @@ class Pvc:
             assert self.process.poll() is None, "latexmk -pvc exited:\n" + self.output()
             if time.monotonic() > deadline:
                 pytest.fail(f"latexmk -pvc: no {what} within {timeout}s:\n{self.output()[-4000:]}")
-            time.sleep(0.2)
+            time.sleep(0.5)  # each check runs `figbuild status`: leave the CPU to latexmk
 
     def output(self) -> str:
         self.log.flush()
