@@ -9,6 +9,7 @@ placeholder, so LaTeX or pandoc still finds a file to include. Only Ctrl-C
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -174,7 +175,7 @@ def _draw_unresolved(manifest: Manifest, figure: Figure, result: BestEffortResul
         atomic.write_bytes(target, data)
         generated = lockfile.Generated(
             fingerprint=UNRESOLVED,
-            parts={},
+            parts=_known_parts(figure),
             output=figure.output,
             sha256=sha256_file(target) or "",
             generated_at=lockfile.now(),
@@ -183,6 +184,19 @@ def _draw_unresolved(manifest: Manifest, figure: Figure, result: BestEffortResul
         lockfile.write(lock_path, lock.with_generated(figure.id, generated))
     result.placeholders.append(figure.id)
     return True
+
+
+def _known_parts(figure: Figure) -> dict[str, str]:
+    """The fingerprint parts an unresolved figure has, so that once it resolves its
+    reasons name only what the placeholder lacked (content, vars), not every option."""
+    template = hashlib.sha256(figure.prompt.encode("utf-8")).hexdigest()
+    return {
+        "type": figure.mode,
+        "model": figure.model,
+        "resolution": figure.resolution,
+        "aspect_ratio": figure.aspect_ratio,
+        "template": template,
+    }
 
 
 def _unresolvable(manifest: Manifest, figures: list[Figure], cache: Cache) -> dict[str, list[Problem]]:

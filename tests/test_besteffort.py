@@ -112,9 +112,9 @@ def test_a_content_error_skips_that_figure_only(paper: Path, run_cli: RunCli) ->
     # Once the cause is fixed, an ordinary sync replaces the stand-in.
     (paper / "notes.md").write_text(FILES["notes.md"])
     rows = json.loads(run_cli("status", "--json", root=paper).stdout)
-    assert [(row["id"], row["state"], row["reasons"][:1]) for row in rows] == [
+    assert [(row["id"], row["state"], row["reasons"]) for row in rows] == [
         ("method", "fresh", []),
-        ("notes", "stale", ["placeholder"]),
+        ("notes", "stale", ["placeholder", "content notes.md added"]),
     ]
     fixed = run_cli("sync", "--emulator", root=paper)
     assert fixed.exit_code == 0, fixed.stderr
