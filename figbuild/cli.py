@@ -264,6 +264,7 @@ def _sync_best_effort(
         emulator=emulator,
         reporter=reporter,
         trace=env.console.debug,
+        fail_fast=True,
     )
     try:
         result = besteffort.sync(

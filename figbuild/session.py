@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from figbuild.backend import Backend, PlaceholderBackend
 from figbuild.errors import UsageError
 from figbuild.report import Reporter
 
+#: Attempts per request with ``fail_fast``: one retry rides out a blip, not an outage.
+FAIL_FAST_ATTEMPTS = 2
 #: Seconds an emulated task takes with `--emulator`: quick, but long enough to show progress.
 EMULATOR_LATENCY = 0.5
 
@@ -20,8 +23,13 @@ def backend_session(
     emulator: bool,
     reporter: Reporter,
     trace: Callable[[str], None] | None = None,
+    fail_fast: bool = False,
 ) -> Iterator[Backend]:
-    """The placeholder painter, the API against an in-process emulator, or the real API."""
+    """The placeholder painter, the API against an in-process emulator, or the real API.
+
+    ``fail_fast`` (for build hooks): give up on an unreachable network after one
+    retry, instead of backing off for up to a minute on every build.
+    """
     if placeholder and emulator:
         raise UsageError("--placeholder and --emulator exclude each other; pick one")
     if placeholder:
@@ -36,7 +44,10 @@ def backend_session(
             # Called on the first request: a sync with nothing to do needs no key,
             # no connection and no emulator.
             if not emulator:
-                return stack.enter_context(Client(Settings.from_env(), trace=trace))
+                settings = Settings.from_env()
+                if fail_fast:
+                    settings = replace(settings, max_attempts=FAIL_FAST_ATTEMPTS, connect_timeout=5.0)
+                return stack.enter_context(Client(settings, trace=trace))
             from figbuild.emulator import Emulator, EmulatorConfig
 
             server = stack.enter_context(Emulator(EmulatorConfig(latency=EMULATOR_LATENCY)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,3 +138,18 @@ def test_best_effort_is_for_every_figure_named(paper: Path, run_cli: RunCli) -> 
     result = run_cli("sync", "--best-effort", "nope", root=paper)
     assert result.exit_code == 0
     assert "no figure named 'nope'" in warnings(result)[0]
+
+
+def test_no_network_is_a_quick_warning_not_a_minute_of_retries(
+    paper: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The autouse fixture points the API at a loopback port where nothing listens.
+    monkeypatch.setenv("PAPERBANANA_API_KEY", "sk-test-0123456789")
+    (paper / "notes.md").write_text("# Notes\nOther text.\n")
+    started = time.monotonic()
+    result = run_cli("sync", "--best-effort", root=paper)
+    assert time.monotonic() - started < 8, "a build hook must not back off for long offline"
+    assert result.exit_code == 0
+    lines = warnings(result)
+    assert len(lines) == 2
+    assert all("check your network connection" in line for line in lines)
