@@ -7,12 +7,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from figbuild import manifest as manifests
 from figbuild import yamlsource
 from figbuild.cli import cli
 
@@ -132,17 +134,45 @@ VALUES = st.recursive(
     ),
     max_leaves=25,
 )
+#: Figures close to valid: the schema's and validate's edges, not random noise.
+CONTENT = st.sampled_from(["x.tex", "paper.md", "*.tex", "missing.tex", "../x.tex", "/x.tex", "sections/*"])
+FIGURES = st.fixed_dictionaries(
+    {"prompt": st.sampled_from(["A figure.", "{{ method }}", "{{ nope }}", "", "sk-abcdefghijk"])},
+    optional={
+        "mode": st.sampled_from(["pipeline", "standard", "fast"]),
+        "resolution": st.sampled_from(["1K", "2K", "4k"]),
+        "aspect_ratio": st.sampled_from(["16:9", "1:1", "16:10"]),
+        "frozen": st.sampled_from([True, False, "yes"]),
+        "output": st.sampled_from(["figures/a.png", "out/b.pdf", "a.gif", "../a.png", "/a.png"]),
+        "content": CONTENT
+        | st.lists(
+            CONTENT | st.fixed_dictionaries({"file": CONTENT}, optional={"section": st.just("Method")}),
+            max_size=3,
+        ),
+        "image_input": st.lists(
+            st.sampled_from(["https://example.org/a.png", "http://x.org/a.png"]), max_size=2
+        ),
+    },
+)
 MANIFESTS = st.fixed_dictionaries(
     {
         "version": st.sampled_from([1, 2, "1"]),
         "figures": st.dictionaries(st.sampled_from(["a", "b", "c d"]), VALUES, max_size=3),
     },
-    optional={"defaults": VALUES, "vars": VALUES, "output_dir": VALUES},
+    optional={
+        "defaults": VALUES
+        | st.fixed_dictionaries({}, optional={"mode": st.sampled_from(["pipeline", "standard"])}),
+        "vars": VALUES | st.just({"method": "FlowNet"}),
+        "output_dir": VALUES | st.sampled_from(["figures", "../out", "/abs"]),
+    },
 )
 
 
 def _run(text: str | bytes, *args: str) -> tuple[int, str]:
     with tempfile.TemporaryDirectory() as directory:
+        # Content files some generated manifests name.
+        (Path(directory) / "x.tex").write_text("\\section{Method}\nText.\n", encoding="utf-8")
+        (Path(directory) / "paper.md").write_text("# Method\nText.\n", encoding="utf-8")
         path = Path(directory) / "figures.yaml"
         if isinstance(text, bytes):
             path.write_bytes(text)
@@ -195,3 +225,21 @@ def test_best_effort_sync_never_fails_on_any_manifest(text: str) -> None:
     code, output = _run(text, "sync", "--best-effort", "--placeholder")
     assert code == 0, output
     assert "Traceback" not in output
+
+
+@PROPERTY
+@given(MANIFESTS)
+def test_the_schema_never_rejects_what_validate_accepts(data: dict[str, Any]) -> None:
+    """Editors must not flag a manifest figbuild takes (the other direction is
+    tests/test_manifest.py's parity test on the bad-manifest corpus)."""
+    import jsonschema
+
+    text = yaml.safe_dump(data, sort_keys=False)
+    code, _ = _run(text, "validate")
+    hypothesis.event("validate accepts" if code == 0 else "validate rejects")
+    if code == 0:
+        schema = json.loads(Path(manifests.SCHEMA_PATH).read_text(encoding="utf-8"))
+        errors = [
+            e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(yamlsource.load(text).data)
+        ]
+        assert errors == [], text
