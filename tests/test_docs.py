@@ -228,8 +228,11 @@ class Pvc:
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root
         self.log = (root / "pvc.log").open("w")
+        # The recipe's command, made non-interactive: no viewer, no prompt on a TeX error.
+        command = recipe("pvc").split()
+        assert command == ["latexmk", "-pdf", "-pvc", "paper.tex"]
         self.process = subprocess.Popen(
-            ["latexmk", "-pdf", "-pvc", "-view=none", "-interaction=nonstopmode", "paper.tex"],
+            [*command[:-1], "-view=none", "-interaction=nonstopmode", command[-1]],
             cwd=root,
             env=env,
             stdout=self.log,
