@@ -86,28 +86,33 @@ def sync(
     except FigbuildError as exc:
         result.warnings.append(f"skipped: {_one_line(exc)}")
         return result
-    broken = _group(problems)
+    wanted = set(ids)
+    broken = {k: v for k, v in _group(problems).items() if not wanted or k in wanted}
     broken.update(_unresolvable(manifest, [f for f in selected if f.id not in broken], cache))
     good = tuple(figure for figure in selected if figure.id not in broken)
-    if good:
-        paper = Paper(replace(manifest, figures=good), cache)
-        try:
+    try:
+        if good:
+            paper = Paper(replace(manifest, figures=good), cache)
             _sync_good(paper, backend, reporter, result, _Options(force, max_credits, jobs))
-        except Interrupted:
-            raise
-        except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
-            result.warnings.append(f"skipped every figure, kept their images: {_one_line(exc)}")
-            return result
-        _fill_missing(paper, reporter, result)
-    for figure_id, figure_problems in broken.items():
-        figure = next((f for f in selected if f.id == figure_id), None)
-        if figure is None:
-            continue
-        drawn = _draw_unresolved(manifest, figure, result)
-        kept = "drew a placeholder" if drawn else "kept its image"
-        detail = "; ".join(_flat(problem, with_figure=False) for problem in figure_problems)
-        result.warnings.append(f"{figure_id}: skipped ({detail}); {kept}; {MANIFEST_FIX}")
+            _fill_missing(paper, reporter, result)
+        for figure_id, figure_problems in broken.items():
+            result.warnings.append(_broken(manifest, figure_id, figure_problems, result))
+    except Interrupted:
+        raise
+    except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
+        result.warnings.append(f"skipped the rest, kept their images: {_one_line(exc)}")
     return result
+
+
+def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result: BestEffortResult) -> str:
+    """The warning for a figure the manifest gets wrong; a placeholder if it has no image."""
+    figure = next((f for f in manifest.figures if f.id == figure_id), None)
+    if figure is None:  # its entry itself is invalid: not even its output is known
+        kept = "kept its image, if any"
+    else:
+        kept = "drew a placeholder" if _draw_unresolved(manifest, figure, result) else "kept its image"
+    detail = "; ".join(_flat(problem, with_figure=False) for problem in problems)
+    return f"{figure_id}: skipped ({detail}); {kept}; {MANIFEST_FIX}"
 
 
 def _sync_good(

@@ -153,3 +153,25 @@ def test_no_network_is_a_quick_warning_not_a_minute_of_retries(
     lines = warnings(result)
     assert len(lines) == 2
     assert all("check your network connection" in line for line in lines)
+
+
+def test_a_figure_whose_entry_is_invalid_is_named_in_a_warning(paper: Path, run_cli: RunCli) -> None:
+    manifest = paper / "figures.yaml"
+    manifest.write_text(manifest.read_text().replace("prompt: Notes.", "prompt: Notes.\n    resolution: 8K"))
+    (paper / "sections/method.tex").write_text("\\section{Method}\nWe fuse twice.\n")
+    result = run_cli("sync", "--best-effort", "--emulator", root=paper)
+    assert result.exit_code == 0, result.stderr
+    (line,) = warnings(result)
+    assert line.startswith("figbuild: warning: notes: skipped (")
+    assert "8K" in line
+    method = read(paper / "figures.lock").record("method").generated
+    assert method is not None
+    assert not method.placeholder
+
+
+def test_a_corrupt_lock_is_a_warning(paper: Path, run_cli: RunCli) -> None:
+    (paper / "figures.lock").write_text("not json")
+    result = run_cli("sync", "--best-effort", root=paper)
+    assert result.exit_code == 0
+    (line,) = warnings(result)
+    assert "is not a figbuild lock file" in line
