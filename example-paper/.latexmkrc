@@ -11,8 +11,9 @@
 # of them (\openin) before reading paper.tex (the command is an `internal` Perl
 # subroutine, latexmk's hook for custom processing): they are recorded in paper.fls
 # (-recorder), and `latexmk -pdf` / `latexmk -pvc` rebuild after an edit to any of
-# them alone. The list comes from `figbuild deps` at every
-# run, so a new content source is followed without restarting -pvc.
+# them alone. The list comes from `figbuild deps` at every run, so a new content
+# source is followed without restarting -pvc. docs/build-integration.md has the
+# same recipe, run by the tests.
 #
 # Environment (the Makefile exports both):
 #   FIGBUILD        the figbuild command (default: figbuild)
