@@ -133,7 +133,11 @@ def _sync_good(
     quiet = _NoFailures(reporter)
     with backend() as chosen:
         plan = make_plan(
-            statuses.values(), force=options.force, provisional=chosen.provisional, terms=chosen.terms
+            statuses.values(),
+            force=options.force,
+            provisional=chosen.provisional,
+            terms=chosen.terms,
+            makes=chosen.makes,
         )
         try:
             # Named explicitly: the broken figures are not this sync's to touch.

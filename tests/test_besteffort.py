@@ -106,7 +106,7 @@ def test_a_content_error_skips_that_figure_only(paper: Path, run_cli: RunCli) ->
     lock = read(paper / "figures.lock")
     method = lock.record("method").generated
     assert method is not None
-    assert not method.provisional, "the healthy figure was really generated"
+    assert method.how == "emulator", "the healthy figure was really generated (by the emulator)"
     notes = lock.record("notes").generated
     assert notes is not None
     assert notes.provisional
@@ -114,14 +114,14 @@ def test_a_content_error_skips_that_figure_only(paper: Path, run_cli: RunCli) ->
     (paper / "notes.md").write_text(FILES["notes.md"])
     rows = json.loads(run_cli("status", "--json", root=paper).stdout)
     assert [(row["id"], row["state"], row["reasons"]) for row in rows] == [
-        ("method", "fresh", []),
+        ("method", "stale", ["emulator image"]),
         ("notes", "stale", ["placeholder", "content notes.md added"]),
     ]
     fixed = run_cli("sync", "--emulator", root=paper)
     assert fixed.exit_code == 0, fixed.stderr
     regenerated = read(paper / "figures.lock").record("notes").generated
     assert regenerated is not None
-    assert not regenerated.provisional
+    assert regenerated.how == "emulator"
 
 
 def test_a_failed_figure_is_a_warning_not_an_exit_1(paper: Path, run_cli: RunCli) -> None:
@@ -166,7 +166,7 @@ def test_a_figure_whose_entry_is_invalid_is_named_in_a_warning(paper: Path, run_
     assert "8K" in line
     method = read(paper / "figures.lock").record("method").generated
     assert method is not None
-    assert not method.provisional
+    assert method.how == "emulator"
 
 
 def test_a_corrupt_lock_is_a_warning(paper: Path, run_cli: RunCli) -> None:

@@ -128,6 +128,13 @@ def server() -> Iterator[Emulator]:
         yield emulator
 
 
+@pytest.fixture
+def api(server: Emulator) -> dict[str, str]:
+    """The emulator as the API, with a key: images count as real (fresh), unlike the
+    stand-ins of `sync --emulator`."""
+    return {"PAPERBANANA_BASE_URL": server.base_url, "PAPERBANANA_API_KEY": "sk-docs-test"}
+
+
 def image_hashes(pdf: Path, work: Path) -> list[str]:
     """The sha256 of every image embedded in ``pdf``, sorted (pdfimages -png)."""
     out = work / f"images-{pdf.stat().st_mtime_ns}"
@@ -146,11 +153,11 @@ def status_states(root: Path) -> dict[str, str]:
 # -- make -----------------------------------------------------------------------------
 
 
-def test_make_recipe_syncs_although_figures_is_a_directory(paper: Path) -> None:
+def test_make_recipe_syncs_although_figures_is_a_directory(paper: Path, api: dict[str, str]) -> None:
     _need("make")
     (paper / "Makefile").write_text(recipe("make"), encoding="utf-8")
     (paper / "sections" / "method.tex").write_text("\\section{Method}\nAn edited method.\n")
-    result = ok(run(["make", "figures", "FIGBUILD_FLAGS=--emulator"], paper))
+    result = ok(run(["make", "figures"], paper, **api))
     assert "overview: written" in result.stderr
     assert status_states(paper)["overview"] == "fresh"
 
@@ -200,10 +207,10 @@ def test_latexmk_without_a_key_warns_and_yields_a_pdf(paper: Path) -> None:
     ],
 )
 def test_latexmk_rebuilds_after_an_edit_to_a_figbuild_input_alone(
-    paper: Path, tmp_path: Path, edit: str, figure: str
+    paper: Path, tmp_path: Path, edit: str, figure: str, api: dict[str, str]
 ) -> None:
     _need("latexmk", "pdflatex", "pdfimages")
-    flags = {"FIGBUILD_FLAGS": "--emulator"}
+    flags = api
     ok(run(LATEXMK, paper, **flags))
     before = image_hashes(paper / "paper.pdf", tmp_path)
     assert "Nothing to do" in ok(run(LATEXMK, paper, **flags)).stdout
@@ -263,10 +270,12 @@ class Pvc:
         self.log.close()
 
 
-def test_latexmk_pvc_follows_content_edits_and_recovers_from_a_broken_manifest(paper: Path) -> None:
+def test_latexmk_pvc_follows_content_edits_and_recovers_from_a_broken_manifest(
+    paper: Path, api: dict[str, str]
+) -> None:
     _need("latexmk", "pdflatex")
     pdf, lock = paper / "paper.pdf", paper / "figures.lock"
-    pvc = Pvc(paper, _env(FIGBUILD_FLAGS="--emulator"))
+    pvc = Pvc(paper, _env(**api))
 
     def built_after(path: Path) -> Callable[[], bool]:
         return lambda: pdf.exists() and path.exists() and pdf.stat().st_mtime_ns > path.stat().st_mtime_ns
@@ -344,7 +353,7 @@ def _commit(paper: Path, env: dict[str, str], message: str) -> subprocess.Comple
     )
 
 
-def test_pre_commit_recipe_blocks_a_commit_with_stale_figures(paper: Path) -> None:
+def test_pre_commit_recipe_blocks_a_commit_with_stale_figures(paper: Path, api: dict[str, str]) -> None:
     _need("git", "pre-commit")
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     config = yaml.safe_load(recipe("pre-commit"))
@@ -359,12 +368,12 @@ def test_pre_commit_recipe_blocks_a_commit_with_stale_figures(paper: Path) -> No
     refused = _commit(paper, env, "paper")
     assert refused.returncode != 0
     assert "not fresh" in refused.stdout + refused.stderr
-    ok(run([SCRIPT or "figbuild", "sync", "--emulator"], paper))
+    ok(run([SCRIPT or "figbuild", "sync"], paper, **api))
     accepted = _commit(paper, env, "paper with fresh figures")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 
 
-def test_pre_commit_hook_from_the_repository_path(paper: Path, tmp_path: Path) -> None:
+def test_pre_commit_hook_from_the_repository_path(paper: Path, tmp_path: Path, api: dict[str, str]) -> None:
     """The shipped .pre-commit-hooks.yaml, used through `repo:` pointing at figbuild's own
     repository (a path: no network). ``language: system`` runs the figbuild installed
     here instead of building a fresh environment from the package index."""
@@ -394,7 +403,7 @@ def test_pre_commit_hook_from_the_repository_path(paper: Path, tmp_path: Path) -
     )
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert "figbuild figures are fresh" in stale.stdout
-    ok(run([SCRIPT or "figbuild", "sync", "--emulator"], paper))
+    ok(run([SCRIPT or "figbuild", "sync"], paper, **api))
     fresh = subprocess.run(
         ["pre-commit", "run", "--all-files"], cwd=paper, env=env, capture_output=True, text=True
     )
