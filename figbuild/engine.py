@@ -521,6 +521,7 @@ class _Runner:
     def _finish(staged: Path, fmt: str, handle: BinaryIO) -> str:
         """Check the staged image, convert it to ``fmt`` if it is another format, and return
         the sha256 of the bytes the rename will put in place."""
+        handle.flush()
         if images.verify(staged) != fmt:
             converted = io.BytesIO()
             images.convert(staged, converted, fmt)

@@ -83,8 +83,8 @@ class History:
         """Store the file at ``target`` (about to be replaced): the recorded image under its
         own request, anything else as a hand edit. Nothing is ever lost to an overwrite."""
         sha = sha256_file(target)
-        if sha is None:
-            return
+        if sha is None or any(entry.sha256 == sha for entry in self.store.history(figure_id)):
+            return  # nothing there, or already kept
         generated = record.generated
         if generated is not None and generated.sha256 == sha:
             how = How(generated.how) if generated.how in How._value2member_map_ else How.GENERATED
