@@ -301,4 +301,8 @@ def changed(old: Generated | None, new_parts: dict[str, str]) -> str:
     """What changed from the figure's previous image to this one, in words."""
     if old is None:
         return "first version"
-    return "; ".join(reasons(old.parts, new_parts)) or "same inputs"
+    why = "; ".join(reasons(old.parts, new_parts))
+    if old.provisional:
+        stand_in = "an emulator image" if old.how == "emulator" else "a placeholder"
+        return f"replaced {stand_in}" + (f"; {why}" if why else "")
+    return why or "same inputs"

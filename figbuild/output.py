@@ -335,10 +335,11 @@ def log_lines(log: Log) -> list[str]:
             credits = f"{entry.credits} credits{trimmed}"
             lines.append(f" {mark}{version.number:>3}  {entry.when}  {how}{task}, {credits}{changed}")
     ledger = log.ledger
-    lines.append("credits:")
+    lines.append("credits by figure:")
     lines.extend(f"  {figure_id}: {credits}" for figure_id, credits in sorted(ledger.by_figure.items()))
+    lines.append("credits by month:")
     lines.extend(f"  {month}: {credits}" for month, credits in sorted(ledger.by_month.items()))
-    lines.append(f"  total: {ledger.total}")
+    lines.append(f"credits in total: {ledger.total}")
     return lines
 
 

@@ -206,7 +206,9 @@ def test_log_lists_versions_and_the_ledger(paper: Path, server: Emulator, run_cl
     assert "generated, task task-" in lines[1]
     assert "content sections/a.tex changed" in lines[1]
     assert lines[2].startswith("    1  ")
-    assert lines[-1] == "  total: 30"
+    assert lines[-1] == "credits in total: 30"
+    assert "credits by figure:" in lines
+    assert "  a: 20" in lines
 
 
 def _sync_process(root: str, base_url: str) -> None:
