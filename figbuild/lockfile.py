@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from figbuild import atomic
 from figbuild.errors import LockFileError
+from figbuild.timestamps import parse_time
 
 LOCK_NAME = "figures.lock"
 FORMAT = 1
@@ -110,34 +113,158 @@ def dumps(lock: Lock) -> str:
 
 
 def loads(text: str, path: Path) -> Lock:
-    """Parse lock text; a corrupt or newer lock is a LockFileError naming ``path``."""
+    """Parse lock text; a corrupt or newer lock is a LockFileError naming ``path``.
+
+    Every field is checked for its type (and dates for being dates) here, so that
+    nothing downstream meets a value it cannot use: a lock from a bad merge or a
+    hostile pull request is one clear error, never a traceback mid-sync.
+    """
     try:
         document = json.loads(text)
-        version = document["figbuild_lock"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        document = None
+    if not isinstance(document, dict) or "figbuild_lock" not in document:
         raise LockFileError(
             f"{path} is not a figbuild lock file (corrupt or hand-edited)",
             hint="restore it from version control, or delete it to treat every figure as new",
-        ) from None
-    if not isinstance(version, int) or version > FORMAT:
+        )
+    version = document["figbuild_lock"]
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT:
         raise LockFileError(
             f"{path} was written by a newer figbuild (lock format {version}; this one reads {FORMAT})",
             hint="upgrade figbuild: pip install -U figbuild",
         )
     try:
+        if _kind(version) != "int" or version < 1:
+            raise _Bad("figbuild_lock", f"{_show(version)} is not a lock format number")
+        _known_keys(document, {"figbuild_lock", "figures"}, "")
         figures = {
-            str(figure_id): Record(
-                generated=Generated(**entry["generated"]) if "generated" in entry else None,
-                pending=tuple(Pending(**p) for p in entry.get("pending", [])),
-            )
-            for figure_id, entry in document["figures"].items()
+            figure_id: _record(figure_id, entry)
+            for figure_id, entry in _mapping(document.get("figures"), "figures").items()
         }
-    except (TypeError, AttributeError, KeyError) as exc:
+    except _Bad as bad:
         raise LockFileError(
-            f"{path} has an entry figbuild cannot read ({exc})",
-            hint="restore it from version control",
+            f"{path}: {bad.where}: {bad.what}; figbuild cannot read this lock",
+            hint="restore it from version control (a bad merge or a hand edit?)",
         ) from None
     return Lock(figures)
+
+
+class _Bad(Exception):
+    """One thing wrong in a lock document: where (a dotted key path) and what."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(where, what)
+        self.where, self.what = where, what
+
+
+_FIGURE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _record(figure_id: str, value: Any) -> Record:
+    where = _key("figures", figure_id)
+    if not _FIGURE_ID.fullmatch(figure_id):
+        raise _Bad(where, "is not a figure id (letters, digits, '-' and '_')")
+    entry = _mapping(value, where)
+    _known_keys(entry, {"generated", "pending"}, where)
+    generated = entry.get("generated")
+    pending = entry.get("pending", [])
+    if not isinstance(pending, list):
+        raise _Bad(f"{where}.pending", f"{_show(pending)} is not a list")
+    return Record(
+        generated=None if generated is None else _entry(Generated, generated, f"{where}.generated"),
+        pending=tuple(_entry(Pending, p, f"{where}.pending[{i}]") for i, p in enumerate(pending)),
+    )
+
+
+_Entry = TypeVar("_Entry", Generated, Pending)
+
+
+def _entry(cls: type[_Entry], value: Any, where: str) -> _Entry:
+    """A Generated or Pending from a JSON object, every field of the declared type."""
+    entry = _mapping(value, where)
+    hints = get_type_hints(cls)
+    _known_keys(entry, set(hints), where)
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        key = f"{where}.{spec.name}"
+        if spec.name not in entry:
+            if spec.default is MISSING:
+                raise _Bad(where, f"the key {spec.name!r} is missing")
+            continue
+        values[spec.name] = _typed(entry[spec.name], hints[spec.name], key)
+        if spec.name.endswith("_at"):
+            _date(values[spec.name], key)
+    return cls(**values)
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """``value`` if it is of the type ``hint`` names (the few types lock entries use)."""
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    expected = next(option for option in options if option is not type(None))
+    if get_origin(expected) is Mapping:
+        mapping = _mapping(value, where)
+        for key, item in mapping.items():
+            if not isinstance(item, str):
+                raise _Bad(_key(where, key), f"{_show(item)} is not a string")
+            _printable(key, where)
+            _printable(item, _key(where, key))
+        return mapping
+    if _kind(value) != expected.__name__:
+        raise _Bad(where, f"{_show(value)} is not of type {expected.__name__}")
+    if expected is str:
+        _printable(value, where)
+    if expected is int and value < 0:
+        raise _Bad(where, f"{value} is negative")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str, where: str) -> None:
+    # Lock strings reach the terminal (task ids, outputs): no escape sequences in them.
+    if _CONTROL.search(text):
+        raise _Bad(where, f"{_show(text)} contains a control character")
+
+
+def _kind(value: Any) -> str:
+    # bool is an int to isinstance, never to a lock.
+    return type(value).__name__
+
+
+def _date(value: str, where: str) -> None:
+    try:
+        parse_time(value)
+    except (ValueError, OverflowError):
+        raise _Bad(where, f"{_show(value)} is not a date (like 2026-11-26T10:00:00Z)") from None
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(where, f"{_show(value)} is not an object")
+    return value
+
+
+def _known_keys(entry: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise _Bad(where or "the top level", f"{_show(unknown[0])} is not a key figbuild knows")
+
+
+def _key(where: str, key: str) -> str:
+    """The dotted path to ``key``; quoted (control characters escaped) unless a plain name."""
+    return f"{where}.{key}" if _FIGURE_ID.fullmatch(key) else f"{where}[{_show(key)}]"
+
+
+def _show(value: Any) -> str:
+    """A value in a message: short, on one line, with control characters escaped."""
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    text = json.dumps(value)  # ASCII only, so nothing in it can break the line or the terminal
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read(path: Path) -> Lock:
