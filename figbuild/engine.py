@@ -102,6 +102,7 @@ def sync(
 ) -> SyncResult:
     """Bring the named figures (all when none) up to date. See SPEC.md, `sync`."""
     resolved = paper.resolve(ids)
+    paper.read_lock()  # a lock figbuild must refuse is refused before anything is written
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
         statuses = paper.statuses(resolved, keeper.lock)

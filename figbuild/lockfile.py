@@ -13,12 +13,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from figbuild import atomic
 from figbuild.errors import LockFileError
+from figbuild.images import FORMATS
+from figbuild.paths import RootGuard, check_relative
 from figbuild.timestamps import parse_time
 
 LOCK_NAME = "figures.lock"
@@ -265,6 +267,28 @@ def _show(value: Any) -> str:
         return "an object" if isinstance(value, dict) else "a list"
     text = json.dumps(value)  # ASCII only, so nothing in it can break the line or the terminal
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_paths(lock: Lock, path: Path, guard: RootGuard) -> None:
+    """Refuse a lock naming an output a manifest could not name.
+
+    Each output is checked as the manifest's are (relative, inside the paper root
+    once symlinks are resolved, an image extension), so that a bad merge or a
+    hostile pull request cannot aim figbuild's writes at another file.
+    """
+    for figure_id, record in lock.figures.items():
+        entries: list[tuple[str, Generated | Pending]] = [("pending", p) for p in record.pending]
+        if record.generated is not None:
+            entries.insert(0, ("generated", record.generated))
+        for kind, entry in entries:
+            problem = check_relative(guard, entry.output)
+            if problem is None and PurePosixPath(entry.output).suffix.lower() not in FORMATS:
+                problem = f"{entry.output!r} is not an image path (.png, .jpg, .jpeg or .pdf)"
+            if problem is not None:
+                raise LockFileError(
+                    f"{path}: figure '{figure_id}': {kind} output {problem}; nothing was written",
+                    hint="restore figures.lock from version control (a bad merge, or a hostile change?)",
+                )
 
 
 def read(path: Path) -> Lock:

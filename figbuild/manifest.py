@@ -17,7 +17,7 @@ from typing import Any
 
 from figbuild.cache import Cache, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
-from figbuild.paths import RootGuard
+from figbuild.paths import RootGuard, check_relative
 
 MANIFEST_NAME = "figures.yaml"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "figures.schema.json"
@@ -422,12 +422,3 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
                 key="content",
                 hint="remove content, or use mode: pipeline",
             )
-
-
-def check_relative(guard: RootGuard, relative: str) -> str | None:
-    """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
-    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
-        return f"{relative!r} is absolute; paths must be relative to the paper root"
-    if not guard.inside(guard.root / relative):
-        return f"{relative!r} leaves the paper root {guard.real_root}"
-    return None

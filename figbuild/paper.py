@@ -13,6 +13,7 @@ from figbuild.digests import StatCache, sha256_file
 from figbuild.errors import ManifestError
 from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
+from figbuild.paths import RootGuard
 from figbuild.request import Terms
 from figbuild.resolve import Resolved, resolve
 from figbuild.state import FigureStatus, classify
@@ -52,7 +53,10 @@ class Paper:
         return self.root / lockfile.LOCK_NAME
 
     def read_lock(self) -> Lock:
-        return lockfile.read(self.lock_path)
+        """The paper's lock, every path in it checked like a manifest path."""
+        lock = lockfile.read(self.lock_path)
+        lockfile.check_paths(lock, self.lock_path, RootGuard(self.root))
+        return lock
 
     def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:
         """Every named figure (all when none are named), rendered and read."""

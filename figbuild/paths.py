@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 class RootGuard:
@@ -31,3 +31,12 @@ class RootGuard:
     def inside(self, path: Path) -> bool:
         real = self.real(path)
         return real == self.real_root or real.startswith(self.real_root + os.sep)
+
+
+def check_relative(guard: RootGuard, relative: str) -> str | None:
+    """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
+    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
+        return f"{relative!r} is absolute; paths must be relative to the paper root"
+    if not guard.inside(guard.root / relative):
+        return f"{relative!r} leaves the paper root {guard.real_root}"
+    return None
