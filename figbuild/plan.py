@@ -76,7 +76,9 @@ def for_real(status: FigureStatus, *, force: bool) -> Decision:
         return Decision(skip="modified by hand; sync --force overwrites it")
     if state is State.FROZEN:
         return Decision(skip="frozen: true; unfreeze it to regenerate") if force else NOTHING
-    generate = state.outdated or (force and state is not State.PENDING)
+    # --force pays again only when no task for the current inputs is already paid for.
+    paid = any(p.fingerprint == status.resolved.fingerprint.digest for p in pending)
+    generate = state.outdated or (force and not paid)
     return Decision(resume=pending, generate=generate)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import PurePosixPath
 
 from figbuild.fingerprint import reasons as changes
-from figbuild.lockfile import Pending, Record
+from figbuild.lockfile import Generated, Pending, Record
 from figbuild.resolve import Resolved
 
 
@@ -69,19 +70,23 @@ def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> F
     def status(state: State, *reasons: str) -> FigureStatus:
         return FigureStatus(resolved, record, state, reasons)
 
+    generated = record.generated
+    touched = None if output_sha256 is None else hand_edit(figure.output, generated, output_sha256)
     for pending in record.pending:
         if pending.fingerprint == current.digest:
+            if touched is not None:
+                # A file a person saved after the run was interrupted wins over the
+                # task: collecting it would overwrite their work unasked.
+                return status(State.MODIFIED, touched, f"{describe(pending)} is pending, kept")
             return status(State.PENDING, f"{describe(pending)} submitted {pending.submitted_at}")
-    generated = record.generated
     if output_sha256 is None:
         first = "never generated" if generated is None else "output file is gone"
         return status(State.MISSING, first, *older)
     if figure.frozen:
         return status(State.FROZEN, "frozen: true")
-    if generated is None or generated.output != figure.output:
-        return status(State.MODIFIED, "file not written by figbuild")
-    if generated.sha256 != output_sha256:
-        return status(State.MODIFIED, "changed since figbuild wrote it")
+    if touched is not None:
+        return status(State.MODIFIED, touched)
+    assert generated is not None  # hand_edit says so otherwise
     diff = tuple(changes(generated.parts, current.parts))
     if generated.fingerprint != current.digest and not diff:
         diff = ("request format changed",)
@@ -90,6 +95,15 @@ def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> F
     if diff:
         return status(State.STALE, *diff, *older)
     return status(State.FRESH, *older)
+
+
+def hand_edit(output: str, generated: Generated | None, output_sha256: str) -> str | None:
+    """Why the file at ``output`` is not the one figbuild last wrote there, or None when it is."""
+    if generated is None or PurePosixPath(generated.output) != PurePosixPath(output):
+        return "file not written by figbuild"
+    if generated.sha256 != output_sha256:
+        return "changed since figbuild wrote it"
+    return None
 
 
 def describe(pending: Pending) -> str:

@@ -480,3 +480,24 @@ def test_a_generated_output_outside_the_paper_is_exit_2_for_status_and_sync(
         assert "figures.lock" in result.stderr
         assert "/etc/a.png" in result.stderr
     assert not (root / "figures").exists()
+
+
+def test_a_file_saved_over_an_interrupted_run_is_kept_and_force_collects_without_paying_again(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    write(root / "figures.lock", Lock().with_pending("a", paid_task(emulator, root)))
+    figure = root / "figures/a.png"
+    figure.parent.mkdir()
+    Image.new("RGB", (32, 32), "red").save(figure)
+    mine = figure.read_bytes()
+    kept = sync(emulator, root)
+    assert kept.generated == []
+    assert kept.plan.skipped[0][1] == "modified by hand: its pending task is kept, not collected"
+    assert figure.read_bytes() == mine
+    assert read(root / "figures.lock").record("a").pending, "the paid task is kept for later"
+    forced = sync(emulator, root, force=True)
+    assert forced.generated == ["a"]
+    assert figure.read_bytes() != mine
+    assert posts(emulator) == 1, "collected, not paid again"
+    assert emulator.credits_charged == 10

@@ -109,3 +109,12 @@ def test_budget_refuses_over_the_cap_or_the_balance_and_accepts_up_to_them() -> 
         check_budget(plan, 14, None)
     with pytest.raises(BudgetExceeded, match="only 14 remain"):
         check_budget(plan, None, 14)
+
+
+def test_a_hand_edit_over_a_pending_task_is_kept_and_force_collects_without_paying_again() -> None:
+    resolved = _resolved()
+    modified = classify(resolved, Record(None, (_pending(resolved),)), FILE_SHA)
+    assert for_real(modified, force=False) == Decision(
+        skip="modified by hand: its pending task is kept, not collected"
+    )
+    assert for_real(modified, force=True) == Decision(resume=(_pending(resolved),))

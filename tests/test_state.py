@@ -128,3 +128,26 @@ def test_reasons_name_vars_and_additions() -> None:
 def test_state_properties_are_the_one_owner_of_what_a_state_means() -> None:
     assert {state for state in State if state.outdated} == {State.STALE, State.MISSING}
     assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN}
+
+
+def test_a_hand_edit_after_an_interrupted_run_is_modified_not_pending() -> None:
+    # A run was killed with a task pending; then a person saved a file at the output.
+    # Their file wins: resuming the task must not overwrite it.
+    old, new = _resolved(), _resolved(text="changed")
+    pending = (_pending(new),)
+    edited = classify(new, Record(_generated(old), pending), "2" * 64)
+    assert edited.state is State.MODIFIED
+    assert edited.reasons[0] == "changed since figbuild wrote it"
+    assert "task t1" in edited.reasons[-1]
+    placed = classify(new, Record(None, pending), FILE_SHA)
+    assert placed.state is State.MODIFIED
+    assert placed.reasons[0] == "file not written by figbuild"
+    untouched = classify(new, Record(_generated(old), pending), FILE_SHA)
+    assert untouched.state is State.PENDING
+    assert classify(new, Record(None, pending), None).state is State.PENDING
+
+
+def test_outputs_are_compared_by_their_normal_spelling() -> None:
+    resolved = _resolved()
+    status = classify(resolved, Record(_generated(resolved, output="./figures//fig.png")), FILE_SHA)
+    assert status.state is State.FRESH
