@@ -362,7 +362,8 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
                 aspect_ratio=options["aspect_ratio"],
                 image_input=tuple(options["image_input"]),
                 content=tuple(_content_sources(spec.get("content"), doc, ("figures", figure_id, "content"))),
-                output=spec.get("output") or f"{output_dir.rstrip('/')}/{figure_id}.png",
+                # `./` and `//` dropped (not `..`: through a symlink it is not lexical).
+                output=str(PurePosixPath(spec.get("output") or f"{output_dir}/{figure_id}.png")),
                 frozen=bool(options["frozen"]),
                 line=doc.line(("figures", figure_id)),
                 prompt_line=doc.line(("figures", figure_id, "prompt")),
@@ -395,24 +396,25 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
     problem = check_relative(guard, manifest.output_dir)
     if problem:
         yield Problem(name, problem, line=doc.line(("output_dir",)), key="output_dir")
-    outputs: dict[str, str] = {}
+    # Keyed by the real file, so that `figures/sub/../a.png`, `./figures/a.png` and a
+    # symlinked directory are seen to be the same file as `figures/a.png`.
+    outputs: dict[str, Figure] = {}
     for figure in manifest.figures:
         key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
         line = doc.line(("figures", figure.id, "output")) or figure.line
         problem = check_relative(guard, figure.output)
         if problem:
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
-        normal = str(PurePosixPath(figure.output))
-        if normal in outputs:
+        first = outputs.setdefault(guard.real(manifest.root / figure.output), figure)
+        if first is not figure:
             yield Problem(
                 name,
-                f"writes to {figure.output}, as figure '{outputs[normal]}' does",
+                f"{figure.output} is the same file as {first.output}, the output of figure '{first.id}'",
                 line=line,
                 figure=figure.id,
                 key=key,
                 hint="give each figure its own output",
             )
-        outputs.setdefault(normal, figure.id)
         if figure.mode == "standard" and figure.content:
             yield Problem(
                 name,
