@@ -45,6 +45,39 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     _fsync_dir(path.parent)
 
 
+def unwritable(path: Path) -> str | None:
+    """Why :func:`atomic_writer` could not write ``path``, or None when it could.
+
+    Tried for real, with a temp file made and removed beside ``path``: a folder
+    where the file goes, a file where a folder goes, and read-only folders are
+    found before a figure is paid for, whoever runs figbuild.
+    """
+    import tempfile
+
+    try:
+        if path.is_dir():
+            return f"{path} is a folder; figbuild writes a file there"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        return explain(exc, path)
+    os.close(fd)
+    Path(tmp_name).unlink()
+    return None
+
+
+def explain(exc: OSError, path: Path) -> str:
+    """What an OSError from writing ``path`` means, in one line that names the path."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        for parent in path.parents:
+            with contextlib.suppress(OSError):
+                if parent.exists() and not parent.is_dir():
+                    return f"{parent} is a file, not a folder; figbuild writes {path} inside it"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a folder; figbuild writes a file there"
+    return f"cannot write {path}: {exc.strerror or exc}"
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Atomically replace ``path`` with ``data``."""
     with atomic_writer(path) as handle:

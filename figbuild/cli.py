@@ -79,7 +79,11 @@ def cli(ctx: click.Context, directory: Path, verbose: int, quiet: bool) -> None:
     """
     from figbuild.output import Console
 
-    if not directory.is_dir():
+    try:
+        usable = directory.is_dir()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {directory}: {exc.strerror}", param_hint="-C") from None
+    if not usable:
         raise click.BadParameter(f"{directory} is not a directory", param_hint="-C")
     ctx.obj = Env(directory, Console(-1 if quiet else verbose))
 

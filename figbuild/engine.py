@@ -20,7 +20,7 @@ from figbuild import atomic, images, lockfile
 from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
-from figbuild.errors import ApiError, Forbidden, Interrupted, PaymentRequired, Unauthorized
+from figbuild.errors import ApiError, FileError, Forbidden, Interrupted, PaymentRequired, Unauthorized
 from figbuild.lockfile import Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, check_budget, make_plan
@@ -85,7 +85,10 @@ class _LockKeeper:
                 return  # another thread's write included this change
             with self._mutex:
                 snapshot, version = self.lock, self._version
-            lockfile.write(self.path, snapshot)
+            try:
+                lockfile.write(self.path, snapshot)
+            except OSError as exc:
+                raise FileError(atomic.explain(exc, self.path)) from None
             self._written, self._written_at = version, time.monotonic()
 
 
@@ -113,6 +116,10 @@ def sync(
         if dry_run or plan.empty:
             return result
         check_budget(plan, max_credits, None)
+        problem = atomic.unwritable(paper.lock_path)
+        if problem is not None:
+            # Every task is recorded there before it is paid for: no lock, no spending.
+            raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         backend.known(_task_ids(keeper.lock))
@@ -214,6 +221,11 @@ class _Runner:
         if self.refused is not None:
             self._failed(figure.id, f"not submitted: {self.refused}")
             return
+        # Checked before paying: an image that cannot be written would wait as a pending task.
+        problem = atomic.unwritable(self.root / figure.output)
+        if problem is not None:
+            self._failed(figure.id, f"{problem}; nothing was sent")
+            return
         try:
             request = self._reader.filled(status.resolved.request)
         except ContentError as exc:
@@ -285,7 +297,11 @@ class _Runner:
 
     def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
         target = self.root / pending.output
-        expected = sha256_file(target)
+        try:
+            expected = sha256_file(target)
+        except OSError as exc:
+            self._failed(figure_id, f"cannot read {target}: {exc.strerror} (the task stays pending)")
+            return
         try:
             location = self.backend.wait(ticket)
         except TaskNotFound:
@@ -300,8 +316,9 @@ class _Runner:
             return
         try:
             digest = self._write(ticket, location, target, expected)
-        except (ApiError, images.ImageError, _Conflict) as exc:
-            self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
+        except (ApiError, images.ImageError, _Conflict, OSError) as exc:
+            why = atomic.explain(exc, target) if isinstance(exc, OSError) else str(exc)
+            self._failed(figure_id, f"{why} (the task stays pending; the next sync collects it)")
             return
         generated = Generated(
             fingerprint=pending.fingerprint,

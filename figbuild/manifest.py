@@ -101,7 +101,11 @@ class Manifest:
 def find(directory: Path) -> Path:
     """The manifest in ``directory``, or a UsageError saying how to make one."""
     path = directory / MANIFEST_NAME
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:
+        raise UsageError(f"cannot read {directory}: {exc.strerror}", hint="check its permissions") from None
+    if not found:
         raise UsageError(
             f"no {MANIFEST_NAME} in {directory}",
             hint="run `figbuild init` to write a starter manifest, or pass -C DIR",

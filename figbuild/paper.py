@@ -10,7 +10,7 @@ from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.cache import Cache
 from figbuild.digests import StatCache, sha256_file
-from figbuild.errors import ManifestError
+from figbuild.errors import FileError, ManifestError
 from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
 from figbuild.paths import RootGuard
@@ -66,9 +66,16 @@ class Paper:
         """The state of each resolved figure against ``lock`` and the files on disk."""
         stats = StatCache(self.cache, "outputs")
         statuses = [
-            classify(item, lock.record(item.figure.id), sha256_file(self.root / item.figure.output, stats))
+            classify(item, lock.record(item.figure.id), _digest(self.root / item.figure.output, stats))
             for item in resolved
         ]
         everything = len(resolved) == len(self.manifest.figures)
         self.cache.save(keep={"outputs": stats.keys} if everything else None)
         return statuses
+
+
+def _digest(path: Path, stats: StatCache) -> str | None:
+    try:
+        return sha256_file(path, stats)
+    except OSError as exc:
+        raise FileError(f"cannot read {path}: {exc.strerror}", hint="check its permissions") from None

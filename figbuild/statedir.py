@@ -6,15 +6,27 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from figbuild.errors import FileError
+
 STATE_DIR = ".figbuild"
 
 
 def state_dir(root: Path) -> Path:
     """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
     directory = root / STATE_DIR
-    if not directory.is_dir():
-        directory.mkdir(exist_ok=True)
-        (directory / ".gitignore").write_text("# created by figbuild\n*\n", encoding="utf-8")
+    try:
+        if not directory.is_dir():
+            directory.mkdir(exist_ok=True)
+            (directory / ".gitignore").write_text("# created by figbuild\n*\n", encoding="utf-8")
+    except FileExistsError:
+        raise FileError(
+            f"{directory} is a file; figbuild keeps its state in a folder of that name",
+            hint="move or delete that file",
+        ) from None
+    except OSError as exc:
+        raise FileError(
+            f"cannot create {directory}: {exc.strerror}", hint="figbuild needs to write in the paper's folder"
+        ) from None
     return directory
 
 
@@ -23,13 +35,17 @@ def run_lock(root: Path, on_wait: Callable[[], None] | None = None) -> Iterator[
     """Hold the paper's run lock: one sync at a time per paper, across processes."""
     import filelock
 
-    lock = filelock.FileLock(str(state_dir(root) / "run.lock"))
+    path = state_dir(root) / "run.lock"
+    lock = filelock.FileLock(str(path))
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        if on_wait is not None:
-            on_wait()
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+    except OSError as exc:
+        raise FileError(f"cannot lock {path}: {exc.strerror}") from None
     try:
         yield
     finally:
