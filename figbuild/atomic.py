@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 TEMP_SUFFIX = ".figbuild-tmp"
+
+#: How :func:`atomic_writer` names a temp file: ``.<target>.<mkstemp's 8 characters>.figbuild-tmp``.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+
+#: Seconds after which a temp file no sync could be writing is taken for a leftover.
+STALE_AFTER = 300.0
 
 
 @contextlib.contextmanager
@@ -43,6 +51,30 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def sweep(targets: Iterable[Path], *, older_than: float = STALE_AFTER) -> list[Path]:
+    """Remove the temp files that killed runs left beside ``targets``; return what went.
+
+    Call it only while holding the paper's run lock, with the paths that only a sync
+    writes (the outputs and the lock): no live run can then be writing one of their
+    temp files. A temp file of any other name in those folders is removed only once
+    it is ``older_than`` seconds old; a file not named like a temp file never is.
+    """
+    owned = set(targets)
+    removed: list[Path] = []
+    for directory in {target.parent for target in owned}:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                match = _TEMP_NAME.fullmatch(entry.name)
+                if match is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                ours = directory / match["target"] in owned
+                if ours or time.time() - entry.stat(follow_symlinks=False).st_mtime > older_than:
+                    with contextlib.suppress(OSError):
+                        Path(entry.path).unlink()
+                        removed.append(Path(entry.path))
+    return removed
 
 
 def unwritable(path: Path) -> str | None:

@@ -108,6 +108,8 @@ def sync(
     paper.read_lock()  # a lock figbuild must refuse is refused before anything is written
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
+        if not dry_run:
+            _sweep(paper, keeper.lock, reporter)
         statuses = paper.statuses(resolved, keeper.lock)
         plan = make_plan(statuses, force=force, provisional=backend.provisional, terms=backend.terms)
         result = SyncResult(plan)
@@ -166,6 +168,21 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
         ) from None
     finally:
         pool.shutdown(wait=True)
+
+
+def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
+    """Remove temp files that killed runs left beside the outputs and the lock.
+
+    Called under the run lock: no other sync is writing any of them.
+    """
+    outputs = {figure.output for figure in paper.manifest.figures}
+    for record in lock.figures.values():
+        outputs.update(p.output for p in record.pending)
+        if record.generated is not None:
+            outputs.add(record.generated.output)
+    removed = atomic.sweep([paper.lock_path, *(paper.root / output for output in outputs)])
+    if removed:
+        reporter.info(f"removed {len(removed)} temp file(s) left by an interrupted run")
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:

@@ -9,14 +9,22 @@ something (read-only folders) are in test_permissions.py, run as a non-root user
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
+from figbuild import engine
+from figbuild.backends.placeholder import PlaceholderBackend
 from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.lockfile import Lock, read, write
+from figbuild.paper import Paper
+from figbuild.report import NullReporter
+from figbuild.statedir import run_lock
 
 from .conftest import PaperFactory
 from .test_engine import paid_task, posts
@@ -103,3 +111,81 @@ def test_a_file_named_figbuild_where_the_state_folder_goes_is_exit_2_and_sends_n
     assert posts(emulator) == 0
     assert not (root / "figures").exists()
     assert run_cli("status", root=root).exit_code == 0, "status needs no state folder"
+
+
+# -- temp files left by killed runs ---------------------------------------------------------
+
+
+def _age(path: Path, seconds: float) -> Path:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def _stale_files(root: Path) -> dict[str, Path]:
+    """Temp files as a killed run leaves them, and files that merely look alike."""
+    (root / "figures").mkdir(exist_ok=True)
+    an_hour = 3600.0
+    files = {
+        # Written only by a sync (an output, the lock): gone once no sync runs.
+        "output": (root / "figures/.a.png.k3j_x9z1.figbuild-tmp", 0.0),
+        "lock": (root / ".figures.lock.0a1b2c3d.figbuild-tmp", 0.0),
+        # Not a name a sync writes: removed only once it is old.
+        "old-other": (root / "figures/.renamed.png.q8w7e6r5.figbuild-tmp", an_hour),
+        "young-other": (root / "figures/.renamed.png.m1n2b3v4.figbuild-tmp", 0.0),
+        # Other names are never touched, however old.
+        "lookalike": (root / "figures/a.png.figbuild-tmp.bak", an_hour),
+        "no-dot": (root / "figures/a.png.k3j_x9z1.figbuild-tmp", an_hour),
+        "mine": (root / "figures/notes.txt", an_hour),
+    }
+    for name, (path, age) in files.items():
+        path.write_text(name)
+        _age(path, age)
+    return {name: path for name, (path, _) in files.items()}
+
+
+def test_temp_files_left_by_killed_runs_are_removed_by_the_next_sync_and_nothing_else(
+    make_paper: PaperFactory, run_cli: RunCli
+) -> None:
+    root = _paper(make_paper)
+    files = _stale_files(root)
+    (root / ".figbuild").mkdir()
+    figbuild_tmp = root / ".figbuild/.run.lock.a1s2d3f4.figbuild-tmp"
+    figbuild_tmp.write_text("the state folder is not swept")
+    _age(figbuild_tmp, 3600)
+    assert run_cli("sync", "--placeholder", "--dry-run", root=root).exit_code == 0
+    assert all(path.exists() for path in files.values()), "a dry run removes nothing"
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    gone = {name for name, path in files.items() if not path.exists()}
+    assert gone == {"output", "lock", "old-other"}
+    assert figbuild_tmp.exists()
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0, "and a no-op sync is fine"
+
+
+def test_a_sync_with_nothing_to_do_still_sweeps(make_paper: PaperFactory, run_cli: RunCli) -> None:
+    root = _paper(make_paper)
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    leftover = root / "figures/.b.png.z9x8c7v6.figbuild-tmp"
+    leftover.write_bytes(b"half an image")
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    assert not leftover.exists()
+
+
+def test_temp_files_of_a_live_run_are_left_alone(make_paper: PaperFactory) -> None:
+    # Another sync holds the run lock: its temp files are in use. This sync waits for
+    # it, and sweeps only once it has the paper to itself.
+    root = _paper(make_paper)
+    live = root / "figures/.a.png.l1v3r4nn.figbuild-tmp"
+    live.parent.mkdir()
+    live.write_bytes(b"being downloaded")
+    seen: list[bool] = []
+    with run_lock(root):
+        worker = threading.Thread(
+            target=lambda: engine.sync(Paper.open(root), PlaceholderBackend(), NullReporter())
+        )
+        worker.start()
+        time.sleep(0.5)
+        seen.append(live.exists())
+    worker.join(timeout=60)
+    assert seen == [True]
+    assert not live.exists()
