@@ -154,6 +154,7 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
         pool.submit(runner.run, status, tuple(resume.get(figure_id, ())), figure_id in generate)
         for figure_id, status in statuses.items()
     ]
+    futures.extend(pool.submit(runner.adopt, status, pending) for status, pending in plan.adopt)
     try:
         for future in as_completed(futures):
             with contextlib.suppress(Interrupted):  # raised by workers once `stop` is set
@@ -232,6 +233,28 @@ class _Runner:
             self._resume(status, pending)
         if generate:
             self._generate(status)
+
+    def adopt(self, status: FigureStatus, pending: Pending) -> None:
+        """Record ``pending`` as collected if its image is the file at its output already.
+
+        That file looks modified by hand but is figbuild's own: a run was killed
+        between writing it and recording it. Anything else (a real hand edit, an
+        error) leaves the file and the task as they are, silently: the figure was
+        reported skipped.
+        """
+        if pending.task_id is None:
+            return  # an image is only ever written for a confirmed task
+        job = Job(status.id, status.resolved.request, images.format_for(pending.output), pending.parts)
+        ticket = Ticket(job, pending.task_id, pending.credits, pending.submitted_at)
+        target = self.root / pending.output
+        try:
+            on_disk = sha256_file(target)
+            location = self.backend.wait(ticket)
+            digest = self._write(ticket, location, target, on_disk, same_only=True)
+        except (ApiError, FigureFailed, images.ImageError, _Conflict, OSError):
+            return
+        self._record(status.id, ticket, pending, digest)
+        self.reporter.info(f"{status.id}: {pending.output} is the image of task {pending.task_id}; recorded")
 
     def _generate(self, status: FigureStatus) -> None:
         figure, fingerprint = status.resolved.figure, status.resolved.fingerprint
@@ -337,6 +360,13 @@ class _Runner:
             why = atomic.explain(exc, target) if isinstance(exc, OSError) else str(exc)
             self._failed(figure_id, f"{why} (the task stays pending; the next sync collects it)")
             return
+        self._record(figure_id, ticket, pending, digest)
+        with self._mutex:
+            self.result.generated.append(figure_id)
+        self.reporter.figure(figure_id, "written", pending.output)
+
+    def _record(self, figure_id: str, ticket: Ticket, pending: Pending, digest: str) -> None:
+        """Record the image ``pending``'s task made, now at its output, and retire the entry."""
         generated = Generated(
             fingerprint=pending.fingerprint,
             parts=pending.parts,
@@ -350,12 +380,14 @@ class _Runner:
             resolution=ticket.job.request.resolution,
         )
         self.keeper.update(lambda lock: lock.with_generated(figure_id, generated, done=pending))
-        with self._mutex:
-            self.result.generated.append(figure_id)
-        self.reporter.figure(figure_id, "written", pending.output)
 
-    def _write(self, ticket: Ticket, location: str, target: Path, expected: str | None) -> str:
-        """Fetch into a temp file beside ``target``, verify, convert, and rename into place."""
+    def _write(
+        self, ticket: Ticket, location: str, target: Path, expected: str | None, *, same_only: bool = False
+    ) -> str:
+        """Fetch into a temp file beside ``target``, verify, convert, and rename into place.
+
+        ``same_only``: only if the image is the bytes already there (``expected``).
+        """
         with atomic.atomic_writer(target) as handle:
             self.backend.fetch(ticket, location, handle)
             handle.flush()
@@ -374,6 +406,8 @@ class _Runner:
             # The staged bytes are what the rename puts in place: hash them here
             # rather than read the figure back afterwards.
             digest = sha256_file(staged)
+            if same_only and digest != expected:
+                raise _Conflict(f"{target.name} is not the task's image; kept it")
         assert digest is not None
         return digest
 

@@ -22,6 +22,10 @@ class Decision:
     resume: tuple[Pending, ...] = ()
     generate: bool = False
     skip: str | None = None
+    #: Pending tasks of a skipped (modified) figure, collected only if their image is
+    #: the very file at the output: what a run killed between writing an image and
+    #: recording it leaves. A real hand edit is never overwritten.
+    adopt: tuple[Pending, ...] = ()
 
 
 NOTHING = Decision()
@@ -32,6 +36,7 @@ class Plan:
     generate: tuple[FigureStatus, ...] = ()
     resume: tuple[tuple[FigureStatus, Pending], ...] = ()
     skipped: tuple[tuple[FigureStatus, str], ...] = ()
+    adopt: tuple[tuple[FigureStatus, Pending], ...] = ()
     #: The backend's prices, which the plan's cost is counted in.
     terms: Terms = FREE
 
@@ -44,7 +49,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not self.generate and not self.resume
+        return not self.generate and not self.resume and not self.adopt
 
 
 def make_plan(statuses: Iterable[FigureStatus], *, force: bool, provisional: bool, terms: Terms) -> Plan:
@@ -52,14 +57,16 @@ def make_plan(statuses: Iterable[FigureStatus], *, force: bool, provisional: boo
     generate: list[FigureStatus] = []
     resume: list[tuple[FigureStatus, Pending]] = []
     skipped: list[tuple[FigureStatus, str]] = []
+    adopt: list[tuple[FigureStatus, Pending]] = []
     for status in statuses:
         decision = decide(status, force=force, provisional=provisional)
         resume.extend((status, pending) for pending in decision.resume)
+        adopt.extend((status, pending) for pending in decision.adopt)
         if decision.generate:
             generate.append(status)
         if decision.skip is not None:
             skipped.append((status, decision.skip))
-    return Plan(tuple(generate), tuple(resume), tuple(skipped), terms)
+    return Plan(tuple(generate), tuple(resume), tuple(skipped), tuple(adopt), terms)
 
 
 def decide(status: FigureStatus, *, force: bool, provisional: bool) -> Decision:
@@ -72,7 +79,7 @@ def for_real(status: FigureStatus, *, force: bool) -> Decision:
     state, pending = status.state, status.record.pending
     if state is State.MODIFIED and not force:
         if pending:
-            return Decision(skip="modified by hand: its pending task is kept, not collected")
+            return Decision(skip="modified by hand: its pending task is kept, not collected", adopt=pending)
         return Decision(skip="modified by hand; sync --force overwrites it")
     if state is State.FROZEN:
         return Decision(skip="frozen: true; unfreeze it to regenerate") if force else NOTHING

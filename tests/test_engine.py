@@ -501,3 +501,24 @@ def test_a_file_saved_over_an_interrupted_run_is_kept_and_force_collects_without
     assert figure.read_bytes() != mine
     assert posts(emulator) == 1, "collected, not paid again"
     assert emulator.credits_charged == 10
+
+
+def test_an_image_written_by_a_run_killed_before_recording_it_is_adopted_not_called_a_hand_edit(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # The lock says "pending" but the file is the task's image: the run was killed
+    # between the rename and the lock write. Not a hand edit: recorded, not paid again.
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    interrupted = Lock().with_pending("a", paid_task(emulator, root))
+    write(root / "figures.lock", interrupted)
+    assert sync(emulator, root).generated == ["a"]
+    image = (root / "figures/a.png").read_bytes()
+    write(root / "figures.lock", interrupted)
+    again = sync(emulator, root)
+    assert again.failed == []
+    assert (root / "figures/a.png").read_bytes() == image
+    record = read(root / "figures.lock").record("a")
+    assert record.pending == ()
+    assert record.generated is not None
+    assert sync(emulator, root).plan.empty, "fresh from now on"
+    assert posts(emulator) == 1
