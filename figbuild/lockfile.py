@@ -297,8 +297,13 @@ def read(path: Path) -> Lock:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Lock()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockFileError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise LockFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise LockFileError(
+            f"{path} is not UTF-8 text, so not a figbuild lock file",
+            hint="restore it from version control, or delete it to treat every figure as new",
+        ) from None
     return loads(text, path)
 
 

@@ -443,6 +443,7 @@ def paid_task(server: Emulator, root: Path, figure_id: str = "a", output: str | 
         "{outside}/a.png",
         "figures/../../outside/a.png",
         "figures/link/a.png",
+        "figures/evil.png",
         "figures.yaml",
     ],
 )
@@ -456,6 +457,7 @@ def test_a_pending_output_outside_the_paper_is_a_lock_error_and_nothing_is_writt
     root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
     (root / "figures").mkdir()
     (root / "figures/link").symlink_to(outside)
+    (root / "figures/evil.png").symlink_to(outside / "a.png")
     pending = paid_task(emulator, root, output=output.format(outside=outside))
     write(root / "figures.lock", Lock().with_pending("a", pending))
     before = all_files(root)

@@ -189,3 +189,15 @@ def test_temp_files_of_a_live_run_are_left_alone(make_paper: PaperFactory) -> No
     worker.join(timeout=60)
     assert seen == [True]
     assert not live.exists()
+
+
+def test_a_folder_named_figures_lock_is_exit_2_naming_it(
+    make_paper: PaperFactory, run_cli: RunCli, emulator: Emulator
+) -> None:
+    root = _paper(make_paper)
+    (root / "figures.lock").mkdir()
+    for command in ("status", "sync"):
+        result = run_cli(command, root=root)
+        assert result.exit_code == 2
+        _one_error_line(result, "figures.lock")
+    assert posts(emulator) == 0

@@ -7,6 +7,11 @@ figbuild run here is a subprocess under a throwaway uid: ``setpriv --reuid=UID
 handed to that uid with chown, so that only the modes the test sets stand in the
 way. Run as a normal user, the subprocess runs as that user. Each case is a
 one-line error naming the path, with SPEC's exit code, and nothing is paid for.
+
+The demoted user must be able to run this interpreter and import figbuild: on a
+machine whose Python lives under root's 0700 home (pyenv in /root), it may only
+find a system stdlib of the same version, or nothing. A probe run first decides,
+and the whole file is skipped, saying why, when figbuild cannot run demoted.
 """
 
 from __future__ import annotations
@@ -90,8 +95,18 @@ class Sandbox:
                 shutil.chown(path, "nobody")
 
 
+@pytest.fixture(scope="module")
+def demoted_python() -> None:
+    """Skip unless the demoted user can run this interpreter and import figbuild."""
+    probe = [*(PREFIX or []), sys.executable, "-c", "import figbuild.cli, figbuild.engine, PIL.Image"]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False, cwd="/")
+    if done.returncode != 0:
+        why = done.stderr.strip()[-200:]
+        pytest.skip(f"a non-root user cannot run {sys.executable} with figbuild: {why}")
+
+
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
+def sandbox(demoted_python: None) -> Iterator[Sandbox]:
     base = Path(tempfile.mkdtemp(prefix="figbuild-perm-"))
     base.chmod(0o755)  # mkdtemp makes 0700: the demoted user must get in
     root = base / "paper"
@@ -216,4 +231,17 @@ def test_an_unreadable_output_is_exit_2_naming_it(sandbox: Sandbox) -> None:
         run = sandbox.figbuild(command)
         assert run.code == 2
         _names(run, "figures/a.png", "Permission denied")
+    assert posts(sandbox.server) == 0
+
+
+@pytest.mark.parametrize("name", ["figures.yaml", "figures.lock"])
+def test_an_unreadable_manifest_or_lock_is_exit_2_naming_it(sandbox: Sandbox, name: str) -> None:
+    (sandbox.root / "figures.lock").write_text('{"figbuild_lock": 1, "figures": {}}\n')
+    sandbox.give()
+    (sandbox.root / name).chmod(0o000)
+    for command in ("status", "sync"):
+        run = sandbox.figbuild(command)
+        assert run.code == 2
+        _names(run, name, "Permission denied")
+        assert len(run.stderr.strip().splitlines()) <= 2
     assert posts(sandbox.server) == 0
