@@ -137,13 +137,15 @@ def loads(text: str, path: Path) -> Lock:
             hint="upgrade figbuild: pip install -U figbuild",
         )
     try:
-        if _kind(version) != "int" or version < 1:
+        if type(version) is not int or version < 1:
             raise _Bad("figbuild_lock", f"{_show(version)} is not a lock format number")
         _known_keys(document, {"figbuild_lock", "figures"}, "")
         figures = {
             figure_id: _record(figure_id, entry)
             for figure_id, entry in _mapping(document.get("figures"), "figures").items()
         }
+        if _may_hold_controls(text):
+            _check_printable(figures)
     except _Bad as bad:
         raise LockFileError(
             f"{path}: {bad.where}: {bad.what}; figbuild cannot read this lock",
@@ -182,59 +184,97 @@ def _record(figure_id: str, value: Any) -> Record:
 _Entry = TypeVar("_Entry", Generated, Pending)
 
 
+@dataclass(frozen=True)
+class _Field:
+    """What a lock entry's field may hold: worked out once per class from its annotations."""
+
+    name: str
+    type: Any  # str, int, bool, or dict for a Mapping[str, str]
+    nullable: bool
+    required: bool
+    date: bool  # a timestamp, as timestamps.now writes it
+
+
+_FIELDS: dict[type, tuple[_Field, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[_Field, ...]:
+    if cls not in _FIELDS:
+        hints = get_type_hints(cls)
+        specs = []
+        for spec in fields(cls):
+            hint = hints[spec.name]
+            options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+            kind = next(option for option in options if option is not type(None))
+            kind = dict if get_origin(kind) is Mapping else kind
+            required = spec.default is MISSING
+            specs.append(_Field(spec.name, kind, type(None) in options, required, spec.name.endswith("_at")))
+        _FIELDS[cls] = tuple(specs)
+    return _FIELDS[cls]
+
+
 def _entry(cls: type[_Entry], value: Any, where: str) -> _Entry:
-    """A Generated or Pending from a JSON object, every field of the declared type."""
+    """A Generated or Pending from a JSON object, every field of the declared type.
+
+    Written for speed (a lock may hold thousands of entries): a message is only
+    built for a value that is wrong.
+    """
     entry = _mapping(value, where)
-    hints = get_type_hints(cls)
-    _known_keys(entry, set(hints), where)
-    values: dict[str, Any] = {}
-    for spec in fields(cls):
-        key = f"{where}.{spec.name}"
+    specs = _fields_of(cls)
+    _known_keys(entry, {spec.name for spec in specs}, where)
+    for spec in specs:
         if spec.name not in entry:
-            if spec.default is MISSING:
+            if spec.required:
                 raise _Bad(where, f"the key {spec.name!r} is missing")
             continue
-        values[spec.name] = _typed(entry[spec.name], hints[spec.name], key)
-        if spec.name.endswith("_at"):
-            _date(values[spec.name], key)
-    return cls(**values)
+        got = entry[spec.name]
+        if got is None and spec.nullable:
+            continue
+        # type(), not isinstance: bool is an int to isinstance, never to a lock.
+        if type(got) is not spec.type:
+            raise _Bad(f"{where}.{spec.name}", f"{_show(got)} is not of type {spec.type.__name__}")
+        if spec.type is dict:
+            for key, item in got.items():
+                if type(item) is not str:
+                    raise _Bad(_key(f"{where}.{spec.name}", key), f"{_show(item)} is not a string")
+        elif spec.type is int and got < 0:
+            raise _Bad(f"{where}.{spec.name}", f"{got} is negative")
+        elif spec.date:
+            _date(got, f"{where}.{spec.name}")
+    return cls(**entry)
 
 
-def _typed(value: Any, hint: Any, where: str) -> Any:
-    """``value`` if it is of the type ``hint`` names (the few types lock entries use)."""
-    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    expected = next(option for option in options if option is not type(None))
-    if get_origin(expected) is Mapping:
-        mapping = _mapping(value, where)
-        for key, item in mapping.items():
-            if not isinstance(item, str):
-                raise _Bad(_key(where, key), f"{_show(item)} is not a string")
-            _printable(key, where)
-            _printable(item, _key(where, key))
-        return mapping
-    if _kind(value) != expected.__name__:
-        raise _Bad(where, f"{_show(value)} is not of type {expected.__name__}")
-    if expected is str:
-        _printable(value, where)
-    if expected is int and value < 0:
-        raise _Bad(where, f"{value} is negative")
-    return value
-
-
+#: Lock strings reach the terminal (task ids, outputs): no control characters in them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_C1 = re.compile(r"[\x80-\x9f]")
 
 
-def _printable(text: str, where: str) -> None:
-    # Lock strings reach the terminal (task ids, outputs): no escape sequences in them.
-    if _CONTROL.search(text):
-        raise _Bad(where, f"{_show(text)} contains a control character")
+def _may_hold_controls(text: str) -> bool:
+    """Whether lock text may decode to a string with a control character.
+
+    JSON refuses raw C0 characters in strings, so only an escape, DEL or a C1
+    character can make one; checking for those first keeps a large lock's read fast.
+    """
+    return "\\" in text or "\x7f" in text or (not text.isascii() and _C1.search(text) is not None)
 
 
-def _kind(value: Any) -> str:
-    # bool is an int to isinstance, never to a lock.
-    return type(value).__name__
+def _check_printable(figures: Mapping[str, Record]) -> None:
+    """Refuse a control character in any string of the lock (rarely needed: see loads)."""
+    for figure_id, record in figures.items():
+        named: list[tuple[str, Generated | Pending]] = [
+            (f"pending[{i}]", p) for i, p in enumerate(record.pending)
+        ]
+        if record.generated is not None:
+            named.append(("generated", record.generated))
+        for name, entry in named:
+            for field_name, value in asdict(entry).items():
+                at = f"{_key('figures', figure_id)}.{name}.{field_name}"
+                pairs = value.items() if isinstance(value, dict) else [(None, value)]
+                for key, item in pairs:
+                    bad = next((t for t in (key, item) if isinstance(t, str) and _CONTROL.search(t)), None)
+                    if bad is not None:
+                        where = at if key is None else _key(at, key)
+                        raise _Bad(where, f"{_show(bad)} contains a control character")
 
 
 def _date(value: str, where: str) -> None:
@@ -269,18 +309,21 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_paths(lock: Lock, path: Path, guard: RootGuard) -> None:
+def check_paths(lock: Lock, path: Path, guard: RootGuard, checked: frozenset[str] = frozenset()) -> None:
     """Refuse a lock naming an output a manifest could not name.
 
     Each output is checked as the manifest's are (relative, inside the paper root
     once symlinks are resolved, an image extension), so that a bad merge or a
-    hostile pull request cannot aim figbuild's writes at another file.
+    hostile pull request cannot aim figbuild's writes at another file. Outputs in
+    ``checked`` (the manifest's own, which passed these checks) are not checked again.
     """
     for figure_id, record in lock.figures.items():
         entries: list[tuple[str, Generated | Pending]] = [("pending", p) for p in record.pending]
         if record.generated is not None:
             entries.insert(0, ("generated", record.generated))
         for kind, entry in entries:
+            if entry.output in checked:
+                continue
             problem = check_relative(guard, entry.output)
             if problem is None and PurePosixPath(entry.output).suffix.lower() not in FORMATS:
                 problem = f"{entry.output!r} is not an image path (.png, .jpg, .jpeg or .pdf)"
@@ -291,8 +334,14 @@ def check_paths(lock: Lock, path: Path, guard: RootGuard) -> None:
                 )
 
 
+#: The last lock text parsed, and its Lock: a sync reads the lock twice (to refuse a
+#: bad one before taking the run lock, then under it) and parses it once.
+_last: tuple[str, Lock] | None = None
+
+
 def read(path: Path) -> Lock:
     """The lock at ``path``; an empty one when the file does not exist yet."""
+    global _last
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -304,7 +353,12 @@ def read(path: Path) -> Lock:
             f"{path} is not UTF-8 text, so not a figbuild lock file",
             hint="restore it from version control, or delete it to treat every figure as new",
         ) from None
-    return loads(text, path)
+    last = _last
+    if last is not None and last[0] == text:
+        return last[1]  # a Lock is immutable: sharing it is safe
+    lock = loads(text, path)
+    _last = (text, lock)
+    return lock
 
 
 def write(path: Path, lock: Lock) -> None:

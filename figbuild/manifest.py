@@ -366,8 +366,7 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
                 aspect_ratio=options["aspect_ratio"],
                 image_input=tuple(options["image_input"]),
                 content=tuple(_content_sources(spec.get("content"), doc, ("figures", figure_id, "content"))),
-                # `./` and `//` dropped (not `..`: through a symlink it is not lexical).
-                output=str(PurePosixPath(spec.get("output") or f"{output_dir}/{figure_id}.png")),
+                output=_clean(spec.get("output") or f"{output_dir}/{figure_id}.png"),
                 frozen=bool(options["frozen"]),
                 line=doc.line(("figures", figure_id)),
                 prompt_line=doc.line(("figures", figure_id, "prompt")),
@@ -380,6 +379,16 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
         vars=data.get("vars", {}),
         figures=tuple(figures),
     )
+
+
+def _clean(path: str) -> str:
+    """``path`` without `.` components and doubled slashes (fast when it has none).
+
+    Not `..`: through a symlinked folder, `a/../b` is not `b`.
+    """
+    if "//" in path or "./" in path or path.endswith(("/", "/.")):
+        return str(PurePosixPath(path))
+    return path
 
 
 def _content_sources(value: Any, doc: Any, path: tuple[str | int, ...]) -> Iterator[ContentSource]:

@@ -55,7 +55,8 @@ class Paper:
     def read_lock(self) -> Lock:
         """The paper's lock, every path in it checked like a manifest path."""
         lock = lockfile.read(self.lock_path)
-        lockfile.check_paths(lock, self.lock_path, RootGuard(self.root))
+        outputs = frozenset(figure.output for figure in self.manifest.figures)
+        lockfile.check_paths(lock, self.lock_path, RootGuard(self.root), outputs)
         return lock
 
     def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:

@@ -18,9 +18,17 @@ class RootGuard:
         self.root = root
         self.real_root = os.path.realpath(root)
         self._real_dirs: dict[str, str] = {}
+        self._real_paths: dict[str, str] = {}  # the manifest's checks ask for each output twice
 
     def real(self, path: Path) -> str:
         """``path`` with every symlink resolved (it need not exist)."""
+        key = str(path)
+        real = self._real_paths.get(key)
+        if real is None:
+            real = self._real_paths[key] = self._resolve(path)
+        return real
+
+    def _resolve(self, path: Path) -> str:
         directory = os.path.dirname(path)  # noqa: PTH120
         real_dir = self._real_dirs.get(directory)
         if real_dir is None:
