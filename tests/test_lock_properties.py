@@ -9,13 +9,15 @@ wrong type, or a junk value. The invariants:
 - a Lock it returns is well-typed (every field of its declared type, every date
   parses) and survives ``dumps``/``loads`` unchanged;
 - a document built only from valid values is always accepted;
-- through the CLI, ``figbuild status --check`` exits 0, 1 or 2, never with a
-  traceback, and exit 2 names figures.lock.
+- through the CLI, ``figbuild status --check`` and ``figbuild sync --placeholder``
+  exit 0, 1 or 2, never with a traceback; exit 2 names figures.lock and leaves it
+  as it was; nothing is written outside the paper.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import string
 import tempfile
 from collections.abc import Callable, Iterator
@@ -40,6 +42,7 @@ from .conftest import simple_manifest
 LOCK = Path("paper/figures.lock")
 EXAMPLES = 200
 CLI_EXAMPLES = 100
+SYNC_EXAMPLES = 40
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -232,3 +235,26 @@ def test_status_on_any_lock_exits_0_1_or_2_and_never_shows_a_traceback(paper: Pa
     if result.exit_code == 2:
         assert "figures.lock" in result.stderr
         assert len(result.stderr.strip().splitlines()) <= 2, "one line, and a hint"
+
+
+@settings(
+    max_examples=SYNC_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(any_lock_text)
+def test_sync_on_any_lock_exits_0_1_or_2_and_writes_only_inside_the_paper(paper: Path, text: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        outside = Path(directory) / "outside"
+        outside.mkdir()
+        root = Path(directory) / "paper"
+        shutil.copytree(paper, root)
+        (root / "figures.lock").write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(cli, ["-C", str(root), "sync", "--placeholder"], catch_exceptions=False)
+        assert result.exit_code in (0, 1, 2)
+        assert "Traceback" not in result.output
+        assert list(outside.iterdir()) == []
+        if result.exit_code == 2:
+            assert "figures.lock" in result.stderr
+            refused = (root / "figures.lock").read_bytes()
+            assert refused == text.encode("utf-8"), "a refused lock is left as it was"
