@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from figbuild.errors import FileError
+from figbuild.paths import RootGuard
 
 STATE_DIR = ".figbuild"
 
@@ -14,6 +15,13 @@ STATE_DIR = ".figbuild"
 def state_dir(root: Path) -> Path:
     """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
     directory = root / STATE_DIR
+    guard = RootGuard(root)
+    if directory.is_symlink() and not guard.inside(directory):
+        # A repository could link it to any folder of the user's, and figbuild would write there.
+        raise FileError(
+            f"{directory} links to {guard.real(directory)}, outside the paper, where figbuild must not write",
+            hint="remove the link; figbuild makes the folder itself",
+        )
     try:
         if not directory.is_dir():
             directory.mkdir(exist_ok=True)

@@ -201,3 +201,21 @@ def test_a_folder_named_figures_lock_is_exit_2_naming_it(
         assert result.exit_code == 2
         _one_error_line(result, "figures.lock")
     assert posts(emulator) == 0
+
+
+def test_a_state_folder_linked_outside_the_paper_is_exit_2_and_nothing_is_written_there(
+    make_paper: PaperFactory, run_cli: RunCli, emulator: Emulator, tmp_path: Path
+) -> None:
+    # A hostile repository commits `.figbuild` as a symlink to another folder of the
+    # user's: figbuild would write its .gitignore and run lock there.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ".gitignore").write_text("someone's\n")
+    root = _paper(make_paper)
+    (root / ".figbuild").symlink_to(elsewhere)
+    result = run_cli("sync", root=root)
+    assert result.exit_code == 2
+    _one_error_line(result, ".figbuild")
+    assert sorted(p.name for p in elsewhere.iterdir()) == [".gitignore"]
+    assert (elsewhere / ".gitignore").read_text() == "someone's\n"
+    assert posts(emulator) == 0
