@@ -43,6 +43,12 @@ LOCK = Path("paper/figures.lock")
 EXAMPLES = 200
 CLI_EXAMPLES = 100
 SYNC_EXAMPLES = 40
+#: No deadlines and no speed health checks: CI machines are shared and slow. The
+#: paper fixture is shared by the examples; each writes its own figures.lock.
+SHARED: dict[str, Any] = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -173,31 +179,31 @@ def _assert_well_typed(lock: Lock) -> None:
                     assert value is None or isinstance(value, str), spec.name
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=EXAMPLES, **SHARED)
 @given(st.text())
 def test_arbitrary_text_is_a_lock_or_a_lock_error(text: str) -> None:
     _check_lock_or_error(text)
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=EXAMPLES, **SHARED)
 @given(json_values)
 def test_arbitrary_json_is_a_lock_or_a_lock_error(document: Any) -> None:
     _check_lock_or_error(json.dumps(document))
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=EXAMPLES, **SHARED)
 @given(lock_shaped)
 def test_lock_shaped_json_with_junk_fields_is_a_lock_or_a_lock_error(document: Any) -> None:
     _check_lock_or_error(json.dumps(document))
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=EXAMPLES, **SHARED)
 @given(valid_documents)
 def test_every_valid_document_is_read_and_round_trips(document: Any) -> None:
     assert _check_lock_or_error(json.dumps(document)) is not None
 
 
-@settings(max_examples=EXAMPLES // 2, deadline=None)
+@settings(max_examples=EXAMPLES // 2, **SHARED)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_on_disk_are_a_lock_or_a_lock_error(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as directory:
@@ -222,9 +228,7 @@ def paper() -> Iterator[Path]:
         yield root
 
 
-@settings(
-    max_examples=CLI_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=CLI_EXAMPLES, **SHARED)
 @given(any_lock_text)
 def test_status_on_any_lock_exits_0_1_or_2_and_never_shows_a_traceback(paper: Path, text: str) -> None:
     (paper / "figures.lock").write_text(text, encoding="utf-8")
@@ -237,11 +241,7 @@ def test_status_on_any_lock_exits_0_1_or_2_and_never_shows_a_traceback(paper: Pa
         assert len(result.stderr.strip().splitlines()) <= 2, "one line, and a hint"
 
 
-@settings(
-    max_examples=SYNC_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=SYNC_EXAMPLES, **SHARED)
 @given(any_lock_text)
 def test_sync_on_any_lock_exits_0_1_or_2_and_writes_only_inside_the_paper(paper: Path, text: str) -> None:
     with tempfile.TemporaryDirectory() as directory:
