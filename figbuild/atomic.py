@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 TEMP_SUFFIX = ".figbuild-tmp"
+
+#: How :func:`atomic_writer` names a temp file: ``.<target>.<mkstemp's 8 characters>.figbuild-tmp``.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+
+#: Seconds after which a temp file no sync could be writing is taken for a leftover.
+STALE_AFTER = 300.0
 
 
 @contextlib.contextmanager
@@ -43,6 +51,63 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def sweep(targets: Iterable[Path], *, older_than: float = STALE_AFTER) -> list[Path]:
+    """Remove the temp files that killed runs left beside ``targets``; return what went.
+
+    Call it only while holding the paper's run lock, with the paths that only a sync
+    writes (the outputs and the lock): no live run can then be writing one of their
+    temp files. A temp file of any other name in those folders is removed only once
+    it is ``older_than`` seconds old; a file not named like a temp file never is.
+    """
+    owned = set(targets)
+    removed: list[Path] = []
+    for directory in {target.parent for target in owned}:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                match = _TEMP_NAME.fullmatch(entry.name)
+                if match is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                ours = directory / match["target"] in owned
+                if ours or time.time() - entry.stat(follow_symlinks=False).st_mtime > older_than:
+                    with contextlib.suppress(OSError):
+                        Path(entry.path).unlink()
+                        removed.append(Path(entry.path))
+    return removed
+
+
+def unwritable(path: Path) -> str | None:
+    """Why :func:`atomic_writer` could not write ``path``, or None when it could.
+
+    Tried for real, with a temp file made and removed beside ``path``: a folder
+    where the file goes, a file where a folder goes, and read-only folders are
+    found before a figure is paid for, whoever runs figbuild.
+    """
+    import tempfile
+
+    try:
+        if path.is_dir():
+            return f"{path} is a folder; figbuild writes a file there"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        return explain(exc, path)
+    os.close(fd)
+    Path(tmp_name).unlink()
+    return None
+
+
+def explain(exc: OSError, path: Path) -> str:
+    """What an OSError from writing ``path`` means, in one line that names the path."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        for parent in path.parents:
+            with contextlib.suppress(OSError):
+                if parent.exists() and not parent.is_dir():
+                    return f"{parent} is a file, not a folder; figbuild writes {path} inside it"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a folder; figbuild writes a file there"
+    return f"cannot write {path}: {exc.strerror or exc}"
 
 
 def write_bytes(path: Path, data: bytes) -> None:

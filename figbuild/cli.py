@@ -130,7 +130,11 @@ def cli(ctx: click.Context, directory: Path | None, verbose: int, quiet: bool) -
     """
     from figbuild.output import Console
 
-    if directory is not None and not directory.is_dir():
+    try:
+        usable = directory is None or directory.is_dir()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {directory}: {exc.strerror}", param_hint="-C") from None
+    if not usable:
         raise click.BadParameter(f"{directory} is not a directory", param_hint="-C")
     ctx.obj = Env(directory or Path(), Console(-1 if quiet else verbose), explicit=directory is not None)
 

@@ -21,7 +21,15 @@ from figbuild import atomic, images, lockfile, sent
 from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
-from figbuild.errors import ApiError, BudgetExceeded, Forbidden, Interrupted, PaymentRequired, Unauthorized
+from figbuild.errors import (
+    ApiError,
+    BudgetExceeded,
+    FileError,
+    Forbidden,
+    Interrupted,
+    PaymentRequired,
+    Unauthorized,
+)
 from figbuild.history import History, changed
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
@@ -93,7 +101,10 @@ class _LockKeeper:
                 return  # another thread's write included this change
             with self._mutex:
                 snapshot, version = self.lock, self._version
-            lockfile.write(self.path, snapshot)
+            try:
+                lockfile.write(self.path, snapshot)
+            except OSError as exc:
+                raise FileError(atomic.explain(exc, self.path)) from None
             self._written, self._written_at = version, time.monotonic()
 
 
@@ -116,8 +127,11 @@ def sync(
     ``max_credits`` or the balance is refused before anything is sent.
     """
     resolved = paper.resolve(ids)
+    paper.read_lock()  # a lock figbuild must refuse is refused before anything is written
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
+        if not dry_run:
+            _sweep(paper, keeper.lock, reporter)
         statuses = paper.statuses(resolved, keeper.lock)
         history = History(paper.root, on_warning=lambda warning: reporter.info(f"history: {warning}"))
         outdated = not force and any(status.state.outdated for status in statuses)
@@ -143,6 +157,10 @@ def sync(
         if plan.empty:
             return result
         check_budget(plan, max_credits, None)
+        problem = atomic.unwritable(paper.lock_path)
+        if problem is not None:
+            # Every task is recorded there before it is paid for: no lock, no spending.
+            raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         backend.known(_task_ids(keeper.lock))
@@ -168,6 +186,7 @@ class _Work:
     restore: Source | None = None
     adopt: bool = False
     generate: int = 0  # how many images (candidates) to pay for
+    reclaim: list[Pending] = field(default_factory=list)
 
 
 def _work(plan: Plan) -> list[_Work]:
@@ -184,6 +203,8 @@ def _work(plan: Plan) -> list[_Work]:
         of(status).adopt = True
     for status in plan.generate:
         of(status).generate = plan.count(status)
+    for status, pending in plan.reclaim:
+        of(status).reclaim.append(pending)
     return list(works.values())
 
 
@@ -205,6 +226,21 @@ def _execute(works: list[_Work], runner: _Runner, jobs: int, stop: threading.Eve
         ) from None
     finally:
         pool.shutdown(wait=True)
+
+
+def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
+    """Remove temp files that killed runs left beside the outputs and the lock.
+
+    Called under the run lock: no other sync is writing any of them.
+    """
+    outputs = {figure.output for figure in paper.manifest.figures}
+    for record in lock.figures.values():
+        outputs.update(p.output for p in record.pending)
+        if record.generated is not None:
+            outputs.add(record.generated.output)
+    removed = atomic.sweep([paper.lock_path, *(paper.root / output for output in outputs)])
+    if removed:
+        reporter.info(f"removed {len(removed)} temp file(s) left by an interrupted run")
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:
@@ -257,6 +293,8 @@ class _Runner:
         """Everything for one figure, in order: collect what was paid for, then put back
         what history has, record what is already there, or generate."""
         status = work.status
+        for pending in work.reclaim:
+            self._reclaim(status, pending)
         for pending in work.resume:
             self._resume(status, pending)
         if work.restore is not None:
@@ -321,12 +359,39 @@ class _Runner:
         self.keeper.update(lambda lock: lock.with_generated(status.id, generated))
         self.reporter.figure(status.id, "recorded", f"{status.output} already holds its image")
 
+    def _reclaim(self, status: FigureStatus, pending: Pending) -> None:
+        """Record ``pending`` as collected if its image is the file at its output already.
+
+        That file looks modified by hand but is figbuild's own: a run was killed
+        between writing it and recording it. Anything else (a real hand edit, an
+        error) leaves the file and the task as they are, silently: the figure was
+        reported skipped.
+        """
+        if pending.task_id is None:
+            return  # an image is only ever written for a confirmed task
+        job = Job(status.id, status.resolved.request, images.format_for(pending.output), pending.parts)
+        ticket = Ticket(job, pending.task_id, pending.credits, pending.submitted_at)
+        target = self.root / pending.output
+        try:
+            on_disk = sha256_file(target)
+            location = self.backend.wait(ticket)
+            digest = self._write(ticket, location, target, on_disk, same_only=True)
+        except (ApiError, FigureFailed, images.ImageError, _Conflict, OSError):
+            return
+        self._record(status.id, ticket, pending, digest, self._how(pending))
+        self.reporter.info(f"{status.id}: {pending.output} is the image of task {pending.task_id}; recorded")
+
     # -- paid: submit, resume, collect ---------------------------------------
 
     def _generate(self, status: FigureStatus, count: int = 1) -> None:
         figure, fingerprint = status.resolved.figure, status.resolved.fingerprint
         if self.refused is not None:
             self._failed(figure.id, f"not submitted: {self.refused}")
+            return
+        # Checked before paying: an image that cannot be written would wait as a pending task.
+        problem = atomic.unwritable(self.root / figure.output)
+        if problem is not None:
+            self._failed(figure.id, f"{problem}; nothing was sent")
             return
         try:
             request = self._reader.filled(status.resolved.request)
@@ -417,7 +482,11 @@ class _Runner:
 
     def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
         target = self.root / pending.output
-        expected = sha256_file(target)
+        try:
+            expected = sha256_file(target)
+        except OSError as exc:
+            self._failed(figure_id, f"cannot read {target}: {exc.strerror} (the task stays pending)")
+            return
         try:
             location = self.backend.wait(ticket)
         except TaskNotFound:
@@ -436,10 +505,19 @@ class _Runner:
             return
         try:
             digest = self._write(ticket, location, target, expected)
-        except (ApiError, images.ImageError, _Conflict) as exc:
-            self._failed(figure_id, f"{exc} {_STAYS_PENDING}", ticket.task_id)
+        except (ApiError, images.ImageError, _Conflict, OSError) as exc:
+            why = atomic.explain(exc, target) if isinstance(exc, OSError) else str(exc)
+            self._failed(figure_id, f"{why} {_STAYS_PENDING}", ticket.task_id)
             return
         previous = self.keeper.lock.record(figure_id).generated
+        generated = self._record(figure_id, ticket, pending, digest, how)
+        self._store(target, generated, figure_id, how, changed(previous, dict(pending.parts)))
+        with self._mutex:
+            self.result.generated.append(figure_id)
+        self.reporter.figure(figure_id, "written", pending.output)
+
+    def _record(self, figure_id: str, ticket: Ticket, pending: Pending, digest: str, how: How) -> Generated:
+        """Record the image ``pending``'s task made, now at its output, and retire the entry."""
         generated = Generated(
             fingerprint=pending.fingerprint,
             parts=pending.parts,
@@ -454,10 +532,7 @@ class _Runner:
             candidate=pending.candidate,
         )
         self.keeper.update(lambda lock: lock.with_generated(figure_id, generated, done=pending))
-        self._store(target, generated, figure_id, how, changed(previous, dict(pending.parts)))
-        with self._mutex:
-            self.result.generated.append(figure_id)
-        self.reporter.figure(figure_id, "written", pending.output)
+        return generated
 
     def _how(self, pending: Pending) -> How:
         if self.backend.provisional:
@@ -506,8 +581,13 @@ class _Runner:
         self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
         self.reporter.figure(figure_id, "kept", f"candidate {pending.candidate} in history")
 
-    def _write(self, ticket: Ticket, location: str, target: Path, expected: str | None) -> str:
-        """Fetch into a temp file beside ``target``, verify, convert, and rename into place."""
+    def _write(
+        self, ticket: Ticket, location: str, target: Path, expected: str | None, *, same_only: bool = False
+    ) -> str:
+        """Fetch into a temp file beside ``target``, verify, convert, and rename into place.
+
+        ``same_only``: only if the image is the bytes already there (``expected``).
+        """
         with atomic.atomic_writer(target) as handle:
             self.backend.fetch(ticket, location, handle)
             handle.flush()

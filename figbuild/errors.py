@@ -77,6 +77,11 @@ class LockFileError(FigbuildError):
     """figures.lock cannot be read: corrupt, or written by a newer figbuild."""
 
 
+class FileError(FigbuildError):
+    """A file or folder the whole run needs (the state folder, the lock, the paper
+    folder) cannot be read or written; nothing was sent."""
+
+
 class ApiError(FigbuildError):
     """The Paper Banana API refused a request or could not be reached."""
 

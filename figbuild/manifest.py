@@ -17,7 +17,7 @@ from typing import Any
 
 from figbuild.cache import Cache, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
-from figbuild.paths import RootGuard
+from figbuild.paths import RootGuard, check_relative
 
 MANIFEST_NAME = "figures.yaml"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "figures.schema.json"
@@ -112,7 +112,11 @@ def find(directory: Path, *, search_parents: bool = False) -> Path:
     above it that has one (as git finds its repository); else a UsageError saying how to
     make one."""
     path = directory / MANIFEST_NAME
-    if path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:
+        raise UsageError(f"cannot read {directory}: {exc.strerror}", hint="check its permissions") from None
+    if found:
         return path
     if search_parents:
         for parent in directory.resolve().parents:
@@ -408,7 +412,7 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
                         keep_figures=bool(options["keep_figures"]),
                     )
                 ),
-                output=spec.get("output") or f"{output_dir.rstrip('/')}/{figure_id}.png",
+                output=_clean(spec.get("output") or f"{output_dir}/{figure_id}.png"),
                 frozen=bool(options["frozen"]),
                 line=doc.line(("figures", figure_id)),
                 prompt_line=doc.line(("figures", figure_id, "prompt")),
@@ -423,6 +427,16 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
         vars=data.get("vars", {}),
         figures=tuple(figures),
     )
+
+
+def _clean(path: str) -> str:
+    """``path`` without `.` components and doubled slashes (fast when it has none).
+
+    Not `..`: through a symlinked folder, `a/../b` is not `b`.
+    """
+    if "//" in path or "./" in path or path.endswith(("/", "/.")):
+        return str(PurePosixPath(path))
+    return path
 
 
 def _content_sources(
@@ -451,24 +465,25 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
     problem = check_relative(guard, manifest.output_dir)
     if problem:
         yield Problem(name, problem, line=doc.line(("output_dir",)), key="output_dir")
-    outputs: dict[str, str] = {}
+    # Keyed by the real file, so that `figures/sub/../a.png`, `./figures/a.png` and a
+    # symlinked directory are seen to be the same file as `figures/a.png`.
+    outputs: dict[str, Figure] = {}
     for figure in manifest.figures:
         key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
         line = doc.line(("figures", figure.id, "output")) or figure.line
         problem = check_relative(guard, figure.output)
         if problem:
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
-        normal = str(PurePosixPath(figure.output))
-        if normal in outputs:
+        first = outputs.setdefault(guard.real(manifest.root / figure.output), figure)
+        if first is not figure:
             yield Problem(
                 name,
-                f"writes to {figure.output}, as figure '{outputs[normal]}' does",
+                f"{figure.output} is the same file as {first.output}, the output of figure '{first.id}'",
                 line=line,
                 figure=figure.id,
                 key=key,
                 hint="give each figure its own output",
             )
-        outputs.setdefault(normal, figure.id)
         if figure.mode == "standard" and figure.content:
             yield Problem(
                 name,
@@ -478,12 +493,3 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
                 key="content",
                 hint="remove content, or use mode: pipeline",
             )
-
-
-def check_relative(guard: RootGuard, relative: str) -> str | None:
-    """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
-    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
-        return f"{relative!r} is absolute; paths must be relative to the paper root"
-    if not guard.inside(guard.root / relative):
-        return f"{relative!r} leaves the paper root {guard.real_root}"
-    return None

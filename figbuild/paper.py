@@ -11,9 +11,10 @@ from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.cache import Cache
 from figbuild.digests import StatCache, sha256_file
-from figbuild.errors import ManifestError
+from figbuild.errors import FileError, ManifestError
 from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
+from figbuild.paths import RootGuard
 from figbuild.request import Terms
 from figbuild.resolve import Resolved, resolve
 from figbuild.state import FigureStatus, OrphanStatus, classify
@@ -54,7 +55,11 @@ class Paper:
         return self.root / lockfile.LOCK_NAME
 
     def read_lock(self) -> Lock:
-        return lockfile.read(self.lock_path)
+        """The paper's lock, every path in it checked like a manifest path."""
+        lock = lockfile.read(self.lock_path)
+        outputs = frozenset(figure.output for figure in self.manifest.figures)
+        lockfile.check_paths(lock, self.lock_path, RootGuard(self.root), outputs)
+        return lock
 
     def resolve(self, ids: tuple[str, ...] = ()) -> list[Resolved]:
         """Every named figure (all when none are named), rendered and read."""
@@ -83,7 +88,7 @@ class Paper:
             classify(
                 item,
                 lock.record(item.figure.id),
-                sha256_file(self.root / item.figure.output, stats),
+                _digest(self.root / item.figure.output, stats),
                 frozenset(recorded.get(item.fingerprint.digest, ())),
             )
             for item in resolved
@@ -91,3 +96,10 @@ class Paper:
         everything = len(resolved) == len(self.manifest.figures)
         self.cache.save(keep={"outputs": stats.keys} if everything else None)
         return statuses
+
+
+def _digest(path: Path, stats: StatCache) -> str | None:
+    try:
+        return sha256_file(path, stats)
+    except OSError as exc:
+        raise FileError(f"cannot read {path}: {exc.strerror}", hint="check its permissions") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 class RootGuard:
@@ -18,9 +18,17 @@ class RootGuard:
         self.root = root
         self.real_root = os.path.realpath(root)
         self._real_dirs: dict[str, str] = {}
+        self._real_paths: dict[str, str] = {}  # the manifest's checks ask for each output twice
 
     def real(self, path: Path) -> str:
         """``path`` with every symlink resolved (it need not exist)."""
+        key = str(path)
+        real = self._real_paths.get(key)
+        if real is None:
+            real = self._real_paths[key] = self._resolve(path)
+        return real
+
+    def _resolve(self, path: Path) -> str:
         directory = os.path.dirname(path)  # noqa: PTH120
         real_dir = self._real_dirs.get(directory)
         if real_dir is None:
@@ -31,3 +39,12 @@ class RootGuard:
     def inside(self, path: Path) -> bool:
         real = self.real(path)
         return real == self.real_root or real.startswith(self.real_root + os.sep)
+
+
+def check_relative(guard: RootGuard, relative: str) -> str | None:
+    """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
+    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
+        return f"{relative!r} is absolute; paths must be relative to the paper root"
+    if not guard.inside(guard.root / relative):
+        return f"{relative!r} leaves the paper root {guard.real_root}"
+    return None

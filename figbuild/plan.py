@@ -43,6 +43,10 @@ class Decision:
     restore: Source | None = None
     adopt: bool = False
     skip: str | None = None
+    #: Pending tasks of a skipped (modified) figure, collected only if their image is
+    #: the very file at the output: what a run killed between writing an image and
+    #: recording it leaves. A real hand edit is never overwritten.
+    reclaim: tuple[Pending, ...] = ()
 
 
 NOTHING = Decision()
@@ -62,6 +66,8 @@ class Plan:
     adopt: tuple[FigureStatus, ...] = ()
     #: Images per request, by figure id (``candidates: N``); 1 when absent.
     candidates: Mapping[str, int] = field(default_factory=dict)
+    #: Pending tasks whose image may be the file already at the output (see Decision).
+    reclaim: tuple[tuple[FigureStatus, Pending], ...] = ()
 
     def count(self, status: FigureStatus) -> int:
         """How many images (and tasks) the figure's request is generated as."""
@@ -76,7 +82,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.generate or self.resume or self.restore or self.adopt)
+        return not (self.generate or self.resume or self.restore or self.adopt or self.reclaim)
 
 
 def make_plan(
@@ -102,11 +108,13 @@ def make_plan(
     restore: list[tuple[FigureStatus, Source]] = []
     adopt: list[FigureStatus] = []
     counts: dict[str, int] = {}
+    reclaim: list[tuple[FigureStatus, Pending]] = []
     for status in statuses:
         decision = decide(
             status, force=force, provisional=provisional, source=sources.get(status.id), makes=makes
         )
         resume.extend((status, pending) for pending in decision.resume)
+        reclaim.extend((status, pending) for pending in decision.reclaim)
         if decision.generate:
             generate.append(status)
             count = candidates or status.resolved.figure.candidates
@@ -118,7 +126,16 @@ def make_plan(
             adopt.append(status)
         if decision.skip is not None:
             skipped.append((status, decision.skip))
-    return Plan(tuple(generate), tuple(resume), tuple(skipped), terms, tuple(restore), tuple(adopt), counts)
+    return Plan(
+        generate=tuple(generate),
+        resume=tuple(resume),
+        skipped=tuple(skipped),
+        terms=terms,
+        restore=tuple(restore),
+        adopt=tuple(adopt),
+        candidates=counts,
+        reclaim=tuple(reclaim),
+    )
 
 
 def decide(
@@ -141,7 +158,7 @@ def for_real(status: FigureStatus, *, force: bool, source: Source | None = None)
     state, pending = status.state, status.record.pending
     if state is State.MODIFIED and not force:
         if pending:
-            return Decision(skip="modified by hand: its pending task is kept, not collected")
+            return Decision(skip="modified by hand: its pending task is kept, not collected", reclaim=pending)
         return Decision(skip="modified by hand; sync --force overwrites it")
     if state is State.FROZEN:
         return Decision(skip="frozen: true; unfreeze it to regenerate") if force else NOTHING
@@ -149,7 +166,9 @@ def for_real(status: FigureStatus, *, force: bool, source: Source | None = None)
         return Decision(resume=pending, restore=source)
     if status.adopt and not force:
         return Decision(resume=pending, adopt=True)
-    generate = state.outdated or (force and state is not State.PENDING)
+    # --force pays again only when no task for the current inputs is already paid for.
+    paid = any(p.fingerprint == status.resolved.fingerprint.digest for p in pending)
+    generate = state.outdated or (force and not paid)
     return Decision(resume=pending, generate=generate)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import PurePosixPath
 
 from figbuild.fingerprint import reasons as changes
 from figbuild.lockfile import Generated, Pending, Record
@@ -121,21 +122,27 @@ def classify(
     def status(state: State, *reasons: str) -> FigureStatus:
         return FigureStatus(resolved, record, state, reasons, output_sha256)
 
+    generated = record.generated
+    touched = None if output_sha256 is None else hand_edit(figure.output, generated, output_sha256)
+    if output_sha256 in recorded:
+        touched = None  # bytes made for exactly these inputs: the figure's image, wherever from
     for pending in record.pending:
         if pending.fingerprint == current.digest:
+            if touched is not None:
+                # A file a person saved after the run was interrupted wins over the
+                # task: collecting it would overwrite their work unasked.
+                return status(State.MODIFIED, touched, f"{describe(pending)} is pending, kept")
             return status(State.PENDING, f"{describe(pending)} submitted {pending.submitted_at}")
-    generated = record.generated
     if output_sha256 is None:
         first = "never generated" if generated is None else "output file is gone"
         return status(State.MISSING, first, *older, *failure)
     if figure.frozen:
         return status(State.FROZEN, "frozen: true")
+    if touched is not None:
+        return status(State.MODIFIED, touched, *failure)
     if generated is None or generated.sha256 != output_sha256:
-        if output_sha256 in recorded:
-            return status(State.FRESH, "the image recorded for these inputs", *older)
-        if generated is None or generated.output != figure.output:
-            return status(State.MODIFIED, "file not written by figbuild", *failure)
-        return status(State.MODIFIED, "changed since figbuild wrote it", *failure)
+        # Not touched, yet not this figure's last image: the bytes recorded for these inputs.
+        return status(State.FRESH, "the image recorded for these inputs", *older)
     # The digest decides (it is the exact request); the parts only say why it differs.
     diff: tuple[str, ...] = ()
     if generated.fingerprint != current.digest:
@@ -149,6 +156,23 @@ def classify(
 
 def _provisional(generated: Generated) -> str:
     return "emulator image" if generated.how == "emulator" else "placeholder"
+
+
+def hand_edit(output: str, generated: Generated | None, output_sha256: str) -> str | None:
+    """Why the file at ``output`` is not the one figbuild last wrote for the figure, or None
+    when it is (wherever it was written: a moved output keeps its bytes)."""
+    if generated is not None and generated.sha256 == output_sha256:
+        return None
+    if generated is None or not _same_path(generated.output, output):
+        return "file not written by figbuild"
+    if generated.sha256 != output_sha256:
+        return "changed since figbuild wrote it"
+    return None
+
+
+def _same_path(a: str, b: str) -> bool:
+    # Strings first: building paths for thousands of figures shows in a status.
+    return a == b or PurePosixPath(a) == PurePosixPath(b)
 
 
 def describe(pending: Pending) -> str:

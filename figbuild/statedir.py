@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from figbuild import atomic
+from figbuild.errors import FileError
+from figbuild.paths import RootGuard
 
 STATE_DIR = ".figbuild"
 
@@ -14,9 +16,27 @@ STATE_DIR = ".figbuild"
 def state_dir(root: Path) -> Path:
     """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
     directory = root / STATE_DIR
-    ignore = directory / ".gitignore"
-    if not ignore.is_file():
-        atomic.write_bytes(ignore, b"# created by figbuild\n*\n")
+    guard = RootGuard(root)
+    if directory.is_symlink() and not guard.inside(directory):
+        # A repository could link it to any folder of the user's, and figbuild would write there.
+        raise FileError(
+            f"{directory} links to {guard.real(directory)}, outside the paper, where figbuild must not write",
+            hint="remove the link; figbuild makes the folder itself",
+        )
+    try:
+        directory.mkdir(exist_ok=True)
+        ignore = directory / ".gitignore"
+        if not ignore.is_file():
+            atomic.write_bytes(ignore, b"# created by figbuild\n*\n")
+    except FileExistsError:
+        raise FileError(
+            f"{directory} is a file; figbuild keeps its state in a folder of that name",
+            hint="move or delete that file",
+        ) from None
+    except OSError as exc:
+        raise FileError(
+            f"cannot create {directory}: {exc.strerror}", hint="figbuild needs to write in the paper's folder"
+        ) from None
     return directory
 
 
@@ -25,13 +45,17 @@ def run_lock(root: Path, on_wait: Callable[[], None] | None = None) -> Iterator[
     """Hold the paper's run lock: one sync at a time per paper, across processes."""
     import filelock
 
-    lock = filelock.FileLock(str(state_dir(root) / "run.lock"))
+    path = state_dir(root) / "run.lock"
+    lock = filelock.FileLock(str(path))
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        if on_wait is not None:
-            on_wait()
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+    except OSError as exc:
+        raise FileError(f"cannot lock {path}: {exc.strerror}") from None
     try:
         yield
     finally:

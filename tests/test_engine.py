@@ -21,11 +21,12 @@ from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
 from figbuild.emulator import Emulator, EmulatorConfig
-from figbuild.errors import BudgetExceeded, ManifestError
-from figbuild.lockfile import read
+from figbuild.errors import BudgetExceeded, LockFileError, ManifestError
+from figbuild.lockfile import Generated, Lock, Pending, read, write
 from figbuild.paper import Paper
+from figbuild.timestamps import now
 
-from .conftest import EmulatorFactory, PaperFactory
+from .conftest import EmulatorFactory, PaperFactory, all_files
 
 FAST_POLL = RetryPolicy(poll=PollSchedule(initial=0.02, factor=1.5, cap=0.2))
 
@@ -413,3 +414,112 @@ def test_reconciliation_never_takes_a_task_the_lock_already_has(
     again = read(root / "figures.lock").record("a").generated
     assert again is not None
     assert again.task_id != first.task_id
+
+
+def paid_task(server: Emulator, root: Path, figure_id: str = "a", output: str | None = None) -> Pending:
+    """Pay ``server`` for the figure's current request, as a run killed after its POST
+    would have; the lock entry that run recorded, writing to ``output``."""
+    import requests
+
+    [item] = [r for r in Paper.open(root).resolve() if r.figure.id == figure_id]
+    answer = requests.post(
+        f"{server.base_url}/generate",
+        json=item.request.body(),
+        timeout=10,
+        headers={"Authorization": "Bearer sk-test-key"},
+    )
+    task_id = answer.json()["data"]["task_id"]
+    fingerprint = item.fingerprint
+    return Pending(
+        task_id, fingerprint.digest, dict(fingerprint.parts), output or item.figure.output, item.cost, now()
+    )
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "../outside/a.png",
+        "{outside}/a.png",
+        "figures/../../outside/a.png",
+        "figures/link/a.png",
+        "figures/evil.png",
+        "figures.yaml",
+    ],
+)
+def test_a_pending_output_outside_the_paper_is_a_lock_error_and_nothing_is_written(
+    make_paper: PaperFactory, emulator: Emulator, tmp_path: Path, output: str
+) -> None:
+    # A bad merge or a hostile pull request points a pending task at a file outside
+    # the paper (or at the manifest): the lock is refused before anything is written.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    (root / "figures").mkdir()
+    (root / "figures/link").symlink_to(outside)
+    (root / "figures/evil.png").symlink_to(outside / "a.png")
+    pending = paid_task(emulator, root, output=output.format(outside=outside))
+    write(root / "figures.lock", Lock().with_pending("a", pending))
+    before = all_files(root)
+    with pytest.raises(LockFileError) as raised:
+        sync(emulator, root)
+    assert str(root / "figures.lock") in str(raised.value)
+    assert "figure 'a'" in str(raised.value)
+    assert list(outside.iterdir()) == []
+    assert all_files(root) == before
+    assert posts(emulator) == 1, "only the test's own POST"
+
+
+def test_a_generated_output_outside_the_paper_is_exit_2_for_status_and_sync(
+    make_paper: PaperFactory, run_cli: Callable[..., Any]
+) -> None:
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    generated = Generated("sha256:" + "0" * 64, {}, "/etc/a.png", "1" * 64, now())
+    write(root / "figures.lock", Lock().with_generated("a", generated))
+    for command in (("status",), ("sync", "--placeholder")):
+        result = run_cli(*command, root=root)
+        assert result.exit_code == 2
+        assert "figures.lock" in result.stderr
+        assert "/etc/a.png" in result.stderr
+    assert not (root / "figures").exists()
+
+
+def test_a_file_saved_over_an_interrupted_run_is_kept_and_force_collects_without_paying_again(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    write(root / "figures.lock", Lock().with_pending("a", paid_task(emulator, root)))
+    figure = root / "figures/a.png"
+    figure.parent.mkdir()
+    Image.new("RGB", (32, 32), "red").save(figure)
+    mine = figure.read_bytes()
+    kept = sync(emulator, root)
+    assert kept.generated == []
+    assert kept.plan.skipped[0][1] == "modified by hand: its pending task is kept, not collected"
+    assert figure.read_bytes() == mine
+    assert read(root / "figures.lock").record("a").pending, "the paid task is kept for later"
+    forced = sync(emulator, root, force=True)
+    assert forced.generated == ["a"]
+    assert figure.read_bytes() != mine
+    assert posts(emulator) == 1, "collected, not paid again"
+    assert emulator.credits_charged == 10
+
+
+def test_an_image_written_by_a_run_killed_before_recording_it_is_adopted_not_called_a_hand_edit(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # The lock says "pending" but the file is the task's image: the run was killed
+    # between the rename and the lock write. Not a hand edit: recorded, not paid again.
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
+    interrupted = Lock().with_pending("a", paid_task(emulator, root))
+    write(root / "figures.lock", interrupted)
+    assert sync(emulator, root).generated == ["a"]
+    image = (root / "figures/a.png").read_bytes()
+    write(root / "figures.lock", interrupted)
+    again = sync(emulator, root)
+    assert again.failed == []
+    assert (root / "figures/a.png").read_bytes() == image
+    record = read(root / "figures.lock").record("a")
+    assert record.pending == ()
+    assert record.generated is not None
+    assert sync(emulator, root).plan.empty, "fresh from now on"
+    assert posts(emulator) == 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,90 @@ def test_a_failure_is_kept_until_the_next_image(tmp_path: Path) -> None:
     lockfile.write(path, lock)
     assert lockfile.read(path).record("a").last_failure == failure
     assert lock.with_generated("a", _generated()).record("a").last_failure is None
+
+
+def _document(**generated: object) -> dict[str, object]:
+    """A lock document whose one figure's fields are overridden (None: removed)."""
+    entry = {**asdict(_generated()), **generated}
+    entry = {key: value for key, value in entry.items() if value is not _REMOVED}
+    return {"figbuild_lock": FORMAT, "figures": {"overview": {"generated": entry}}}
+
+
+_REMOVED = object()
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        (_document(generated_at="yesterday"), "generated_at"),
+        (_document(generated_at="2026-13-45T00:00:00Z"), "generated_at"),
+        (_document(generated_at=20261126), "generated_at"),
+        (_document(output=["figures", "a.png"]), "output"),
+        (_document(output=None), "output"),
+        (_document(task_id=7), "task_id"),
+        (_document(credits="15"), "credits"),
+        (_document(credits=1.5), "credits"),
+        (_document(credits=True), "credits"),
+        (_document(credits=-3), "credits"),
+        (_document(placeholder="no"), "placeholder"),
+        (_document(parts=["template"]), "parts"),
+        (_document(parts={"template": 5}), "parts"),
+        (_document(fingerprint=_REMOVED), "fingerprint"),
+        (_document(sha256=_REMOVED), "sha256"),
+        (_document(surprise=1), "surprise"),
+        ({"figbuild_lock": FORMAT, "figures": []}, "figures"),
+        ({"figbuild_lock": FORMAT, "figures": {"a": {"generated": []}}}, "generated"),
+        ({"figbuild_lock": FORMAT, "figures": {"a": {"pending": {}}}}, "pending"),
+        ({"figbuild_lock": FORMAT, "figures": {"a": {"pending": [3]}}}, "pending"),
+        ({"figbuild_lock": FORMAT, "figures": {"a": {"pendings": []}}}, "pendings"),
+        ({"figbuild_lock": FORMAT, "figures": {"a b": {}}}, "a b"),
+        ({"figbuild_lock": "1", "figures": {}}, "figbuild_lock"),
+        ({"figbuild_lock": 0, "figures": {}}, "figbuild_lock"),
+        ({"figbuild_lock": FORMAT}, "figures"),
+    ],
+)
+def test_malformed_entries_are_a_lock_error_naming_the_path_and_the_field(
+    tmp_path: Path, document: dict[str, object], where: str
+) -> None:
+    path = tmp_path / "figures.lock"
+    path.write_text(json.dumps(document))
+    with pytest.raises(LockFileError) as raised:
+        lockfile.read(path)
+    assert str(path) in str(raised.value)
+    assert where in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "pending",
+    [
+        {"submitted_at": "not a date"},
+        {"task_id": ["t"]},
+        {"credits": None},
+        {"output": 3},
+        {"parts": None},
+    ],
+)
+def test_malformed_pending_entries_are_a_lock_error(tmp_path: Path, pending: dict[str, object]) -> None:
+    entry = {**asdict(_pending()), **pending}
+    path = tmp_path / "figures.lock"
+    path.write_text(json.dumps({"figbuild_lock": FORMAT, "figures": {"a": {"pending": [entry]}}}))
+    with pytest.raises(LockFileError, match="pending"):
+        lockfile.read(path)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"figbuild_lock": 1e999, "figures": {}}', "\ufeff{}"])
+def test_pathological_json_is_a_lock_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "figures.lock"
+    path.write_text(text)
+    with pytest.raises(LockFileError, match=r"figures\.lock"):
+        lockfile.read(path)
+
+
+def test_a_malformed_lock_is_exit_2_through_the_cli(make_paper, run_cli) -> None:  # type: ignore[no-untyped-def]
+    root = make_paper(simple_manifest(overview={"prompt": "A"}))
+    (root / "figures.lock").write_text(json.dumps(_document(generated_at="yesterday")))
+    for command in (("status",), ("sync", "--placeholder")):
+        result = run_cli(*command, root=root)
+        assert result.exit_code == 2
+        assert "figures.lock" in result.stderr
+        assert "Traceback" not in result.output

@@ -501,7 +501,7 @@ CASES = [
         "b",
         "output",
         8,
-        "as figure 'a' does",
+        "the output of figure 'a'",
     ),
     Case(
         "explicit-output-equals-default-of-another",
@@ -509,7 +509,7 @@ CASES = [
         "b",
         "output",
         7,
-        "as figure 'a' does",
+        "the output of figure 'a'",
     ),
     # -- image_input ----------------------------------------------------------------
     Case(
@@ -1115,3 +1115,51 @@ def test_schema_and_validate_agree_on_the_bad_manifest_corpus(tmp_path: Path) ->
 
 def test_schema_copies_are_identical() -> None:
     assert SCHEMA_FILES[0].read_bytes() == SCHEMA_FILES[1].read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("figures/a.png", "figures/sub/../a.png"),
+        ("figures/a.png", "./figures/a.png"),
+        ("figures/a.png", "figures//a.png"),
+        ("figures/a.png", "linked/a.png"),
+        ("figures/../figures/a.png", "figures/a.png"),
+    ],
+)
+def test_two_spellings_of_one_output_are_a_manifest_error_naming_both_figures(
+    make_paper: PaperFactory, run_cli: RunCli, first: str, second: str
+) -> None:
+    # Both figures would be paid for, one overwriting the other, which would then be
+    # called "modified by hand".
+    root = make_paper(
+        {
+            "version": 1,
+            "figures": {"one": {"prompt": "x", "output": first}, "two": {"prompt": "y", "output": second}},
+        }
+    )
+    (root / "figures/sub").mkdir(parents=True)
+    (root / "linked").symlink_to("figures")
+    result = run_cli("validate", root=root)
+    assert result.exit_code == 2
+    assert "figure 'two'" in result.stderr
+    assert "figure 'one'" in result.stderr
+    assert "same file" in result.stderr
+
+
+def test_outputs_that_only_look_alike_are_fine(make_paper: PaperFactory, run_cli: RunCli) -> None:
+    # A symlinked directory whose `..` leads elsewhere: figures/deep/../a.png is other/a.png.
+    root = make_paper(
+        {
+            "version": 1,
+            "figures": {
+                "one": {"prompt": "x", "output": "figures/a.png"},
+                "two": {"prompt": "y", "output": "figures/deep/../a.png"},
+            },
+        }
+    )
+    (root / "other/deep").mkdir(parents=True)
+    (root / "figures").mkdir()
+    (root / "figures/deep").symlink_to("../other/deep")
+    result = run_cli("validate", root=root)
+    assert result.exit_code == 0, result.output

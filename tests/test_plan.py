@@ -74,7 +74,7 @@ def test_for_real_keeps_a_hand_edit_and_its_pending_task_unless_forced() -> None
     old, new = _resolved(), _resolved(text="changed")
     modified = classify(new, Record(_generated(old), (_pending(old),)), "9" * 64)
     assert for_real(modified, force=False) == Decision(
-        skip="modified by hand: its pending task is kept, not collected"
+        skip="modified by hand: its pending task is kept, not collected", adopt=(_pending(old),)
     )
     forced = for_real(modified, force=True)
     assert forced.generate
@@ -109,3 +109,13 @@ def test_budget_refuses_over_the_cap_or_the_balance_and_accepts_up_to_them() -> 
         check_budget(plan, 14, None)
     with pytest.raises(BudgetExceeded, match="only 14 remain"):
         check_budget(plan, None, 14)
+
+
+def test_a_hand_edit_over_a_pending_task_is_kept_and_force_collects_without_paying_again() -> None:
+    resolved = _resolved()
+    modified = classify(resolved, Record(None, (_pending(resolved),)), FILE_SHA)
+    # Kept: its task is only taken if its image turns out to be this very file.
+    assert for_real(modified, force=False) == Decision(
+        skip="modified by hand: its pending task is kept, not collected", adopt=(_pending(resolved),)
+    )
+    assert for_real(modified, force=True) == Decision(resume=(_pending(resolved),))

@@ -131,3 +131,26 @@ def test_the_digest_decides_and_the_parts_only_explain() -> None:
     assert classify(resolved, Record(relabelled), FILE_SHA).state is State.FRESH
     other = _generated(_resolved(text="other"), parts={**resolved.fingerprint.parts, "content_rules": "1"})
     assert classify(resolved, Record(other), FILE_SHA).reasons == ("content rules changed",)
+
+
+def test_a_hand_edit_after_an_interrupted_run_is_modified_not_pending() -> None:
+    # A run was killed with a task pending; then a person saved a file at the output.
+    # Their file wins: resuming the task must not overwrite it.
+    old, new = _resolved(), _resolved(text="changed")
+    pending = (_pending(new),)
+    edited = classify(new, Record(_generated(old), pending), "2" * 64)
+    assert edited.state is State.MODIFIED
+    assert edited.reasons[0] == "changed since figbuild wrote it"
+    assert "task t1" in edited.reasons[-1]
+    placed = classify(new, Record(None, pending), FILE_SHA)
+    assert placed.state is State.MODIFIED
+    assert placed.reasons[0] == "file not written by figbuild"
+    untouched = classify(new, Record(_generated(old), pending), FILE_SHA)
+    assert untouched.state is State.PENDING
+    assert classify(new, Record(None, pending), None).state is State.PENDING
+
+
+def test_outputs_are_compared_by_their_normal_spelling() -> None:
+    resolved = _resolved()
+    status = classify(resolved, Record(_generated(resolved, output="./figures//fig.png")), FILE_SHA)
+    assert status.state is State.FRESH
