@@ -594,6 +594,8 @@ class _Runner:
             digest = self._finish(Path(handle.name), ticket.job.fmt, handle)
             if sha256_file(target) != expected:
                 raise _Conflict(f"{target.name} changed while figbuild was working on it; kept it")
+            if same_only and digest != expected:
+                raise _Conflict(f"{target.name} is not the task's image; kept it")
             self._keep_existing(ticket.job.figure_id, target)
         return digest
 

@@ -25,9 +25,6 @@ def state_dir(root: Path) -> Path:
         )
     try:
         directory.mkdir(exist_ok=True)
-        ignore = directory / ".gitignore"
-        if not ignore.is_file():
-            atomic.write_bytes(ignore, b"# created by figbuild\n*\n")
     except FileExistsError:
         raise FileError(
             f"{directory} is a file; figbuild keeps its state in a folder of that name",
@@ -37,6 +34,12 @@ def state_dir(root: Path) -> Path:
         raise FileError(
             f"cannot create {directory}: {exc.strerror}", hint="figbuild needs to write in the paper's folder"
         ) from None
+    ignore = directory / ".gitignore"
+    if not ignore.is_file():
+        # Put back if deleted; a folder figbuild cannot write in is reported by what
+        # it writes next (the run lock), naming that file.
+        with contextlib.suppress(OSError):
+            atomic.write_bytes(ignore, b"# created by figbuild\n*\n")
     return directory
 
 

@@ -74,7 +74,7 @@ def test_for_real_keeps_a_hand_edit_and_its_pending_task_unless_forced() -> None
     old, new = _resolved(), _resolved(text="changed")
     modified = classify(new, Record(_generated(old), (_pending(old),)), "9" * 64)
     assert for_real(modified, force=False) == Decision(
-        skip="modified by hand: its pending task is kept, not collected", adopt=(_pending(old),)
+        skip="modified by hand: its pending task is kept, not collected", reclaim=(_pending(old),)
     )
     forced = for_real(modified, force=True)
     assert forced.generate
@@ -116,6 +116,6 @@ def test_a_hand_edit_over_a_pending_task_is_kept_and_force_collects_without_payi
     modified = classify(resolved, Record(None, (_pending(resolved),)), FILE_SHA)
     # Kept: its task is only taken if its image turns out to be this very file.
     assert for_real(modified, force=False) == Decision(
-        skip="modified by hand: its pending task is kept, not collected", adopt=(_pending(resolved),)
+        skip="modified by hand: its pending task is kept, not collected", reclaim=(_pending(resolved),)
     )
     assert for_real(modified, force=True) == Decision(resume=(_pending(resolved),))
