@@ -30,7 +30,7 @@ from figbuild.errors import (
     PaymentRequired,
     Unauthorized,
 )
-from figbuild.history import History, changed
+from figbuild.history import History, changed, pinned
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget, make_plan
@@ -320,20 +320,7 @@ class _Runner:
         except (images.ImageError, OSError) as exc:
             self._failed(status.id, f"could not restore it: {exc}")
             return
-        entry = source.entry
-        current = status.resolved.fingerprint
-        generated = Generated(
-            fingerprint=current.digest,
-            parts=dict(current.parts),
-            output=status.output,
-            sha256=digest,
-            generated_at=now(),
-            how=How.RESTORED.value,
-            task_id=entry.task_id if entry else None,
-            model=entry.model if entry else None,
-            resolution=entry.resolution if entry else None,
-            candidate=entry.candidate if entry else None,
-        )
+        generated = pinned(status, digest, How.RESTORED, source.entry)
         self.keeper.update(lambda lock: lock.with_generated(status.id, generated))
         self._store(target, generated, status.id, How.RESTORED, f"restored {source.describe()}")
         with self._mutex:
@@ -348,14 +335,7 @@ class _Runner:
         if old is not None and old.sha256 == status.output_sha256 and old.fingerprint == current.digest:
             generated = replace(old, output=status.output)
         else:
-            generated = Generated(
-                fingerprint=current.digest,
-                parts=dict(current.parts),
-                output=status.output,
-                sha256=status.output_sha256,
-                generated_at=now(),
-                how=How.RESTORED.value,
-            )
+            generated = pinned(status, status.output_sha256, How.RESTORED)
         self.keeper.update(lambda lock: lock.with_generated(status.id, generated))
         self.reporter.figure(status.id, "recorded", f"{status.output} already holds its image")
 

@@ -95,6 +95,28 @@ class History:
         self.keep(target, meta)
 
 
+def pinned(
+    status: FigureStatus, sha256: str, how: How, entry: Entry | None = None, credits: int = 0
+) -> Generated:
+    """The record of an image put in place for a figure's *current* inputs (restored,
+    picked, accepted, adopted): fresh until an input changes. ``entry`` is the stored
+    version it came from, if any."""
+    current = status.resolved.fingerprint
+    return Generated(
+        fingerprint=current.digest,
+        parts=dict(current.parts),
+        output=status.output,
+        sha256=sha256,
+        generated_at=now(),
+        how=how.value,
+        task_id=entry.task_id if entry else None,
+        credits=credits,
+        model=entry.model if entry else None,
+        resolution=entry.resolution if entry else None,
+        candidate=entry.candidate if entry else None,
+    )
+
+
 def _meta_of(figure_id: str, generated: Generated, how: How) -> Meta:
     return Meta(
         fingerprint=generated.fingerprint,
@@ -189,19 +211,7 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
     )
     if how is not How.CANDIDATE:
         store.put(data, replace(meta, changed=f"the version of {entry.when}"))
-    generated = Generated(
-        fingerprint=current.digest,
-        parts=dict(current.parts),
-        output=status.output,
-        sha256=entry.sha256,
-        generated_at=now(),
-        how=how.value,
-        task_id=entry.task_id,
-        credits=credits,
-        model=entry.model,
-        resolution=entry.resolution,
-        candidate=entry.candidate,
-    )
+    generated = pinned(status, entry.sha256, how, entry, credits)
     lockfile.write(paper.lock_path, paper.read_lock().with_generated(status.id, generated))
 
 
@@ -249,17 +259,8 @@ def accept(paper: Paper, ids: Sequence[str]) -> list[str]:
             sha = sha256_file(target)
             if sha is None:
                 raise UsageError(f"{status.id}: there is no image at {status.output} to accept")
-            current = status.resolved.fingerprint
-            store.put(target, Meta(current.digest, status.id, How.ACCEPTED, changed="accepted as is"))
-            generated = Generated(
-                fingerprint=current.digest,
-                parts=dict(current.parts),
-                output=status.output,
-                sha256=sha,
-                generated_at=now(),
-                how=How.ACCEPTED.value,
-            )
-            lock = lock.with_generated(status.id, generated)
+            store.put(target, Meta(status.fingerprint, status.id, How.ACCEPTED, changed="accepted as is"))
+            lock = lock.with_generated(status.id, pinned(status, sha, How.ACCEPTED))
         lockfile.write(paper.lock_path, lock)
         return [status.id for status in statuses]
 
