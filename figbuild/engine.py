@@ -7,17 +7,16 @@ lock after every step, so an interrupted run is resumed.
 
 from __future__ import annotations
 
-import contextlib
 import io
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from figbuild import atomic, images, lockfile
-from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
+from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
 from figbuild.errors import ApiError, Forbidden, Interrupted, PaymentRequired, Unauthorized
@@ -41,6 +40,8 @@ class SyncResult:
 
 #: Most figures in flight at once, whatever the rate limit allows.
 MAX_JOBS = 128
+#: Seconds Ctrl-C waits for the workers to notice before the run records and exits.
+INTERRUPT_GRACE = 0.8
 
 
 class _LockKeeper:
@@ -64,9 +65,18 @@ class _LockKeeper:
         self._version = 0
         self._written = 0
         self._written_at = 0.0
+        self._closed = False
+
+    def close(self) -> None:
+        """Take no more changes: after Ctrl-C, a worker still blocked in a request may
+        wake after the run ended, and must not write a lock another run now owns."""
+        with self._mutex:
+            self._closed = True
 
     def update(self, change: Callable[[Lock], Lock], *, durable: bool = False) -> None:
         with self._mutex:
+            if self._closed:
+                return
             self.lock = change(self.lock)
             self._version += 1
             mine = self._version
@@ -131,7 +141,13 @@ def sync(
 
 
 def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> None:
-    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop cleanly and say so."""
+    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop at once and say so.
+
+    The workers are daemon threads that the main thread does not wait for after
+    Ctrl-C (beyond a short grace): a hung POST or a trickling download cannot hold
+    the exit up. Whatever they were doing is already in the lock: a submission is
+    recorded before its POST, a task before it is collected.
+    """
     resume: dict[str, list[Pending]] = {}
     statuses: dict[str, FigureStatus] = {}
     for status, pending in plan.resume:
@@ -139,25 +155,47 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
         statuses[status.id] = status
     generate = {status.id for status in plan.generate}
     statuses.update((status.id, status) for status in plan.generate)
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="figbuild")
-    futures = [
-        pool.submit(runner.run, status, tuple(resume.get(figure_id, ())), figure_id in generate)
-        for figure_id, status in statuses.items()
+    work: queue.SimpleQueue[FigureStatus] = queue.SimpleQueue()
+    for status in statuses.values():
+        work.put(status)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                status = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                runner.run(status, tuple(resume.get(status.id, ())), status.id in generate)
+            except Interrupted:  # raised by workers once `stop` is set
+                return
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, name=f"figbuild-{n}", daemon=True)
+        for n in range(max(1, min(jobs, len(statuses))))
     ]
+    for thread in threads:
+        thread.start()
     try:
-        for future in as_completed(futures):
-            with contextlib.suppress(Interrupted):  # raised by workers once `stop` is set
-                future.result()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)  # a bounded join, so Ctrl-C is seen at once
     except KeyboardInterrupt:
         stop.set()
-        runner.reporter.info("interrupted: finishing the requests in flight and recording pending tasks")
-        pool.shutdown(wait=True, cancel_futures=True)
+        runner.reporter.info("interrupted: recording pending tasks")
+        grace = time.monotonic() + INTERRUPT_GRACE
+        for thread in threads:
+            thread.join(max(0.0, grace - time.monotonic()))
+        runner.keeper.close()
         raise Interrupted(
             "interrupted; every submitted task is recorded as pending",
             hint="run `figbuild sync` again to collect them without paying twice",
         ) from None
-    finally:
-        pool.shutdown(wait=True)
+    if errors:
+        raise errors[0]
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:
@@ -234,7 +272,12 @@ class _Runner:
             self.keeper.update(lambda lock: lock.with_pending(figure.id, intent), durable=True)
         try:
             ticket = self.backend.submit(job)
+        except Unconfirmed as exc:
+            # A task may exist: the mark stays, so nothing is paid twice.
+            self._failed(figure.id, str(exc))
+            return
         except (ApiError, FigureFailed, Interrupted) as exc:
+            # Nothing was created (refused, or the task list showed none): forget the mark.
             self.keeper.update(lambda lock: lock.replace_pending(figure.id, intent, None))
             if isinstance(exc, Interrupted):
                 raise
@@ -255,7 +298,11 @@ class _Runner:
             except TaskNotFound:
                 gone = f"task {pending.task_id} no longer exists for this key"
         else:
-            found = self.backend.find(job, parse_time(pending.submitted_at))
+            try:
+                found = self.backend.find(job, parse_time(pending.submitted_at))
+            except Unconfirmed as exc:
+                self._failed(status.id, str(exc))
+                return
             if found is not None:
                 self._confirmed(status, pending, found)
                 return
@@ -294,12 +341,12 @@ class _Runner:
             self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
             self._failed(figure_id, str(exc))
             return
-        except ApiError as exc:
+        except (ApiError, StillPending) as exc:
             self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
             return
         try:
             digest = self._write(ticket, location, target, expected)
-        except (ApiError, images.ImageError, _Conflict) as exc:
+        except (ApiError, StillPending, images.ImageError, _Conflict) as exc:
             self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
             return
         generated = Generated(
@@ -309,6 +356,7 @@ class _Runner:
             sha256=digest,
             generated_at=now(),
             placeholder=self.backend.provisional,
+            provisional=self.backend.kind if self.backend.provisional else None,
             task_id=ticket.task_id,
             credits=ticket.credits,
             model=ticket.job.request.model,
@@ -334,6 +382,8 @@ class _Runner:
                 handle.write(converted.getvalue())
                 handle.flush()
                 images.verify(staged)
+            if self.backend.stop.is_set():
+                raise Interrupted("interrupted before writing the image")
             if sha256_file(target) != expected:
                 raise _Conflict(f"{target.name} changed while figbuild was working on it; kept it")
             # The staged bytes are what the rename puts in place: hash them here

@@ -36,6 +36,9 @@ class Generated:
     credits: int = 0
     model: str | None = None
     resolution: str | None = None
+    #: Which stand-in ``placeholder`` is: "placeholder" or "emulator" (absent in older
+    #: locks, whose provisional images were all placeholders).
+    provisional: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ def dumps(lock: Lock) -> str:
         entry: dict[str, Any] = {}
         if record.generated is not None:
             entry["generated"] = asdict(record.generated)
+            if record.generated.provisional is None:
+                del entry["generated"]["provisional"]  # locks of real images read as before
         if record.pending:
             entry["pending"] = [asdict(p) for p in sorted(record.pending, key=lambda p: p.submitted_at)]
         figures[figure_id] = entry

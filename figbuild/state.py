@@ -86,7 +86,8 @@ def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> F
     if generated.fingerprint != current.digest and not diff:
         diff = ("request format changed",)
     if generated.placeholder:
-        return status(State.STALE, "placeholder", *diff, *older)
+        kind = "emulator image" if generated.provisional == "emulator" else "placeholder"
+        return status(State.STALE, kind, *diff, *older)
     if diff:
         return status(State.STALE, *diff, *older)
     return status(State.FRESH, *older)

@@ -16,6 +16,7 @@ import pytest
 import requests
 import requests_mock as rm
 
+from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.lockfile import read
 
 from .conftest import PaperFactory
@@ -211,7 +212,7 @@ def test_key_never_printed_even_verbose(  # type: ignore[no-untyped-def]
     else:
         requests_mock.get(f"{BASE}/credits", json=CREDITS)
     monkeypatch.setattr(
-        "figbuild.backends.paperbanana.retry.backoff", lambda attempt: 0.0
+        "figbuild.backends.paperbanana.retry.backoff", lambda attempt, base=0.5: 0.0
     )  # no real waiting in a test
     result = run_cli("-v", "credits")
     synced = run_cli("-v", "-C", str(make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})), "sync")
@@ -225,7 +226,9 @@ def test_a_sync_with_nothing_to_do_needs_no_key(make_paper: PaperFactory) -> Non
     # A collaborator without a key builds the paper: figures are current, so no key is asked for.
     root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
     env = {k: v for k, v in os.environ.items() if k != "PAPERBANANA_API_KEY"}
-    assert run("-C", str(root), "sync", "--emulator", env=env).returncode == 0
+    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.1)) as server:
+        keyed = {**env, "PAPERBANANA_API_KEY": "sk-test-key", "PAPERBANANA_BASE_URL": server.base_url}
+        assert run("-C", str(root), "sync", env=keyed).returncode == 0
     assert run("-C", str(root), "sync", env=env).returncode == 0
     (root / "figures.yaml").write_text("version: 1\nfigures:\n  a:\n    prompt: changed\n")
     assert run("-C", str(root), "sync", env=env).returncode == 2

@@ -26,4 +26,5 @@ def open_session(
         reporter.info(f"using the bundled emulator at {server.base_url} (no key, no credits)")
         return Settings.for_emulator(server.base_url)
 
-    return connected(settings, trace)
+    # Its images only stand in: a real sync replaces them (SPEC, "Figure states").
+    return connected(settings, trace, provisional=True, kind="emulator")

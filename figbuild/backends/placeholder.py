@@ -17,6 +17,7 @@ class PlaceholderBackend:
     """Its images only stand in for a figure: they never replace a real one."""
 
     provisional = True
+    kind = "placeholder"
     paid = False
     terms: Terms = FREE
 
