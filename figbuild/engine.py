@@ -159,36 +159,33 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
     for status in statuses.values():
         work.put(status)
     errors: list[BaseException] = []
+    workers = max(1, min(jobs, len(statuses)))
+    running = _Countdown(workers)
 
     def worker() -> None:
-        while not stop.is_set():
-            try:
-                status = work.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                runner.run(status, tuple(resume.get(status.id, ())), status.id in generate)
-            except Interrupted:  # raised by workers once `stop` is set
-                return
-            except BaseException as exc:
-                errors.append(exc)
+        try:
+            while not stop.is_set():
+                try:
+                    status = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    runner.run(status, tuple(resume.get(status.id, ())), status.id in generate)
+                except Interrupted:  # raised by workers once `stop` is set
+                    return
+                except BaseException as exc:
+                    errors.append(exc)
+        finally:
+            running.done()
 
-    threads = [
-        threading.Thread(target=worker, name=f"figbuild-{n}", daemon=True)
-        for n in range(max(1, min(jobs, len(statuses))))
-    ]
-    for thread in threads:
-        thread.start()
+    for n in range(workers):
+        threading.Thread(target=worker, name=f"figbuild-{n}", daemon=True).start()
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)  # a bounded join, so Ctrl-C is seen at once
+        running.wait()
     except KeyboardInterrupt:
         stop.set()
         runner.reporter.info("interrupted: recording pending tasks")
-        grace = time.monotonic() + INTERRUPT_GRACE
-        for thread in threads:
-            thread.join(max(0.0, grace - time.monotonic()))
+        running.wait(INTERRUPT_GRACE)
         runner.keeper.close()
         raise Interrupted(
             "interrupted; every submitted task is recorded as pending",
@@ -196,6 +193,31 @@ def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> N
         ) from None
     if errors:
         raise errors[0]
+
+
+class _Countdown:
+    """Waits for the workers to finish. Not ``Thread.join``: on CPython 3.11 a join
+    interrupted by Ctrl-C marks the still-running thread as finished, so a second
+    join would not wait for it to clean up."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._cond = threading.Condition()
+
+    def done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until every worker is done, or ``timeout`` seconds; Ctrl-C is seen at once."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._count > 0:
+                left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:

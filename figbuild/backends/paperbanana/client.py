@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from figbuild import __version__
 from figbuild.backends.paperbanana.ratelimit import RateLimiter
@@ -316,14 +317,18 @@ class Client:
                 if expected is not None and expected.isdigit() and int(expected) > limit:
                     raise too_large
                 written = 0
-                for chunk in response.iter_content(chunk_size):
+                while True:
                     if stop is not None and stop.is_set():
                         raise Interrupted("interrupted during a download")
+                    # read1: whatever has arrived, so a trickle still looks at ``stop`` often.
+                    chunk = response.raw.read1(chunk_size, decode_content=True)
+                    if not chunk:
+                        break
                     written += len(chunk)
                     if written > limit:
                         raise too_large
                     out.write(chunk)
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             error = NetworkError(f"download of {printable(url)} was cut: {type(exc).__name__}")
             raise _CutDownload(Outcome.LOST, error) from None
         if expected is not None and expected.isdigit() and written != int(expected):
