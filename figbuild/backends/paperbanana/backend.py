@@ -193,8 +193,9 @@ class ApiBackend:
     def _listed_since(self, job: Job, since: float) -> Iterator[Task]:
         """Tasks that show ``job``'s request, created (by the server's clock, whose
         offset from ours its Date header tells) within the slack of ``since``."""
-        earliest = since + self.client.server_offset - RECONCILE_SLACK
         for task in self.client.iter_tasks(type=job.parts["type"]):
+            # Read after the first answer: the offset is learnt from the answers themselves.
+            earliest = since + self.client.server_offset - RECONCILE_SLACK
             created = created_at(task)
             if created is not None and created < earliest:
                 return  # the list is newest first: everything further is older
