@@ -115,7 +115,9 @@ def sync(
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
         statuses = paper.statuses(resolved, keeper.lock)
-        plan = make_plan(statuses, force=force, provisional=backend.provisional, terms=backend.terms)
+        plan = make_plan(
+            statuses, force=force, provisional=backend.provisional, terms=backend.terms, kind=backend.kind
+        )
         result = SyncResult(plan)
         for status, why in plan.skipped:
             reporter.figure(status.id, "skipped", why)

@@ -47,13 +47,25 @@ class Plan:
         return not self.generate and not self.resume
 
 
-def make_plan(statuses: Iterable[FigureStatus], *, force: bool, provisional: bool, terms: Terms) -> Plan:
-    """The plan for ``statuses``; ``provisional`` for a backend whose images only stand in."""
+#: Stand-in images by how much of the real path made them: a later kind replaces an earlier.
+PROVISIONAL_RANK = {"placeholder": 0, "emulator": 1}
+
+
+def make_plan(
+    statuses: Iterable[FigureStatus],
+    *,
+    force: bool,
+    provisional: bool,
+    terms: Terms,
+    kind: str = "placeholder",
+) -> Plan:
+    """The plan for ``statuses``; ``provisional`` for a backend whose images only stand
+    in, recorded as ``kind`` ("placeholder", "emulator")."""
     generate: list[FigureStatus] = []
     resume: list[tuple[FigureStatus, Pending]] = []
     skipped: list[tuple[FigureStatus, str]] = []
     for status in statuses:
-        decision = decide(status, force=force, provisional=provisional)
+        decision = decide(status, force=force, provisional=provisional, kind=kind)
         resume.extend((status, pending) for pending in decision.resume)
         if decision.generate:
             generate.append(status)
@@ -62,9 +74,9 @@ def make_plan(statuses: Iterable[FigureStatus], *, force: bool, provisional: boo
     return Plan(tuple(generate), tuple(resume), tuple(skipped), terms)
 
 
-def decide(status: FigureStatus, *, force: bool, provisional: bool) -> Decision:
+def decide(status: FigureStatus, *, force: bool, provisional: bool, kind: str = "placeholder") -> Decision:
     """What a sync does with one figure."""
-    return for_provisional(status) if provisional else for_real(status, force=force)
+    return for_provisional(status, kind) if provisional else for_real(status, force=force)
 
 
 def for_real(status: FigureStatus, *, force: bool) -> Decision:
@@ -80,8 +92,9 @@ def for_real(status: FigureStatus, *, force: bool) -> Decision:
     return Decision(resume=pending, generate=generate)
 
 
-def for_provisional(status: FigureStatus) -> Decision:
-    """Placeholders fill figures that have no real image, and only those."""
+def for_provisional(status: FigureStatus, kind: str = "placeholder") -> Decision:
+    """Placeholders fill figures that have no real image, and only those; an emulator
+    image (``kind``) also replaces a placeholder, never the reverse."""
     generated = status.record.generated
     has_placeholder = generated is not None and generated.placeholder
     if status.record.pending:
@@ -90,8 +103,11 @@ def for_provisional(status: FigureStatus) -> Decision:
         return Decision(generate=True)
     if status.state is State.STALE and has_placeholder:
         assert generated is not None
-        # A placeholder drawn for these very inputs says nothing new when drawn again.
-        return Decision(generate=generated.fingerprint != status.resolved.fingerprint.digest)
+        # A stand-in drawn for these very inputs says nothing new when drawn again,
+        # unless this backend's kind goes further down the real path.
+        drawn = PROVISIONAL_RANK.get(generated.provisional or "placeholder", 0)
+        further = PROVISIONAL_RANK.get(kind, 0) > drawn
+        return Decision(generate=further or generated.fingerprint != status.resolved.fingerprint.digest)
     if status.state in (State.MODIFIED, State.STALE):
         return Decision(skip="has a real image; placeholders never replace one")
     return NOTHING

@@ -141,3 +141,12 @@ def test_a_placeholder_in_an_older_lock_still_reads_as_a_placeholder(make_paper,
     assert '"provisional": "placeholder"' in text
     (root / "figures.lock").write_text(text.replace('      "provisional": "placeholder",\n', ""))
     assert "(placeholder)" in run_cli("status", root=root).output
+
+
+def test_an_emulator_image_replaces_a_placeholder_but_not_the_reverse(make_paper, run_cli) -> None:  # type: ignore[no-untyped-def]
+    root = make_paper(simple_manifest(a={"prompt": "x"}))
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    assert "generated 1" in run_cli("sync", "--emulator", root=root).output
+    assert "(emulator image)" in run_cli("status", root=root).output
+    assert "nothing to do" in run_cli("sync", "--placeholder", root=root).output
+    assert "(emulator image)" in run_cli("status", root=root).output
