@@ -605,3 +605,17 @@ def test_an_endless_download_is_cut_at_the_size_limit(make_paper: PaperFactory, 
     emulator.config.faults.injections.clear()
     assert sync(emulator, root).generated == ["f0"]
     assert posts(emulator) == 1
+
+
+def test_a_trickling_download_has_a_deadline_too(make_paper: PaperFactory, emulator: Emulator) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.trickle_delay = 0.2  # 1 KiB every 0.2 s: about a second in all
+    emulator.config.faults.inject("trickle", "download", count=100)
+    policy = RetryPolicy(poll=FAST_POLL.poll, backoff_base=0.01, download_deadline=0.3)
+    first = run_bounded(lambda: sync(emulator, root, policy=policy))
+    assert "took longer than 0.3 s" in first.failed[0][1]
+    assert read(root / "figures.lock").record("f0").pending
+    assert list((root / "figures").iterdir()) == []
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1

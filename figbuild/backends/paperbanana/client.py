@@ -281,7 +281,7 @@ class Client:
             out.seek(0)
             out.truncate()
             try:
-                return self._download_once(url, out, chunk_size, stop)
+                return self._download_once(url, out, chunk_size, stop, began)
             except _CutDownload as cut:
                 decision = self.policy.decide(
                     cut.outcome, idempotent=True, attempt=attempt, elapsed=self._clock() - began
@@ -295,8 +295,11 @@ class Client:
                     self._sleep(decision.wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _download_once(self, url: str, out: BinaryIO, chunk_size: int, stop: threading.Event | None) -> int:
+    def _download_once(
+        self, url: str, out: BinaryIO, chunk_size: int, stop: threading.Event | None, began: float
+    ) -> int:
         limit = self.settings.max_download
+        deadline = began + self.policy.download_deadline
         too_large = MalformedResponse(f"the image at {printable(url)} is larger than {limit} bytes; refused")
         try:
             with self._session.get(
@@ -320,6 +323,11 @@ class Client:
                 while True:
                     if stop is not None and stop.is_set():
                         raise Interrupted("interrupted during a download")
+                    if self._clock() > deadline:
+                        raise MalformedResponse(
+                            f"the download of {printable(url)} took longer than "
+                            f"{self.policy.download_deadline:g} s; gave up"
+                        )
                     # read1: whatever has arrived, so a trickle still looks at ``stop`` often.
                     chunk = response.raw.read1(chunk_size, decode_content=True)
                     if not chunk:

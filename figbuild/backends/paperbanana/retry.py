@@ -67,6 +67,9 @@ class RetryPolicy:
     poll: PollSchedule = field(default_factory=PollSchedule)
     #: Longest a wait for one task may take, in seconds; after it the task stays pending.
     task_deadline: float = 1800.0
+    #: Longest one image download may take, retries included (a trickle never trips the
+    #: per-read timeout); after it that figure fails and its task stays pending.
+    download_deadline: float = 600.0
     #: First backoff step in seconds (tests shorten it).
     backoff_base: float = 0.5
 
