@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic, images, lockfile
+from figbuild import atomic, images, lockfile, taken
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
@@ -126,7 +126,7 @@ def sync(
         check_budget(plan, max_credits, None)
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
-        backend.known(_task_ids(keeper.lock))
+        backend.known(_task_ids(keeper.lock) | taken.read(paper.root))
         if not ids:
             known = {item.figure.id for item in resolved}
             keeper.update(lambda lock: _prune(lock, known))
@@ -341,6 +341,7 @@ class _Runner:
         """Record the task a submission created, then collect it."""
         pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
         if ticket.task_id is not None:
+            taken.add(self.root, [ticket.task_id])
             self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending), durable=True)
             self.reporter.figure(
                 status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits

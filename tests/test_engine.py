@@ -619,3 +619,29 @@ def test_a_trickling_download_has_a_deadline_too(make_paper: PaperFactory, emula
     emulator.config.faults.injections.clear()
     assert sync(emulator, root).generated == ["f0"]
     assert posts(emulator) == 1
+
+
+def test_a_task_whose_image_was_replaced_is_never_taken_by_another_figure(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # a and c differ only in content. a's first task leaves the lock when a is
+    # regenerated; a later POST of c that got no answer must not "find" it.
+    figures = {
+        "a": {"prompt": "same prompt", "content": "sections/a.tex"},
+        "c": {"prompt": "same prompt", "content": "sections/c.tex"},
+    }
+    files = {"sections/a.tex": "\\section{A}\nAlpha.\n", "sections/c.tex": "\\section{C}\nGamma.\n"}
+    root = make_paper({"version": 1, "figures": figures}, files)
+    sync(emulator, root)
+    first_a = read(root / "figures.lock").record("a").generated
+    assert first_a is not None
+    (root / "sections/a.tex").write_text("\\section{A}\nAlpha, revised.\n")
+    sync(emulator, root)
+    (root / "sections/c.tex").write_text("\\section{C}\nGamma, revised.\n")
+    emulator.config.faults.inject("drop", "submit")
+    result = sync(emulator, root)
+    assert result.generated == ["c"]
+    c = read(root / "figures.lock").record("c").generated
+    assert c is not None
+    assert c.task_id != first_a.task_id, "c took a's old task"
+    assert emulator.credits_charged == 10 * len(emulator.tasks()) == 40

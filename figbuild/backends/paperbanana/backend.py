@@ -33,8 +33,11 @@ from figbuild.report import Reporter
 from figbuild.safetext import printable
 from figbuild.timestamps import now, parse_time
 
-#: Seconds either side of a submission within which a listed task may be the one it created.
+#: Seconds before a submission within which a listed task may be the one it created,
+#: when the server's clock is unknown, and when its Date header told us its offset
+#: (whole seconds, one round trip: a few seconds cover it).
 RECONCILE_SLACK = 120.0
+MEASURED_SLACK = 10.0
 #: Tasks in flight from which one list request replaces per-task polls.
 BATCH_FROM = 3
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
@@ -195,7 +198,8 @@ class ApiBackend:
         offset from ours its Date header tells) within the slack of ``since``."""
         for task in self.client.iter_tasks(type=job.parts["type"]):
             # Read after the first answer: the offset is learnt from the answers themselves.
-            earliest = since + self.client.server_offset - RECONCILE_SLACK
+            offset = self.client.server_offset
+            earliest = since - RECONCILE_SLACK if offset is None else since + offset - MEASURED_SLACK
             created = created_at(task)
             if created is not None and created < earliest:
                 return  # the list is newest first: everything further is older

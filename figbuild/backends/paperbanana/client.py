@@ -165,8 +165,9 @@ class Client:
         self._session.headers["User-Agent"] = f"figbuild/{__version__}"
         # Never read ~/.netrc or proxy settings that could send the key elsewhere.
         self._session.trust_env = False
-        #: Server clock minus ours, in seconds, from the last answer's Date header.
-        self.server_offset = 0.0
+        #: Server clock minus ours, in seconds, from the last answer's Date header
+        #: (None until an answer carried one).
+        self.server_offset: float | None = None
 
     def __enter__(self) -> Client:
         return self
