@@ -78,6 +78,8 @@ FAULTS: dict[str, Fault] = {
     # resent), a read is retried.
     "drop before create": Fault(injected("drop"), ALL_ABSORBED),
     "drop after create": Fault(injected("drop_after_create"), {"submit": 0}),
+    "slow answer": Fault(injected("hang"), ALL_ABSORBED),
+    "late answer after create": Fault(injected("delay_after_create"), {"submit": 0}),
     "unreadable 2xx (html)": Fault(
         injected("html_2xx"), {"submit": 0, "reconcile": 1, "poll": 1, "resume": 1}
     ),
@@ -179,6 +181,7 @@ def test_fault_matrix(
         faults = server.config.faults
         faults.retry_after = 0
         faults.trickle_delay = 0.002
+        faults.hang_seconds = 0.3
         monkeypatch.setenv("PAPERBANANA_BASE_URL", server.base_url)
         runs: list[Result] = []
         if phase == "resume":
@@ -261,6 +264,6 @@ def assert_files(root: Path) -> None:
 
 
 def test_the_matrix_covers_every_fault_at_every_phase_it_can_strike() -> None:
-    assert len(FAULTS) == 20
+    assert len(FAULTS) == 22
     assert {phase for fault in FAULTS.values() for phase in fault.exits} == set(PHASES)
-    assert len(CELLS) >= 60
+    assert len(CELLS) == 66
