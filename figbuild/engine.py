@@ -126,7 +126,9 @@ def sync(
         check_budget(plan, max_credits, None)
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
-        backend.known(_task_ids(keeper.lock) | taken.read(paper.root))
+        recorded, logged = _task_ids(keeper.lock), taken.read(paper.root)
+        taken.add(paper.root, sorted(recorded - logged))  # a run killed before logging them
+        backend.known(recorded | logged)
         if not ids:
             known = {item.figure.id for item in resolved}
             keeper.update(lambda lock: _prune(lock, known))
@@ -341,8 +343,10 @@ class _Runner:
         """Record the task a submission created, then collect it."""
         pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
         if ticket.task_id is not None:
-            taken.add(self.root, [ticket.task_id])
             self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending), durable=True)
+            # After the lock: a task in this log but not in the lock would be hidden from
+            # the next run's reconciliation if the process died in between.
+            taken.add(self.root, [ticket.task_id])
             self.reporter.figure(
                 status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
             )
