@@ -319,7 +319,7 @@ class _Runner:
             self.reporter.figure(status.id, "resuming", f"task {pending.task_id}")
             ticket = Ticket(job, pending.task_id, pending.credits, pending.submitted_at)
             try:
-                self._collect(status.id, ticket, pending)
+                self._collect(status, ticket, pending)
                 return
             except TaskNotFound:
                 gone = f"task {pending.task_id} no longer exists for this key"
@@ -353,12 +353,22 @@ class _Runner:
         with self._mutex:
             self.result.credits_spent += ticket.credits
         try:
-            self._collect(status.id, ticket, pending)
+            self._collect(status, ticket, pending)
         except TaskNotFound as exc:  # the task we were just given vanished
             self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
             self._failed(status.id, str(exc))
 
-    def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
+    def _collect(self, status: FigureStatus, ticket: Ticket, pending: Pending) -> None:
+        figure_id, current = status.id, status.resolved.fingerprint.digest
+        generated = self.keeper.lock.record(figure_id).generated
+        if pending.fingerprint != current and generated is not None and generated.fingerprint == current:
+            # The figure already has an image of its current inputs: this older task's
+            # image would replace it, make the figure stale, and be paid for again.
+            self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
+            self.reporter.figure(
+                figure_id, "checked", f"task {ticket.task_id} was for older inputs than the current image"
+            )
+            return
         target = self.root / pending.output
         expected = sha256_file(target)
         try:

@@ -645,3 +645,24 @@ def test_a_task_whose_image_was_replaced_is_never_taken_by_another_figure(
     assert c is not None
     assert c.task_id != first_a.task_id, "c took a's old task"
     assert emulator.credits_charged == 10 * len(emulator.tasks()) == 40
+
+
+def test_an_older_task_never_replaces_an_image_of_the_current_inputs(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.inject("html_2xx", "poll")
+    sync(emulator, root)  # the task is paid, its state unreadable: pending
+    (root / "sections/s0.tex").write_text("\\section{A}\nAlpha text, revised.\n")
+    emulator.config.faults.inject("html_2xx", "poll")
+    second = sync(emulator, root)  # the old task still unreadable; the new inputs generated
+    assert second.generated == ["f0"]
+    current = read(root / "figures.lock").record("f0").generated
+    assert current is not None
+    third = sync(emulator, root)
+    assert third.generated == [], "the older task's image is not put over the current one"
+    record = read(root / "figures.lock").record("f0")
+    assert record.generated == current
+    assert record.pending == ()
+    assert sync(emulator, root).plan.empty, "fresh: nothing is paid again"
+    assert posts(emulator) == 2
