@@ -7,18 +7,17 @@ lock after every step, so an interrupted run is resumed.
 
 from __future__ import annotations
 
-import contextlib
 import io
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from figbuild import atomic, images, lockfile, sent
-from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
+from figbuild import atomic, images, lockfile, sent, taken
+from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
 from figbuild.errors import (
@@ -57,6 +56,8 @@ class SyncResult:
 
 #: Most figures in flight at once, whatever the rate limit allows.
 MAX_JOBS = 128
+#: Seconds Ctrl-C waits for the workers to notice before the run records and exits.
+INTERRUPT_GRACE = 0.8
 
 
 class _LockKeeper:
@@ -80,9 +81,18 @@ class _LockKeeper:
         self._version = 0
         self._written = 0
         self._written_at = 0.0
+        self._closed = False
+
+    def close(self) -> None:
+        """Take no more changes: after Ctrl-C, a worker still blocked in a request may
+        wake after the run ended, and must not write a lock another run now owns."""
+        with self._mutex:
+            self._closed = True
 
     def update(self, change: Callable[[Lock], Lock], *, durable: bool = False) -> None:
         with self._mutex:
+            if self._closed:
+                return
             self.lock = change(self.lock)
             self._version += 1
             mine = self._version
@@ -163,7 +173,9 @@ def sync(
             raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
-        backend.known(_task_ids(keeper.lock))
+        recorded, logged = _task_ids(keeper.lock), taken.read(paper.root)
+        taken.add(paper.root, sorted(recorded - logged))  # a run killed before logging them
+        backend.known(recorded | logged)
         # The default: as many in flight as the backend sustains (its rate limit), so
         # a large plan is paced by the limit, not by waiting on a few slow tasks.
         jobs = min(jobs or backend.concurrency(), MAX_JOBS)
@@ -209,23 +221,76 @@ def _work(plan: Plan) -> list[_Work]:
 
 
 def _execute(works: list[_Work], runner: _Runner, jobs: int, stop: threading.Event) -> None:
-    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop cleanly and say so."""
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="figbuild")
-    futures = [pool.submit(runner.run, work) for work in works]
+    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop at once and say so.
+
+    The workers are daemon threads that the main thread does not wait for after
+    Ctrl-C (beyond a short grace): a hung POST or a trickling download cannot hold
+    the exit up. Whatever they were doing is already in the lock: a submission is
+    recorded before its POST, a task before it is collected.
+    """
+    work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+    for item in works:
+        work.put(item)
+    errors: list[BaseException] = []
+    workers = max(1, min(jobs, len(works)))
+    running = _Countdown(workers)
+
+    def worker() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    item = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    runner.run(item)
+                except Interrupted:  # raised by workers once `stop` is set
+                    return
+                except BaseException as exc:
+                    errors.append(exc)
+        finally:
+            running.done()
+
+    for n in range(workers):
+        threading.Thread(target=worker, name=f"figbuild-{n}", daemon=True).start()
     try:
-        for future in as_completed(futures):
-            with contextlib.suppress(Interrupted):  # raised by workers once `stop` is set
-                future.result()
+        running.wait()
     except KeyboardInterrupt:
         stop.set()
-        runner.reporter.info("interrupted: finishing the requests in flight and recording pending tasks")
-        pool.shutdown(wait=True, cancel_futures=True)
+        runner.reporter.info("interrupted: recording pending tasks")
+        running.wait(INTERRUPT_GRACE)
+        runner.keeper.close()
         raise Interrupted(
             "interrupted; every submitted task is recorded as pending",
             hint="run `figbuild sync` again to collect them without paying twice",
         ) from None
-    finally:
-        pool.shutdown(wait=True)
+    if errors:
+        raise errors[0]
+
+
+class _Countdown:
+    """Waits for the workers to finish. Not ``Thread.join``: on CPython 3.11 a join
+    interrupted by Ctrl-C marks the still-running thread as finished, so a second
+    join would not wait for it to clean up."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._cond = threading.Condition()
+
+    def done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until every worker is done, or ``timeout`` seconds; Ctrl-C is seen at once."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._count > 0:
+                left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
 
 def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
@@ -401,7 +466,7 @@ class _Runner:
                 break
             submitted.append((ticket, self._confirm(figure.id, intent, ticket)))
         for ticket, pending in submitted:
-            self._collect_or_forget(figure.id, ticket, pending)
+            self._collect_or_forget(status, ticket, pending)
 
     def _submit(self, figure_id: str, job: Job, intent: Pending) -> Ticket | None:
         if self.backend.paid:
@@ -410,7 +475,12 @@ class _Runner:
             self.keeper.update(lambda lock: lock.with_pending(figure_id, intent), durable=True)
         try:
             return self.backend.submit(job)
+        except Unconfirmed as exc:
+            # A task may exist: the mark stays, so nothing is paid twice.
+            self._failed(figure_id, str(exc))
+            return None
         except (ApiError, FigureFailed, Interrupted) as exc:
+            # Nothing was created (refused, or the task list showed none): forget the mark.
             self.keeper.update(lambda lock: lock.replace_pending(figure_id, intent, None))
             if isinstance(exc, Interrupted):
                 raise
@@ -425,14 +495,18 @@ class _Runner:
             self.reporter.figure(status.id, "resuming", f"task {pending.task_id}")
             ticket = Ticket(job, pending.task_id, pending.credits, pending.submitted_at)
             try:
-                self._collect(status.id, ticket, pending)
+                self._collect(status, ticket, pending)
                 return
             except TaskNotFound:
                 gone = f"task {pending.task_id} no longer exists for this key"
         else:
-            found = self.backend.find(job, parse_time(pending.submitted_at))
+            try:
+                found = self.backend.find(job, parse_time(pending.submitted_at))
+            except Unconfirmed as exc:
+                self._failed(status.id, str(exc))
+                return
             if found is not None:
-                self._collect_or_forget(status.id, found, self._confirm(status.id, pending, found))
+                self._collect_or_forget(status, found, self._confirm(status.id, pending, found))
                 return
             gone = "an interrupted submission created no task"
         # Nothing to collect: forget the entry and generate if the figure still wants it.
@@ -446,6 +520,9 @@ class _Runner:
         pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
         if ticket.task_id is not None:
             self.keeper.update(lambda lock: lock.replace_pending(figure_id, intent, pending), durable=True)
+            # After the lock: a task in this log but not in the lock would be hidden from
+            # the next run's reconciliation if the process died in between.
+            taken.add(self.root, [ticket.task_id])
             self.reporter.figure(
                 figure_id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
             )
@@ -453,14 +530,19 @@ class _Runner:
             self.result.credits_spent += ticket.credits
         return pending
 
-    def _collect_or_forget(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
+    def _collect_or_forget(self, status: FigureStatus, ticket: Ticket, pending: Pending) -> None:
         try:
-            self._collect(figure_id, ticket, pending)
+            self._collect(status, ticket, pending)
         except TaskNotFound as exc:  # the task we were just given vanished
-            self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
-            self._failed(figure_id, str(exc))
+            self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
+            self._failed(status.id, str(exc))
 
-    def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
+    def _collect(self, status: FigureStatus, ticket: Ticket, pending: Pending) -> None:
+        figure_id, current = status.id, status.resolved.fingerprint.digest
+        generated = self.keeper.lock.record(figure_id).generated
+        # The figure already has an image of its current inputs: an older task's image
+        # would replace it, make the figure stale and be paid for again. It goes to history.
+        older = pending.fingerprint != current and generated is not None and generated.fingerprint == current
         target = self.root / pending.output
         try:
             expected = sha256_file(target)
@@ -476,16 +558,21 @@ class _Runner:
             self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
             self._failed(figure_id, str(exc), ticket.task_id)
             return
-        except ApiError as exc:
+        except (ApiError, StillPending) as exc:
             self._failed(figure_id, f"{exc} {_STAYS_PENDING}", ticket.task_id)
             return
         how = self._how(pending)
+        if older:
+            self._collect_to_history(figure_id, ticket, location, pending, how, "older inputs than the image")
+            return
         if not self._claim_output(figure_id, pending):
-            self._collect_candidate(figure_id, ticket, location, pending, how)
+            self._collect_to_history(
+                figure_id, ticket, location, pending, how, f"candidate {pending.candidate}"
+            )
             return
         try:
             digest = self._write(ticket, location, target, expected)
-        except (ApiError, images.ImageError, _Conflict, OSError) as exc:
+        except (ApiError, StillPending, images.ImageError, _Conflict, OSError) as exc:
             why = atomic.explain(exc, target) if isinstance(exc, OSError) else str(exc)
             self._failed(figure_id, f"{why} {_STAYS_PENDING}", ticket.task_id)
             return
@@ -532,10 +619,11 @@ class _Runner:
             self._claimed.add(key)
             return True
 
-    def _collect_candidate(
-        self, figure_id: str, ticket: Ticket, location: str, pending: Pending, how: How
+    def _collect_to_history(
+        self, figure_id: str, ticket: Ticket, location: str, pending: Pending, how: How, what: str
     ) -> None:
-        """Fetch a candidate that is not written to the output into history only."""
+        """Fetch an image that is not written to the output (a further candidate, or one for
+        older inputs than the figure's image) into history only: every paid image is kept."""
         staging = state_dir(self.root) / f"candidate-{ticket.task_id or 'local'}{Path(pending.output).suffix}"
         try:
             with atomic.atomic_writer(staging) as handle:
@@ -559,7 +647,7 @@ class _Runner:
         finally:
             staging.unlink(missing_ok=True)
         self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
-        self.reporter.figure(figure_id, "kept", f"candidate {pending.candidate} in history")
+        self.reporter.figure(figure_id, "kept", f"task {ticket.task_id} in history ({what})")
 
     def _write(
         self, ticket: Ticket, location: str, target: Path, expected: str | None, *, same_only: bool = False
@@ -572,6 +660,8 @@ class _Runner:
             self.backend.fetch(ticket, location, handle)
             handle.flush()
             digest = self._finish(Path(handle.name), ticket.job.fmt, handle)
+            if self.backend.stop.is_set():
+                raise Interrupted("interrupted before writing the image")
             if sha256_file(target) != expected:
                 raise _Conflict(f"{target.name} changed while figbuild was working on it; kept it")
             if same_only and digest != expected:

@@ -138,6 +138,8 @@ def dumps(lock: Lock) -> str:
         entry: dict[str, Any] = {}
         if record.generated is not None:
             entry["generated"] = asdict(record.generated)
+            if record.generated.provisional is None:
+                del entry["generated"]["provisional"]  # locks of real images read as before
         if record.pending:
             entry["pending"] = [asdict(p) for p in sorted(record.pending, key=lambda p: p.submitted_at)]
         if record.last_failure is not None:

@@ -14,8 +14,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from figbuild.backends.paperbanana.settings import KEY_ENV
+from figbuild.backends.paperbanana.settings import key_forms
 from figbuild.report import FINAL_EVENTS
+from figbuild.safetext import printable_lines
 from figbuild.state import FigureStatus, OrphanStatus, State
 
 #: A row of ``status``: a figure of the manifest, or an orphaned lock record.
@@ -29,11 +30,11 @@ if TYPE_CHECKING:  # not imported at run time: status must not load requests
 
 
 def redact(text: str) -> str:
-    """``text`` with the configured API key (if any) replaced."""
-    key = os.environ.get(KEY_ENV, "")
-    if len(key) >= 4 and key in text:
-        text = text.replace(key, "sk-***")
-    return text
+    """``text`` with every form of the configured API key (raw, stripped, each word
+    of it) replaced, and control characters other than line breaks escaped."""
+    for form in sorted(key_forms(os.environ), key=len, reverse=True):
+        text = text.replace(form, "sk-***")
+    return printable_lines(text)
 
 
 class Console:

@@ -26,7 +26,6 @@ from figbuild.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
-    UsageError,
 )
 
 BASE = "https://api.example.test/api/v1"
@@ -201,6 +200,36 @@ def test_body_that_is_not_json(requests_mock: rm.Mocker, client: Client) -> None
         client.task("t1")
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"text": "<html><body>Welcome to the captive portal</body></html>"},
+        {"json": {"success": True, "data": {"status": "pending", "credits_used": 10}}},
+        {"json": {"success": True, "data": {"task_id": None}}},
+        {"json": {"success": True, "data": "ok"}},
+    ],
+    ids=["html", "no-task-id", "null-task-id", "data-not-an-object"],
+)
+def test_an_unreadable_2xx_answer_to_generate_is_ambiguous(
+    requests_mock: rm.Mocker, client: Client, answer: dict[str, object]
+) -> None:
+    # The server may have created (and charged) a task: reconcile, never forget or resend.
+    requests_mock.post(f"{BASE}/generate", status_code=200, **answer)  # type: ignore[arg-type]
+    with pytest.raises(AmbiguousSubmission):
+        client.generate(BODY)
+    assert requests_mock.call_count == 1
+
+
+def test_server_text_is_shown_with_control_characters_escaped(
+    requests_mock: rm.Mocker, client: Client
+) -> None:
+    requests_mock.post(f"{BASE}/generate", status_code=400, json={"success": False, "error": "bad\x1b[2J\r"})
+    with pytest.raises(BadRequest) as raised:
+        client.generate(BODY)
+    assert "\x1b" not in str(raised.value)
+    assert "\\x1b[2J\\r" in str(raised.value)
+
+
 def test_json_without_the_envelope(requests_mock: rm.Mocker, client: Client) -> None:
     requests_mock.get(f"{BASE}/task/t1", json={"task_id": "t1"})
     with pytest.raises(MalformedResponse):
@@ -270,9 +299,55 @@ def test_download_never_sends_the_key(requests_mock: rm.Mocker, client: Client) 
     assert "Authorization" not in requests_mock.request_history[0].headers
 
 
-def test_download_refuses_plain_http_to_a_remote_host(client: Client) -> None:
-    with pytest.raises(UsageError):
-        client.download("http://img.example.org/a.png", io.BytesIO())
+@pytest.mark.parametrize(
+    "url", ["http://img.example.org/a.png", "file:///etc/passwd", "figures/a.png", "../../a.png", ""]
+)
+def test_download_refuses_a_hostile_url_as_a_bad_answer_not_a_usage_error(client: Client, url: str) -> None:
+    # A bad URL from the server fails that figure (exit 1, task kept), not the whole run (exit 2).
+    with pytest.raises(MalformedResponse, match="refuses"):
+        client.download(url, io.BytesIO())
+
+
+def test_a_cut_download_is_retried_from_the_start(
+    requests_mock: rm.Mocker, client: Client, sleeps: Sleeps
+) -> None:
+    requests_mock.get(
+        "https://img.test/a.png",
+        [
+            {"content": b"12345", "headers": {"Content-Length": "10"}},
+            {"status_code": 502, "text": "bad gateway"},
+            {"content": b"0123456789", "headers": {"Content-Length": "10"}},
+        ],
+    )
+    out = io.BytesIO()
+    assert client.download("https://img.test/a.png", out) == 10
+    assert out.getvalue() == b"0123456789", "the cut attempt's bytes are not kept"
+    assert len(sleeps) == 2, "each retry waited its backoff"
+
+
+def test_a_download_over_the_size_limit_is_refused(requests_mock: rm.Mocker) -> None:
+    small = Client(Settings(base_url=BASE, key=KEY, max_download=1000), limiter=RateLimiter(1000))
+    requests_mock.get("https://img.test/big.png", content=b"x" * 1001, headers={"Content-Length": "1001"})
+    with pytest.raises(MalformedResponse, match="larger than 1000 bytes"):
+        small.download("https://img.test/big.png", io.BytesIO())
+    # Without a Content-Length, the count of bytes read stops it.
+    requests_mock.get("https://img.test/endless.png", body=io.BytesIO(b"x" * 5000))
+    out = io.BytesIO()
+    with pytest.raises(MalformedResponse, match="larger than"):
+        small.download("https://img.test/endless.png", out)
+    assert len(out.getvalue()) <= 1000
+
+
+def test_a_download_stops_when_asked(requests_mock: rm.Mocker, client: Client) -> None:
+    import threading
+
+    from figbuild.errors import Interrupted
+
+    stop = threading.Event()
+    stop.set()
+    requests_mock.get("https://img.test/a.png", content=b"x" * 10)
+    with pytest.raises(Interrupted):
+        client.download("https://img.test/a.png", io.BytesIO(), stop=stop)
 
 
 def test_key_is_in_no_repr() -> None:

@@ -16,6 +16,7 @@ import pytest
 import requests
 import requests_mock as rm
 
+from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.lockfile import read
 
 from .conftest import PaperFactory
@@ -174,6 +175,68 @@ def test_ctrl_c_records_pending_and_exits_130(
     assert not list(root.rglob("*.figbuild-tmp"))
 
 
+def _interrupt_within_a_second(process: subprocess.Popen[str]) -> str:
+    """SIGINT ``process``; it must exit 130 within ~1 s, without a traceback; its stderr."""
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    took = time.monotonic() - sent
+    assert process.returncode == 130, stderr
+    assert took < 1.8, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in stderr
+    return stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_interrupts_a_hung_post_at_once_and_keeps_its_mark(make_paper: PaperFactory) -> None:
+    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.1)) as server:
+        server.config.faults.hang_seconds = 3.0
+        server.config.faults.inject("hang", "submit")
+        env = user_env(server.base_url)
+        root = _paper(make_paper, 1)
+        process = subprocess.Popen(
+            [SCRIPT, "-C", str(root), "sync"],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _wait_for(lambda: (root / "figures.lock").exists())  # the mark, written before the POST
+        time.sleep(0.3)
+        _interrupt_within_a_second(process)
+        [mark] = read(root / "figures.lock").record("f0").pending
+        assert mark.task_id is None, "the hung POST may create a task: its mark stays"
+        _wait_for(lambda: server.count("POST", "/api/v1/generate") == 1)  # the server finished it
+        assert run("-C", str(root), "sync", env=env).returncode == 0
+        assert server.count("POST", "/api/v1/generate") == 1, "found by reconciliation, not paid again"
+        assert len(server.tasks()) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_interrupts_a_trickling_download_at_once(make_paper: PaperFactory) -> None:
+    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.25)) as server:
+        server.config.faults.trickle_delay = 0.1  # 1 KiB every 0.1 s: a minute or more for the image
+        server.config.faults.inject("trickle", "download")
+        env = user_env(server.base_url)
+        root = _paper(make_paper, 1)
+        process = subprocess.Popen(
+            [SCRIPT, "-C", str(root), "sync"],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _wait_for(lambda: _submitted(root, 1))
+        _wait_for(lambda: list((root / "figures").glob("*.figbuild-tmp")) != [])  # the download began
+        time.sleep(0.3)
+        _interrupt_within_a_second(process)
+        assert _submitted(root, 1), "the task is recorded as pending"
+        assert not (root / "figures/f0.png").exists()
+        assert not list(root.rglob("*.figbuild-tmp")), "the temp file of the cut download is gone"
+        assert run("-C", str(root), "sync", env=env).returncode == 0
+        assert server.count("POST", "/api/v1/generate") == 1
+
+
 # -- the key never shows ------------------------------------------------------------------
 
 BASE = "https://api.example.test/api/v1"
@@ -206,7 +269,7 @@ def test_key_never_printed_even_verbose(  # type: ignore[no-untyped-def]
     else:
         requests_mock.get(f"{BASE}/credits", json=CREDITS)
     monkeypatch.setattr(
-        "figbuild.backends.paperbanana.retry.backoff", lambda attempt: 0.0
+        "figbuild.backends.paperbanana.retry.backoff", lambda attempt, base=0.5: 0.0
     )  # no real waiting in a test
     result = run_cli("-v", "credits")
     synced = run_cli("-v", "-C", str(make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})), "sync")
@@ -216,14 +279,45 @@ def test_key_never_printed_even_verbose(  # type: ignore[no-untyped-def]
         assert "api: GET /credits" in output, "verbose output was shown"
 
 
-def test_a_sync_with_nothing_to_do_needs_no_key(
-    make_paper: PaperFactory, emulator_process: tuple[str, subprocess.Popen[str]]
+def test_a_key_with_stray_whitespace_echoed_in_a_401_is_never_printed(
+    make_paper: PaperFactory,
+    run_cli,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
+    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.1)) as server:
+        server.config.faults.inject("echo_key", count=100)
+        monkeypatch.setenv("PAPERBANANA_BASE_URL", server.base_url)
+        for raw in (f" {SECRET}", f"{SECRET}\n"):
+            monkeypatch.setenv("PAPERBANANA_API_KEY", raw)
+            result = run_cli("-v", "sync", root=_paper(make_paper, 1))
+            assert result.exit_code == 1
+            assert "invalid API key" in result.output
+            assert SECRET[3:] not in result.output
+
+
+@pytest.mark.parametrize("raw", ["sk-abc\ndef-0123456789", "sk-\u00fcber\u2013key-0123456789"])
+def test_a_key_with_a_line_break_or_non_latin1_character_is_a_usage_error(
+    make_paper: PaperFactory,
+    run_cli,
+    monkeypatch: pytest.MonkeyPatch,
+    raw: str,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setenv("PAPERBANANA_API_KEY", raw)
+    started = time.monotonic()
+    result = run_cli("sync", root=_paper(make_paper, 1))
+    assert result.exit_code == 2
+    assert "PAPERBANANA_API_KEY contains" in result.stderr
+    assert "0123456789" not in result.output
+    assert time.monotonic() - started < 5, "refused at once, not after retries"
+
+
+def test_a_sync_with_nothing_to_do_needs_no_key(make_paper: PaperFactory) -> None:
     # A collaborator without a key builds the paper: figures are current, so no key is asked for.
     root = make_paper({"version": 1, "figures": {"a": {"prompt": "x"}}})
     env = {k: v for k, v in os.environ.items() if k != "PAPERBANANA_API_KEY"}
-    author = {**env, "PAPERBANANA_BASE_URL": emulator_process[0], "PAPERBANANA_API_KEY": "sk-author"}
-    assert run("-C", str(root), "sync", env=author).returncode == 0
+    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.1)) as server:
+        keyed = {**env, "PAPERBANANA_API_KEY": "sk-test-key", "PAPERBANANA_BASE_URL": server.base_url}
+        assert run("-C", str(root), "sync", env=keyed).returncode == 0
     assert run("-C", str(root), "sync", env=env).returncode == 0
     (root / "figures.yaml").write_text("version: 1\nfigures:\n  a:\n    prompt: changed\n")
     assert run("-C", str(root), "sync", env=env).returncode == 2

@@ -28,7 +28,7 @@ from figbuild.timestamps import now
 
 from .conftest import EmulatorFactory, PaperFactory, all_files
 
-FAST_POLL = RetryPolicy(poll=PollSchedule(initial=0.02, factor=1.5, cap=0.2))
+FAST_POLL = RetryPolicy(poll=PollSchedule(initial=0.02, factor=1.5, cap=0.2), backoff_base=0.01)
 
 
 class Recorder:
@@ -58,7 +58,7 @@ def sync(
 ) -> engine.SyncResult:
     """One `sync` of the paper at ``root`` against ``server``, as the CLI runs it."""
     settings = Settings(base_url=server.base_url, key="sk-test-key", window=window)
-    with Client(settings) as client:
+    with Client(settings, policy=policy) as client:
         backend = ApiBackend(client, policy)
         return engine.sync(Paper.open(root), backend, Recorder(), **options)
 
@@ -159,16 +159,27 @@ def test_low_rate_limit_sees_no_429(make_paper: PaperFactory) -> None:
         assert server.credits_charged == 120
 
 
+def test_a_cut_download_is_retried_as_a_network_error_on_a_read(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.truncate_downloads = 2
+    assert sync(emulator, root).generated == ["f0"]
+    assert emulator.count("GET", "/files/") == 3
+    assert posts(emulator) == 1
+
+
 def test_truncated_download_is_never_left_on_disk_and_is_collected_next_run(
     make_paper: PaperFactory, emulator: Emulator
 ) -> None:
     root = paper_with(make_paper, 1)
-    emulator.config.faults.truncate_downloads = 1
+    emulator.config.faults.truncate_downloads = 100
     first = sync(emulator, root)
     assert [figure for figure, _ in first.failed] == ["f0"]
     assert not (root / "figures/f0.png").exists()
     assert list((root / "figures").iterdir()) == [], "no temp file left"
     assert read(root / "figures.lock").record("f0").pending[0].task_id is not None
+    emulator.config.faults.truncate_downloads = 0
     second = sync(emulator, root)
     assert second.generated == ["f0"]
     assert posts(emulator) == 1, "the paid task was collected, not paid again"
@@ -343,7 +354,7 @@ def test_status_json_shows_pending_after_an_interrupted_collection(
     make_paper: PaperFactory, emulator: Emulator, run_cli: Callable[..., Any]
 ) -> None:
     root = paper_with(make_paper, 1)
-    emulator.config.faults.truncate_downloads = 1
+    emulator.config.faults.truncate_downloads = 100
     sync(emulator, root)
     rows = json.loads(run_cli("status", "--json", root=root).output)
     assert rows[0]["state"] == "pending"
@@ -353,7 +364,7 @@ def test_a_pending_task_the_server_no_longer_knows_is_regenerated(make_paper: Pa
     # Pending in the lock, but the (new) server has never heard of it: dropped and regenerated.
     root = paper_with(make_paper, 1)
     with Emulator(EmulatorConfig(latency=0.1, image_scale=0.1)) as first:
-        first.config.faults.truncate_downloads = 1
+        first.config.faults.truncate_downloads = 100
         sync(first, root)
     assert read(root / "figures.lock").record("f0").pending
     with Emulator(EmulatorConfig(latency=0.1, image_scale=0.1)) as second:
@@ -523,3 +534,244 @@ def test_an_image_written_by_a_run_killed_before_recording_it_is_adopted_not_cal
     assert record.generated is not None
     assert sync(emulator, root).plan.empty, "fresh from now on"
     assert posts(emulator) == 1
+
+
+# -- trust under faults (issue 11): money, hangs, hostile answers -----------------
+
+
+def run_bounded(action: Callable[[], Any], seconds: float = 20.0) -> Any:
+    """``action()`` on a thread; a hang fails the test instead of stalling the suite."""
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(action()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still running after {seconds} s: a wait without a deadline"
+    return outcome[0]
+
+
+def test_reconciliation_matches_the_aspect_ratio_too(make_paper: PaperFactory, emulator: Emulator) -> None:
+    import requests
+
+    # A task with the same prompt but another aspect ratio was made a moment ago
+    # (elsewhere). A POST that failed without creating anything must not take it.
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "same prompt", "aspect_ratio": "1:1"}}})
+    body = {"type": "pipeline", "prompt": "same prompt", "options": {"aspect_ratio": "16:9"}}
+    headers = {"Authorization": "Bearer sk-test-key"}
+    other = requests.post(f"{emulator.base_url}/generate", json=body, timeout=10, headers=headers)
+    emulator.config.faults.generate_errors = 1
+    result = sync(emulator, root)
+    assert result.generated == ["a"]
+    generated = read(root / "figures.lock").record("a").generated
+    assert generated is not None
+    assert generated.task_id != other.json()["data"]["task_id"]
+
+
+def test_same_prompt_other_content_never_takes_a_task_another_submission_may_be_given(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # a's POST fails (no task); b's, with the same prompt and options but other
+    # content, creates its task and answers late. The server does not show content,
+    # so the task a's reconciliation sees may be b's: a stays unconfirmed.
+    figures = {
+        "a": {"prompt": "same prompt", "content": "sections/s0.tex"},
+        "b": {"prompt": "same prompt", "content": "sections/s1.tex"},
+    }
+    files = {
+        "sections/s0.tex": "\\section{A}\nAlpha text.\n",
+        "sections/s1.tex": "\\section{B}\nBeta text.\n",
+    }
+    root = make_paper({"version": 1, "figures": figures}, files)
+    emulator.config.faults.hang_seconds = 1.0
+    emulator.config.faults.inject("500", "submit", match="Alpha", delay=0.3).inject(
+        "delay_after_create", "submit", match="Beta"
+    )
+    first = sync(emulator, root, jobs=2)
+    assert first.generated == ["b"]
+    assert [figure for figure, _ in first.failed] == ["a"]
+    assert "may own them" in first.failed[0][1]
+    assert read(root / "figures.lock").record("a").pending[0].task_id is None, "the mark stays"
+    second = sync(emulator, root)
+    assert second.generated == ["a"]
+    lock = read(root / "figures.lock")
+    ids = {lock.record(f).generated.task_id for f in ("a", "b")}  # type: ignore[union-attr]
+    assert len(ids) == 2, "each figure has its own task"
+    assert emulator.credits_charged == 20 == 10 * len(emulator.tasks())
+
+
+@pytest.mark.parametrize("kind", ["no_task_id", "html_2xx"])
+def test_an_unreadable_2xx_to_generate_is_reconciled_not_paid_again(
+    make_paper: PaperFactory, emulator: Emulator, kind: str
+) -> None:
+    root = paper_with(make_paper, 2)
+    emulator.config.faults.inject(kind, "submit", count=2)
+    result = sync(emulator, root)
+    assert sorted(result.generated) == ["f0", "f1"]
+    assert posts(emulator) == 2
+    assert emulator.credits_charged == 20
+
+
+def test_a_task_that_succeeded_without_an_image_url_stays_pending(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.inject("no_url", "poll", count=100)
+    first = sync(emulator, root)
+    assert "no image URL" in first.failed[0][1]
+    assert read(root / "figures.lock").record("f0").pending[0].task_id is not None
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1, "collected, not paid again"
+
+
+def test_an_unreadable_task_list_keeps_the_unconfirmed_submission(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.drop_after_create = 1
+    emulator.config.faults.inject("500", "list", count=100)
+    first = sync(emulator, root)
+    assert [figure for figure, _ in first.failed] == ["f0"]
+    [mark] = read(root / "figures.lock").record("f0").pending
+    assert mark.task_id is None
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1, "the task the dropped POST created was found, not paid again"
+
+
+def test_a_server_clock_ten_minutes_behind_does_not_defeat_reconciliation(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 2)
+    emulator.config.faults.clock_skew = -600
+    emulator.config.faults.drop_after_create = 2
+    result = sync(emulator, root)
+    assert sorted(result.generated) == ["f0", "f1"]
+    assert posts(emulator) == 2
+    assert emulator.credits_charged == 20
+
+
+def test_a_task_in_an_unknown_state_ends_the_wait_and_stays_pending(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.inject("unknown_status", "poll", count=10_000, value="cancelled")
+    first = run_bounded(lambda: sync(emulator, root))
+    assert "'cancelled', a state figbuild does not know" in first.failed[0][1]
+    assert read(root / "figures.lock").record("f0").pending
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1
+
+
+def test_every_wait_has_a_deadline_after_which_the_task_stays_pending(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.stuck = True
+    policy = RetryPolicy(poll=FAST_POLL.poll, backoff_base=0.01, task_deadline=0.3)
+    first = run_bounded(lambda: sync(emulator, root, policy=policy))
+    assert "did not finish within 0.3 s" in first.failed[0][1]
+    assert read(root / "figures.lock").record("f0").pending[0].task_id is not None
+    emulator.config.faults.stuck = False
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "http://images.example.org/x.png", "../../outside.png"]
+)
+def test_a_hostile_image_url_fails_only_its_figure(
+    make_paper: PaperFactory,
+    emulator: Emulator,
+    run_cli: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+) -> None:
+    root = paper_with(make_paper, 2)
+    emulator.config.faults.inject("hostile_url", "poll", count=1, value=url)
+    monkeypatch.setenv("PAPERBANANA_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("PAPERBANANA_API_KEY", "sk-test-key")
+    monkeypatch.setattr("figbuild.backends.paperbanana.backend.POLICY", FAST_POLL)
+    result = run_cli("sync", "--jobs", "1", root=root)
+    assert result.exit_code == 1, result.output
+    assert "generated 1, skipped 0, failed 1" in result.stderr
+    assert "refuses" in result.stderr
+    lock = read(root / "figures.lock")
+    assert sum(1 for f in ("f0", "f1") if lock.record(f).pending) == 1, "its task stays pending"
+    assert run_cli("sync", root=root).exit_code == 0
+    assert posts(emulator) == 2
+
+
+def test_an_endless_download_is_cut_at_the_size_limit(make_paper: PaperFactory, emulator: Emulator) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.inject("endless", "download", count=10)
+    settings = Settings(base_url=emulator.base_url, key="sk-test-key", max_download=4 * 1024 * 1024)
+    with Client(settings, policy=FAST_POLL) as client:
+        first = run_bounded(lambda: engine.sync(Paper.open(root), ApiBackend(client, FAST_POLL), Recorder()))
+    assert "larger than" in first.failed[0][1]
+    assert list((root / "figures").iterdir()) == [], "nothing half-written, no temp file"
+    assert read(root / "figures.lock").record("f0").pending
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1
+
+
+def test_a_trickling_download_has_a_deadline_too(make_paper: PaperFactory, emulator: Emulator) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.trickle_delay = 0.2  # 1 KiB every 0.2 s: about a second in all
+    emulator.config.faults.inject("trickle", "download", count=100)
+    policy = RetryPolicy(poll=FAST_POLL.poll, backoff_base=0.01, download_deadline=0.3)
+    first = run_bounded(lambda: sync(emulator, root, policy=policy))
+    assert "took longer than 0.3 s" in first.failed[0][1]
+    assert read(root / "figures.lock").record("f0").pending
+    assert list((root / "figures").iterdir()) == []
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1
+
+
+def test_a_task_whose_image_was_replaced_is_never_taken_by_another_figure(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # a and c differ only in content. a's first task leaves the lock when a is
+    # regenerated; a later POST of c that got no answer must not "find" it.
+    figures = {
+        "a": {"prompt": "same prompt", "content": "sections/a.tex"},
+        "c": {"prompt": "same prompt", "content": "sections/c.tex"},
+    }
+    files = {"sections/a.tex": "\\section{A}\nAlpha.\n", "sections/c.tex": "\\section{C}\nGamma.\n"}
+    root = make_paper({"version": 1, "figures": figures}, files)
+    sync(emulator, root)
+    first_a = read(root / "figures.lock").record("a").generated
+    assert first_a is not None
+    (root / "sections/a.tex").write_text("\\section{A}\nAlpha, revised.\n")
+    sync(emulator, root)
+    (root / "sections/c.tex").write_text("\\section{C}\nGamma, revised.\n")
+    emulator.config.faults.inject("drop", "submit")
+    result = sync(emulator, root)
+    assert result.generated == ["c"]
+    c = read(root / "figures.lock").record("c").generated
+    assert c is not None
+    assert c.task_id != first_a.task_id, "c took a's old task"
+    assert emulator.credits_charged == 10 * len(emulator.tasks()) == 40
+
+
+def test_an_older_task_never_replaces_an_image_of_the_current_inputs(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.inject("html_2xx", "poll")
+    sync(emulator, root)  # the task is paid, its state unreadable: pending
+    (root / "sections/s0.tex").write_text("\\section{A}\nAlpha text, revised.\n")
+    emulator.config.faults.inject("html_2xx", "poll")
+    second = sync(emulator, root)  # the old task still unreadable; the new inputs generated
+    assert second.generated == ["f0"]
+    current = read(root / "figures.lock").record("f0").generated
+    assert current is not None
+    third = sync(emulator, root)
+    assert third.generated == [], "the older task's image is not put over the current one"
+    record = read(root / "figures.lock").record("f0")
+    assert record.generated == current
+    assert record.pending == ()
+    assert sync(emulator, root).plan.empty, "fresh: nothing is paid again"
+    assert posts(emulator) == 2

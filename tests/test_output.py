@@ -55,3 +55,23 @@ def test_quiet_line_reporter_prints_only_failures() -> None:
 def test_redact_hides_the_configured_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERBANANA_API_KEY", "sk-abcdef123456")
     assert redact("Bearer sk-abcdef123456 failed") == "Bearer sk-*** failed"
+
+
+@pytest.mark.parametrize("raw", [" sk-abcdef123456", "sk-abcdef123456\n", "sk-abcdef123456"])
+def test_redact_hides_every_form_of_a_key_with_stray_whitespace(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    # The server echoes the key it received (stripped) in its 401 message.
+    monkeypatch.setenv("PAPERBANANA_API_KEY", raw)
+    for echoed in ["invalid key sk-abcdef123456", f"invalid key {raw}!", "key='sk-abcdef123456'"]:
+        assert "abcdef123456" not in redact(echoed)
+
+
+def test_printed_lines_escape_control_characters_from_elsewhere() -> None:
+    err = io.StringIO()
+    Console(err=err).error("server said: \x1b[2J\x1b]0;owned\x07 done\r")
+    text = err.getvalue()
+    assert "\x1b" not in text
+    assert "\r" not in text
+    assert "\x07" not in text
+    assert text.endswith("done\\r\n")

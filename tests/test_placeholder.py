@@ -107,3 +107,47 @@ def test_example_paper_placeholders(tmp_path: Path, run_cli) -> None:  # type: i
     rows = json.loads(result.output)
     assert {row["id"] for row in rows} == {"overview", "training-loop", "appendix-details", "teaser"}
     assert all(row["state"] == "stale" and row["reasons"] == ["placeholder"] for row in rows)
+
+
+def test_emulator_images_are_provisional_and_a_real_sync_replaces_them(  # type: ignore[no-untyped-def]
+    make_paper, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from figbuild.emulator import Emulator, EmulatorConfig
+
+    root = make_paper(simple_manifest(a={"prompt": "x"}))
+    assert run_cli("sync", "--emulator", root=root).exit_code == 0
+    generated = read(root / "figures.lock").record("a").generated
+    assert generated is not None
+    assert generated.provisional == "emulator"
+    assert "stale" in run_cli("status", root=root).output
+    assert "(emulator image)" in run_cli("status", root=root).output
+    again = run_cli("sync", "--emulator", root=root)
+    assert again.exit_code == 0
+    assert "nothing to do" in again.output, "nothing new to draw: nothing drawn"
+    with Emulator(EmulatorConfig(latency=0.05, image_scale=0.1)) as server:
+        monkeypatch.setenv("PAPERBANANA_BASE_URL", server.base_url)
+        monkeypatch.setenv("PAPERBANANA_API_KEY", "sk-test-key")
+        assert run_cli("sync", root=root).exit_code == 0
+        assert server.count("POST", "/api/v1/generate") == 1, "the real sync replaced it"
+    real = read(root / "figures.lock").record("a").generated
+    assert real is not None
+    assert (real.placeholder, real.provisional) == (False, None)
+    assert "fresh" in run_cli("status", root=root).output
+
+
+def test_a_placeholder_in_an_older_lock_still_reads_as_a_placeholder(make_paper, run_cli) -> None:  # type: ignore[no-untyped-def]
+    root = make_paper(simple_manifest(a={"prompt": "x"}))
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    text = (root / "figures.lock").read_text()
+    assert '"provisional": "placeholder"' in text
+    (root / "figures.lock").write_text(text.replace('      "provisional": "placeholder",\n', ""))
+    assert "(placeholder)" in run_cli("status", root=root).output
+
+
+def test_an_emulator_image_replaces_a_placeholder_but_not_the_reverse(make_paper, run_cli) -> None:  # type: ignore[no-untyped-def]
+    root = make_paper(simple_manifest(a={"prompt": "x"}))
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    assert "generated 1" in run_cli("sync", "--emulator", root=root).output
+    assert "(emulator image)" in run_cli("status", root=root).output
+    assert "nothing to do" in run_cli("sync", "--placeholder", root=root).output
+    assert "(emulator image)" in run_cli("status", root=root).output

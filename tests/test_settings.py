@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from figbuild.backends.paperbanana.settings import EMULATOR_KEY, Settings
@@ -59,3 +61,18 @@ def test_for_emulator_uses_the_emulator_key_and_loopback_only() -> None:
     assert (settings.base_url, settings.key) == ("http://127.0.0.1:8123/api/v1", EMULATOR_KEY)
     with pytest.raises(UsageError, match="emulator URL"):
         Settings.for_emulator("http://example.org/api/v1")
+
+
+@pytest.mark.parametrize("raw", [" sk-abc123def456", "sk-abc123def456\n", "\tsk-abc123def456  "])
+def test_stray_whitespace_around_the_key_is_stripped(raw: str) -> None:
+    assert Settings.from_env({"PAPERBANANA_API_KEY": raw}).key == "sk-abc123def456"
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [("sk-abc\ndef456", "line break"), ("sk-abc def456", "U+0020"), ("sk-abc\u2013def", "U+2013")],
+)
+def test_a_key_with_a_break_or_a_non_latin1_character_is_a_usage_error(raw: str, what: str) -> None:
+    with pytest.raises(UsageError, match=f"PAPERBANANA_API_KEY contains .*{re.escape(what)}") as raised:
+        Settings.from_env({"PAPERBANANA_API_KEY": raw})
+    assert "abc" not in str(raised.value)

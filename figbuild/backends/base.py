@@ -84,3 +84,14 @@ class FigureFailed(Exception):
 
 class TaskNotFound(FigureFailed):
     """The task being waited on does not exist (any more) for this key."""
+
+
+class StillPending(Exception):
+    """The task exists (and was paid for) but could not be collected this run: it
+    stays pending for the next sync. The message is the reason shown to the user."""
+
+
+class Unconfirmed(Exception):
+    """A submission may have created a task that cannot be told apart from others (or
+    the task list could not be read): its mark stays in the lock, nothing is resent,
+    and the next sync looks again. The message is the reason shown to the user."""

@@ -6,6 +6,24 @@
 
 from figbuild.emulator.http import Emulator
 from figbuild.emulator.server import serve
-from figbuild.emulator.service import EmulatorConfig, Faults, Reply, Request, RequestRecord, Service
+from figbuild.emulator.service import (
+    EmulatorConfig,
+    Faults,
+    Injection,
+    Reply,
+    Request,
+    RequestRecord,
+    Service,
+)
 
-__all__ = ["Emulator", "EmulatorConfig", "Faults", "Reply", "Request", "RequestRecord", "Service", "serve"]
+__all__ = [
+    "Emulator",
+    "EmulatorConfig",
+    "Faults",
+    "Injection",
+    "Reply",
+    "Request",
+    "RequestRecord",
+    "Service",
+    "serve",
+]

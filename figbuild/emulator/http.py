@@ -10,6 +10,7 @@ import contextlib
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +29,10 @@ from figbuild.urls import is_loopback
 
 #: Images are sent in pieces of this size, as a real file server streams them.
 CHUNK = 64 * 1024
+#: Piece size of a trickled body.
+TRICKLE_PIECE = 1024
+#: An "endless" body stops here, so a client without a size limit fails a test, not the machine.
+ENDLESS_BOUND = 1 << 30
 #: Seconds between checks of the serve loop for stop(): test suites start and stop
 #: many emulators, and an idle wake-up this often costs next to nothing.
 POLL_INTERVAL = 0.01
@@ -217,6 +222,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_CONNECT(self) -> None:
         self._serve("CONNECT")
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header follows the service's clock, skewed when a test says so.
+        skew = self.server.service.config.faults.clock_skew
+        return super().date_time_string((time.time() if timestamp is None else timestamp) + skew)
+
     def log_message(self, format: str, *args: Any) -> None:
         # Silent: the emulator runs inside tests and under the CLI, which own the terminal.
         pass
@@ -248,6 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.status == 0:
             self.close_connection = True
             return
+        if reply.endless:
+            self._send_endless(reply)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -260,5 +273,21 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.truncate:
             body = body[: len(body) // 2]
             self.close_connection = True
-        for start in range(0, len(body), CHUNK):
-            self.wfile.write(body[start : start + CHUNK])
+        step = TRICKLE_PIECE if reply.trickle else CHUNK
+        for start in range(0, len(body), step):
+            self.wfile.write(body[start : start + step])
+            if reply.trickle:
+                self.wfile.flush()
+                time.sleep(reply.trickle)
+
+    def _send_endless(self, reply: Reply) -> None:
+        """A body with no length that never ends (up to a safety bound) until the client hangs up."""
+        self.close_connection = True
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(reply.body)
+        filler = bytes(CHUNK)
+        for _ in range(ENDLESS_BOUND // CHUNK):
+            self.wfile.write(filler)

@@ -62,11 +62,51 @@ _GENERATE_FIELDS = ("type", "prompt", "model", "options")
 _OPTION_FIELDS = ("resolution", "aspect_ratio", "image_input", "content")
 
 
+#: The phases of a sync as the emulator sees them: which request a fault hits.
+PHASES = ("submit", "list", "poll", "download", "credits")
+
+#: What an :class:`Injection` can do, by when it acts. Before the request is acted on:
+BEFORE = ("drop", "429", "500", "502", "echo_key", "hang")
+#: After POST /generate created (and charged) the task:
+AFTER_CREATE = ("drop_after_create", "html_2xx", "no_task_id", "delay_after_create")
+#: To the task views a GET /task/:id or GET /tasks answers (unreadable answers too):
+IN_VIEWS = ("unknown_status", "no_url", "hostile_url", "html_2xx", "no_task_id")
+#: To an image download:
+IN_DOWNLOADS = ("truncate", "trickle", "endless", "wrong_format")
+KINDS = tuple(dict.fromkeys(BEFORE + AFTER_CREATE + IN_VIEWS + IN_DOWNLOADS))
+
+#: Image URLs no client may follow: another scheme, plain http off this machine, a path.
+HOSTILE_URLS = ("file:///etc/passwd", "http://images.example.org/x.png", "../../outside.png")
+
+
+@dataclass
+class Injection:
+    """One fault aimed at one phase: the next ``count`` requests of ``phase`` ("any":
+    every phase) whose body contains ``match`` (when given) get ``kind``, after
+    ``delay`` seconds. ``value`` is the kind's parameter (the URL of ``hostile_url``,
+    the state of ``unknown_status``)."""
+
+    kind: str
+    phase: str = "any"
+    count: int = 1
+    match: str | None = None
+    value: str | None = None
+    #: Seconds to hold the request before the fault acts.
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
+        if self.phase not in (*PHASES, "any"):
+            raise ValueError(f"unknown phase {self.phase!r}; one of {', '.join(PHASES)}, any")
+
+
 @dataclass
 class Faults:
     """Failures to inject; tests change these while the emulator runs.
 
     Each counter is consumed by the requests it affects, one per request.
+    ``injections`` aim any fault of :data:`KINDS` at one phase of a sync.
     """
 
     #: A task whose prompt contains one of these ends "failed".
@@ -85,6 +125,23 @@ class Faults:
     truncate_downloads: int = 0
     #: "PNG", "JPEG" or "PDF"; the URL still ends in .png, so clients must sniff.
     serve_format: str = "PNG"
+    #: Phase-aimed faults, consumed in order.
+    injections: list[Injection] = field(default_factory=list)
+    #: While True, no task finishes: every one reports "processing".
+    stuck: bool = False
+    #: Seconds the server's clock is off (negative: behind), in created_at and the Date header.
+    clock_skew: float = 0.0
+    #: Seconds a "hang" or "delay_after_create" holds its request.
+    hang_seconds: float = 30.0
+    #: Seconds between the 1 KiB pieces of a "trickle" download.
+    trickle_delay: float = 0.005
+    #: Retry-After of an injected "429".
+    retry_after: int = 1
+
+    def inject(self, kind: str, phase: str = "any", count: int = 1, **extra: Any) -> Faults:
+        """Add an :class:`Injection`; returns self, so calls chain."""
+        self.injections.append(Injection(kind, phase, count, **extra))
+        return self
 
 
 @dataclass
@@ -146,6 +203,8 @@ class Reply:
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     truncate: bool = False  # send the full Content-Length but only half the body
+    trickle: float = 0.0  # seconds between 1 KiB pieces of the body
+    endless: bool = False  # no Content-Length; after the body, bytes until the client hangs up
 
 
 _DROP = Reply(0)
@@ -167,6 +226,14 @@ def _error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ())
 
 
 _INJECTED_500 = _error(500, "internal error (injected)")
+# Server text that would repaint a terminal if printed as is.
+_HOSTILE_500 = _error(500, "internal error\x1b[2J\x1b[31m (injected)\r")
+_HTML_200 = Reply(
+    200,
+    b"<html><body><h1>Welcome</h1><p>Sign in to the network to continue.</p></body></html>",
+    content_type="text/html; charset=utf-8",
+)
+_NO_TASK_ID = _ok({"status": "pending"})
 
 
 class _Invalid(Exception):
@@ -292,6 +359,20 @@ def _int_param(params: dict[str, str], name: str, default: int, low: int, high: 
     return value
 
 
+def _phase(request: Request) -> str:
+    """Which phase of a sync ``request`` belongs to (see :data:`PHASES`)."""
+    if request.path.startswith(FILES_PREFIX):
+        return "download"
+    sub = request.path[len(API_PREFIX) :]
+    if sub == "/generate":
+        return "submit"
+    if sub == "/tasks":
+        return "list"
+    if sub.startswith("/task/"):
+        return "poll"
+    return "credits"
+
+
 def _iso(timestamp: float) -> str:
     # Whole seconds, as in the reference's examples.
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -308,15 +389,18 @@ class _Task:
     latency: float  # fixed at creation, so a task's status never goes backwards
     failure: str | None  # the error it ends with, or None when it succeeds
 
-    def status(self, now: float) -> str:
+    def status(self, now: float, stuck: bool = False) -> str:
+        if stuck:
+            return "processing"
         elapsed = now - self.created
         if elapsed >= self.latency:
             return "failed" if self.failure else "success"
         return "pending" if elapsed < self.latency * PENDING_SHARE else "processing"
 
-    def view(self, now: float, file_base: str) -> dict[str, Any]:
-        """The task as GET /task/:id answers it."""
-        status = self.status(now)
+    def view(self, now: float, file_base: str, faults: Faults | None = None) -> dict[str, Any]:
+        """The task as GET /task/:id answers it (through the clock and stuck faults)."""
+        skew = faults.clock_skew if faults is not None else 0.0
+        status = self.status(now, faults is not None and faults.stuck)
         done = status in ("success", "failed")
         view: dict[str, Any] = {
             "task_id": self.task_id,
@@ -327,8 +411,8 @@ class _Task:
             "resolution": self.params.resolution,
             "aspect_ratio": self.params.aspect_ratio,
             "credits_used": self.credits_used,
-            "created_at": _iso(self.created_wall),
-            "completed_at": _iso(self.created_wall + self.latency) if done else None,
+            "created_at": _iso(self.created_wall + skew),
+            "completed_at": _iso(self.created_wall + self.latency + skew) if done else None,
         }
         if status == "success":
             view["output_urls"] = [f"{file_base}{self.task_id}.png"]
@@ -420,6 +504,11 @@ class Service:
         # A gateway fails before the service sees the request: no auth, no rate count.
         if self._take_fault("bad_gateway"):
             return _BAD_GATEWAY
+        before = self._injected(request, BEFORE)
+        if before is not None:
+            reply = self._before(before, request)
+            if reply is not None:
+                return reply
         key = request.key
         if key is None:
             return _error(401, "missing API key: send Authorization: Bearer sk-...")
@@ -457,6 +546,42 @@ class Service:
             return action()
         except _Invalid as exc:
             return _error(400, str(exc))
+
+    def _injected(
+        self, request: Request, kinds: tuple[str, ...], applies: Callable[[str], bool] = bool
+    ) -> Injection | None:
+        """Consume the first injection of ``kinds`` aimed at ``request``'s phase (and
+        for which ``applies(kind)``: one that would change nothing is kept for later)."""
+        phase = _phase(request)
+        with self._lock:
+            for injection in self._config.faults.injections:
+                if injection.count <= 0 or injection.kind not in kinds or not applies(injection.kind):
+                    continue
+                if injection.phase not in ("any", phase):
+                    continue
+                if injection.match is not None and injection.match.encode() not in (request.body or b""):
+                    continue
+                injection.count -= 1
+                return injection
+        return None
+
+    def _before(self, injection: Injection, request: Request) -> Reply | None:
+        """The answer of a fault that strikes before the request is acted on (None: go on)."""
+        kind = injection.kind
+        time.sleep(injection.delay)
+        if kind == "hang":
+            time.sleep(self._config.faults.hang_seconds)
+            return None
+        if kind == "drop":
+            return _DROP
+        if kind == "429":
+            return self._rate_limited(self._config.faults.retry_after)
+        if kind == "500":
+            return _HOSTILE_500
+        if kind == "502":
+            return _BAD_GATEWAY
+        # echo_key: a careless server repeats the credential it was sent.
+        return _error(401, f"invalid API key: {request.authorization!s}")
 
     def _take_fault(self, name: str) -> bool:
         """Consume one unit of the counter fault ``name``; True when it fired."""
@@ -505,6 +630,18 @@ class Service:
         )
 
     def _generate(self, key: str, body: bytes | None) -> Reply:
+        reply = self._generate_answer(key, body)
+        if reply.status != 200:
+            return reply
+        after = self._injected(Request("POST", API_PREFIX + "/generate", "", None, body), AFTER_CREATE)
+        if after is None:
+            return reply
+        if after.kind == "delay_after_create":
+            time.sleep(self._config.faults.hang_seconds)
+            return reply
+        return {"drop_after_create": _DROP, "html_2xx": _HTML_200, "no_task_id": _NO_TASK_ID}[after.kind]
+
+    def _generate_answer(self, key: str, body: bytes | None) -> Reply:
         params = _parse_generate(body)
         cost = CREDIT_COST[params.resolution]
         with self._lock:
@@ -561,7 +698,8 @@ class Service:
             # Another key's task is reported as absent, not as forbidden.
             if task is None or task.owner != key:
                 return _error(404, f"task not found: {task_id[:100]}")
-            return _ok(task.view(now, file_base))
+            view = task.view(now, file_base, self._config.faults)
+        return self._in_views("poll", [view], lambda views: _ok(views[0]))
 
     def _list_tasks(self, key: str, query: str, origin: str) -> Reply:
         wanted = _parse_list_query(query)
@@ -570,8 +708,11 @@ class Service:
         now = self._clock()
         file_base = origin + FILES_PREFIX
         with self._lock:
+            faults = self._config.faults
             views = [
-                task.view(now, file_base) for task in reversed(self._tasks.values()) if task.owner == key
+                task.view(now, file_base, faults)
+                for task in reversed(self._tasks.values())
+                if task.owner == key
             ]
         views = [
             view
@@ -579,14 +720,45 @@ class Service:
             if wanted.type in (None, view["type"]) and wanted.status in (None, view["status"])
         ]
         start = (wanted.page - 1) * wanted.limit
-        return _ok(
-            {
-                "tasks": views[start : start + wanted.limit],
-                "pagination": {"page": wanted.page, "limit": wanted.limit, "total": len(views)},
-            }
+        pagination = {"page": wanted.page, "limit": wanted.limit, "total": len(views)}
+        return self._in_views(
+            "list",
+            views[start : start + wanted.limit],
+            lambda page: _ok({"tasks": page, "pagination": pagination}),
         )
 
+    def _in_views(
+        self, phase: str, views: list[dict[str, Any]], answer: Callable[[list[dict[str, Any]]], Reply]
+    ) -> Reply:
+        """``answer(views)``, through the view faults aimed at ``phase``."""
+        path = API_PREFIX + ("/tasks" if phase == "list" else "/task/")
+        done = any(view["status"] == "success" for view in views)
+        injection = self._injected(
+            Request("GET", path, "", None, None),
+            IN_VIEWS,
+            lambda kind: done or kind not in ("no_url", "hostile_url"),
+        )
+        if injection is None:
+            return answer(views)
+        if injection.kind == "html_2xx":
+            return _HTML_200
+        if injection.kind == "no_task_id":
+            return _ok({"status": "success"} if phase == "poll" else {"pagination": {}})
+        for view in views:
+            if injection.kind == "unknown_status":
+                view["status"] = injection.value or "cancelled"
+            elif view["status"] == "success" and injection.kind == "no_url":
+                view.pop("output_urls", None)
+            elif view["status"] == "success":  # hostile_url
+                view["output_urls"] = [injection.value or HOSTILE_URLS[0]]
+        return answer(views)
+
     def _download(self, request: Request) -> Reply:
+        before = self._injected(request, tuple(kind for kind in BEFORE if kind != "echo_key"))
+        if before is not None:
+            reply = self._before(before, request)
+            if reply is not None:
+                return reply
         match = _FILE_PATH.fullmatch(request.path)
         task_id = unquote(match[1]) if match else ""
         now = self._clock()
@@ -599,13 +771,24 @@ class Service:
             fmt = self._config.faults.serve_format
             truncate = self._take_fault_locked("truncate_downloads")
             data = self._images.get((task_id, fmt))
+        injection = self._injected(request, IN_DOWNLOADS)
+        kind = injection.kind if injection is not None else None
+        if kind == "wrong_format":
+            return Reply(200, b"<html><body>Not an image</body></html>", content_type="image/png")
         if data is None:
             data = self._draw(task, fmt)
             with self._lock:
                 self._images[(task_id, fmt)] = data
                 while len(self._images) > IMAGE_CACHE_SIZE:
                     self._images.popitem(last=False)
-        return Reply(200, data, content_type=CONTENT_TYPES[fmt], truncate=truncate)
+        return Reply(
+            200,
+            data,
+            content_type=CONTENT_TYPES[fmt],
+            truncate=truncate or kind == "truncate",
+            trickle=self._config.faults.trickle_delay if kind == "trickle" else 0.0,
+            endless=kind == "endless",
+        )
 
     def _draw(self, task: _Task, fmt: str) -> bytes:
         if fmt not in CONTENT_TYPES:

@@ -11,26 +11,43 @@ import contextlib
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import BinaryIO
 
-from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
+from figbuild.backends.base import (
+    Backend,
+    FigureFailed,
+    Job,
+    StillPending,
+    TaskNotFound,
+    Ticket,
+    Unconfirmed,
+)
 from figbuild.backends.paperbanana.client import Client, Task
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
 from figbuild.backends.paperbanana.terms import TERMS
-from figbuild.errors import AmbiguousSubmission, Interrupted, NotFound
+from figbuild.errors import AmbiguousSubmission, ApiError, Interrupted, NotFound
 from figbuild.lockfile import PROVISIONAL
 from figbuild.report import Reporter
+from figbuild.safetext import printable
 from figbuild.timestamps import now, parse_time
 
-#: Seconds either side of a submission within which a listed task may be the one it created.
+#: Seconds before a submission within which a listed task may be the one it created,
+#: when the server's clock is unknown, and when its Date header told us its offset
+#: (whole seconds, one round trip: a few seconds cover it).
 RECONCILE_SLACK = 120.0
+MEASURED_SLACK = 10.0
 #: Tasks in flight from which one list request replaces per-task polls.
 BATCH_FROM = 3
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
 MAX_PAGES = 5
+#: States a task passes through before it is done; any other but success/failed is unknown.
+WORKING = frozenset({"pending", "processing"})
+#: The policy of the API sessions this module opens (tests shorten its waits).
+POLICY = RetryPolicy()
 
 
 def created_at(task: Task) -> float | None:
@@ -41,14 +58,24 @@ def created_at(task: Task) -> float | None:
         return None
 
 
+def request_key(parts: Mapping[str, str]) -> tuple[str, ...]:
+    """What a listed task shows of the request that created it: type, model,
+    resolution, aspect ratio and prompt (as its digest). Not the content: the API's
+    task view does not echo ``options.content``, so two requests that differ only in
+    content look the same on the server (see :meth:`ApiBackend.find`)."""
+    return tuple(parts.get(name, "") for name in ("type", "model", "resolution", "aspect_ratio", "prompt"))
+
+
 def matches(task: Task, parts: Mapping[str, str]) -> bool:
-    """Whether ``task`` is what a request with these fingerprint parts creates."""
+    """Whether ``task`` shows the request with these fingerprint parts (fields the
+    server leaves out of the view are not held against it)."""
     prompt = hashlib.sha256(task.prompt.encode("utf-8")).hexdigest()
     return (
         task.type == parts["type"]
         and task.model == parts["model"]
         and prompt == parts["prompt"]
-        and (task.resolution is None or task.resolution == parts["resolution"])
+        and (task.resolution is None or task.resolution == parts.get("resolution"))
+        and (task.aspect_ratio is None or task.aspect_ratio == parts.get("aspect_ratio"))
     )
 
 
@@ -61,11 +88,13 @@ class ApiBackend:
         client: Client | Callable[[], Client],
         policy: RetryPolicy | None = None,
         stop: threading.Event | None = None,
+        *,
         makes: str = "generated",
     ) -> None:
         """``client`` may be a factory: it is then called on first use, so a sync with
         nothing to do needs no key and no connection. ``policy`` paces polling and
-        bounds resubmissions (the client's own policy governs single requests)."""
+        bounds resubmissions (the client's own policy governs single requests).
+        ``makes``: how its images are recorded ("emulator": they only stand in)."""
         self._client = client if isinstance(client, Client) else None
         self._make_client = client if not isinstance(client, Client) else None
         self._client_lock = threading.Lock()
@@ -75,6 +104,8 @@ class ApiBackend:
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
+        #: Submissions of this run not yet tied to a task, by what the server shows of them.
+        self._open: Counter[tuple[str, ...]] = Counter()
         self._tracker = _Tracker(self, self.policy.poll)
 
     @property
@@ -100,29 +131,81 @@ class ApiBackend:
 
     def submit(self, job: Job) -> Ticket:
         """``POST /generate`` once; an ambiguous failure is reconciled before any resend."""
-        for _ in range(self.policy.resubmits + 1):
-            if self.stop.is_set():
-                raise Interrupted("interrupted before submitting")
-            try:
-                submission = self.client.generate(job.request.body())
-            except AmbiguousSubmission as exc:
-                found = self.find(job, exc.submitted_after)
-                if found is not None:
-                    return found
-                continue
-            self._claim(submission.task_id)
-            return Ticket(job, submission.task_id, submission.credits_used, now())
+        with self._opening(job):
+            for _ in range(self.policy.resubmits + 1):
+                if self.stop.is_set():
+                    raise Interrupted("interrupted before submitting")
+                try:
+                    submission = self.client.generate(job.request.body())
+                except AmbiguousSubmission as exc:
+                    found = self._find(job, exc.submitted_after)
+                    if found is not None:
+                        return found
+                    continue
+                self._claim(submission.task_id)
+                return Ticket(job, submission.task_id, submission.credits_used, now())
         raise FigureFailed("the API kept failing after accepting the request; no task was found for it")
 
     def find(self, job: Job, since: float) -> Ticket | None:
-        """A task created for ``job`` since ``since`` (epoch seconds) that no one claimed."""
+        """The task a submission of ``job`` made at ``since`` (epoch seconds) created, or
+        None when the task list shows none. Raises Unconfirmed when it cannot tell."""
+        with self._opening(job):
+            return self._find(job, since)
+
+    @contextlib.contextmanager
+    def _opening(self, job: Job) -> Iterator[None]:
+        """Count ``job`` as a submission of this run whose task is not known yet."""
+        key = request_key(job.parts)
+        with self._claim_lock:
+            self._open[key] += 1
+        try:
+            yield
+        finally:
+            with self._claim_lock:
+                self._open[key] -= 1
+
+    def _find(self, job: Job, since: float) -> Ticket | None:
+        """A task for ``job`` created since ``since`` that nothing else may own.
+
+        The server does not show a task's content, so a task is only taken when it
+        is the one candidate and no other submission of this run that looks the same
+        is still open (it might be that one's, whose answer is on its way). Otherwise
+        the submission stays unconfirmed: guessing could give one figure another's
+        image and leave a paid task uncollected.
+        """
+        try:
+            listed = list(self._listed_since(job, since))
+        except ApiError as exc:
+            raise Unconfirmed(
+                f"could not read the task list to look for the task a submission may have created "
+                f"({exc.message}); it stays recorded and the next sync looks again"
+            ) from None
+        with self._claim_lock:
+            candidates = [task for task in listed if task.task_id not in self._claimed]
+            if not candidates:
+                return None
+            if len(candidates) > 1 or self._open[request_key(job.parts)] > 1:
+                raise Unconfirmed(
+                    f"{len(candidates)} task(s) on the server match a submission that got no answer, and "
+                    "another request that looks the same (same prompt and options; the server does not "
+                    "show content) may own them; it stays recorded and the next sync looks again"
+                )
+            task = candidates[0]
+            self._claimed.add(task.task_id)
+        return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
+
+    def _listed_since(self, job: Job, since: float) -> Iterator[Task]:
+        """Tasks that show ``job``'s request, created (by the server's clock, whose
+        offset from ours its Date header tells) within the slack of ``since``."""
         for task in self.client.iter_tasks(type=job.parts["type"]):
+            # Read after the first answer: the offset is learnt from the answers themselves.
+            offset = self.client.server_offset
+            earliest = since - RECONCILE_SLACK if offset is None else since + offset - MEASURED_SLACK
             created = created_at(task)
-            if created is not None and created < since - RECONCILE_SLACK:
-                break  # the list is newest first: everything further is older
-            if matches(task, job.parts) and self._claim(task.task_id):
-                return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
-        return None
+            if created is not None and created < earliest:
+                return  # the list is newest first: everything further is older
+            if matches(task, job.parts):
+                yield task
 
     def _claim(self, task_id: str) -> bool:
         with self._claim_lock:
@@ -132,9 +215,11 @@ class ApiBackend:
             return True
 
     def wait(self, ticket: Ticket) -> str:
-        """Poll until the task is done; return its image URL."""
+        """Poll until the task is done, at most ``policy.task_deadline`` seconds; return
+        its image URL. A task that cannot be collected now raises StillPending."""
         assert ticket.task_id is not None
         self._claim(ticket.task_id)
+        deadline = time.monotonic() + self.policy.task_deadline
         with self._tracker.tracking(ticket.task_id):
             while True:
                 # Wait first: a task is never done the moment it is submitted. Every
@@ -147,13 +232,22 @@ class ApiBackend:
                     raise TaskNotFound(f"task {ticket.task_id} does not exist for this key") from None
                 if task.status == "success":
                     if not task.output_urls:
-                        raise FigureFailed(f"task {ticket.task_id} succeeded without an image URL")
+                        raise StillPending(f"task {ticket.task_id} succeeded but the API gave no image URL")
                     return task.output_urls[0]
                 if task.status == "failed":
                     raise FigureFailed(f"task {ticket.task_id} failed: {task.error or 'no reason given'}")
+                if task.status not in WORKING:
+                    raise StillPending(
+                        f"task {ticket.task_id} is {printable(task.status)!r}, a state figbuild does not "
+                        "know (the API documents pending, processing, success, failed)"
+                    )
+                if time.monotonic() > deadline:
+                    raise StillPending(
+                        f"task {ticket.task_id} did not finish within {self.policy.task_deadline:g} s"
+                    )
 
     def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
-        self.client.download(location, out)
+        self.client.download(location, out, stop=self.stop)
 
 
 class _Tracker:
@@ -238,9 +332,9 @@ def connected(
     with contextlib.ExitStack() as stack:
 
         def connect() -> Client:
-            return stack.enter_context(Client(settings(stack), policy=policy, trace=trace))
+            return stack.enter_context(Client(settings(stack), policy=policy or POLICY, trace=trace))
 
-        yield ApiBackend(connect, makes=makes)
+        yield ApiBackend(connect, policy or POLICY, makes=makes)
 
 
 #: Attempts per request with ``fail_fast``: one retry rides out a blip, not an outage.

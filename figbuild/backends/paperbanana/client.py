@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from figbuild import __version__
 from figbuild.backends.paperbanana.ratelimit import RateLimiter
@@ -30,7 +32,9 @@ from figbuild.errors import (
     AmbiguousSubmission,
     ApiError,
     BadRequest,
+    FigbuildError,
     Forbidden,
+    Interrupted,
     MalformedResponse,
     NetworkError,
     NotFound,
@@ -39,6 +43,7 @@ from figbuild.errors import (
     ServerError,
     Unauthorized,
 )
+from figbuild.safetext import printable
 from figbuild.urls import check_url
 
 #: Used until /credits tells the key's own limit: the lowest plan's.
@@ -74,6 +79,7 @@ class Task:
     created_at: str | None
     completed_at: str | None
     error: str | None
+    aspect_ratio: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Task:
@@ -84,15 +90,21 @@ class Task:
                 status=str(data["status"]),
                 prompt=str(data.get("prompt", "")),
                 model=str(data.get("model", "")),
-                resolution=data.get("resolution"),
+                resolution=_optional(data.get("resolution")),
+                aspect_ratio=_optional(data.get("aspect_ratio")),
                 credits_used=int(data.get("credits_used") or 0),
                 output_urls=tuple(str(url) for url in data.get("output_urls") or ()),
-                created_at=data.get("created_at"),
-                completed_at=data.get("completed_at"),
-                error=data.get("error"),
+                created_at=_optional(data.get("created_at")),
+                completed_at=_optional(data.get("completed_at")),
+                error=_optional(data.get("error")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedResponse(f"the API sent a task figbuild cannot read ({exc})") from None
+
+
+def _optional(value: Any) -> str | None:
+    """A text field of a task, None when absent; server text is made safe to print."""
+    return None if value is None else printable(str(value))
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,9 @@ class Client:
         self._session.headers["User-Agent"] = f"figbuild/{__version__}"
         # Never read ~/.netrc or proxy settings that could send the key elsewhere.
         self._session.trust_env = False
+        #: Server clock minus ours, in seconds, from the last answer's Date header
+        #: (None until an answer carried one).
+        self.server_offset: float | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -184,11 +199,19 @@ class Client:
         return credits
 
     def generate(self, body: Mapping[str, Any]) -> Submission:
-        """``POST /generate``. Raises AmbiguousSubmission when a task may exist anyway."""
+        """``POST /generate``. Raises AmbiguousSubmission when a task may exist anyway,
+        including a 2xx answer that names no task: the server may have created one."""
+        started = time.time()
         data = self._call("POST", "/generate", json=dict(body), idempotent=False)
+        task_id = data.get("task_id") if isinstance(data, dict) else None
+        if not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or not str(task_id):
+            raise AmbiguousSubmission(
+                "POST /generate succeeded but its answer names no task; a task may have been created",
+                submitted_after=started,
+            )
         try:
             return Submission(
-                task_id=str(data["task_id"]),
+                task_id=str(task_id),
                 type=str(data.get("type", body.get("type"))),
                 model=str(data.get("model", body.get("model"))),
                 credits_used=int(data.get("credits_used") or 0),
@@ -233,30 +256,93 @@ class Client:
                 return
             page += 1
 
-    def download(self, url: str, out: BinaryIO, chunk_size: int = 1 << 16) -> int:
-        """Stream the image at ``url`` into ``out``; return the bytes written.
+    def download(
+        self,
+        url: str,
+        out: BinaryIO,
+        chunk_size: int = 1 << 16,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Stream the image at ``url`` into ``out`` (seekable); return the bytes written.
 
-        No key is sent (the image host is not the API). A body shorter than its
-        Content-Length is an error, so a cut download is never taken for an image.
+        No key is sent (the image host is not the API). A cut download (a body
+        shorter than its Content-Length, a dropped connection, a 5xx) is a network
+        error on a read, retried as the policy says, from the start. A URL figbuild
+        refuses, or a body over ``settings.max_download``, is a MalformedResponse.
+        ``stop`` being set interrupts it between chunks.
         """
-        check_url(url, "image URL")
+        try:
+            check_url(url, "image URL")
+        except FigbuildError as exc:
+            raise MalformedResponse(
+                f"the API gave an image location figbuild refuses: {exc.message}"
+            ) from None
+        began = self._clock()
+        for attempt in itertools.count(1):
+            out.seek(0)
+            out.truncate()
+            try:
+                return self._download_once(url, out, chunk_size, stop, began)
+            except _CutDownload as cut:
+                decision = self.policy.decide(
+                    cut.outcome, idempotent=True, attempt=attempt, elapsed=self._clock() - began
+                )
+                if decision.action is not Action.RETRY:
+                    raise cut.error from None
+                self._note("GET", url, time.time(), f"{cut.error.message}; retrying")
+                if stop is not None and stop.wait(decision.wait):
+                    raise Interrupted("interrupted during a download") from None
+                if stop is None:
+                    self._sleep(decision.wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download_once(
+        self, url: str, out: BinaryIO, chunk_size: int, stop: threading.Event | None, began: float
+    ) -> int:
+        limit = self.settings.max_download
+        deadline = began + self.policy.download_deadline
+        too_large = MalformedResponse(f"the image at {printable(url)} is larger than {limit} bytes; refused")
         try:
             with self._session.get(
                 url, stream=True, timeout=(self.settings.connect_timeout, self.settings.read_timeout)
             ) as response:
-                if response.status_code != 200:
-                    raise NetworkError(
-                        f"download of {url} failed: HTTP {response.status_code}", status=response.status_code
+                status = response.status_code
+                if status != 200:
+                    error = NetworkError(f"download of {printable(url)} failed: HTTP {status}", status=status)
+                    outcome = (
+                        Outcome.RATE_LIMITED
+                        if status == 429
+                        else Outcome.SERVER_ERROR
+                        if status >= 500
+                        else Outcome.REFUSED
                     )
+                    raise _CutDownload(outcome, error)
                 expected = response.headers.get("Content-Length")
+                if expected is not None and expected.isdigit() and int(expected) > limit:
+                    raise too_large
                 written = 0
-                for chunk in response.iter_content(chunk_size):
-                    out.write(chunk)
+                while True:
+                    if stop is not None and stop.is_set():
+                        raise Interrupted("interrupted during a download")
+                    if self._clock() > deadline:
+                        raise MalformedResponse(
+                            f"the download of {printable(url)} took longer than "
+                            f"{self.policy.download_deadline:g} s; gave up"
+                        )
+                    # read1: whatever has arrived, so a trickle still looks at ``stop`` often.
+                    chunk = response.raw.read1(chunk_size, decode_content=True)
+                    if not chunk:
+                        break
                     written += len(chunk)
-        except requests.RequestException as exc:
-            raise NetworkError(f"download of {url} was cut: {type(exc).__name__}") from None
+                    if written > limit:
+                        raise too_large
+                    out.write(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            error = NetworkError(f"download of {printable(url)} was cut: {type(exc).__name__}")
+            raise _CutDownload(Outcome.LOST, error) from None
         if expected is not None and expected.isdigit() and written != int(expected):
-            raise NetworkError(f"download of {url} was cut: {written} of {expected} bytes")
+            error = NetworkError(f"download of {printable(url)} was cut: {written} of {expected} bytes")
+            raise _CutDownload(Outcome.LOST, error)
         return written
 
     # -- transport ---------------------------------------------------------
@@ -319,11 +405,31 @@ class Client:
         finally:
             self.limiter.release()
         self._note(method, path, started, str(response.status_code))
+        self._learn_offset(response)
         return response
+
+    def _learn_offset(self, response: requests.Response) -> None:
+        """Track how far the server's clock is from ours (its ``Date`` header), so
+        that times it reports (a task's ``created_at``) can be compared with ours."""
+        try:
+            date = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError, IndexError):
+            return
+        if date.tzinfo is not None:
+            self.server_offset = date.timestamp() - time.time()
 
     def _note(self, method: str, path: str, started: float, outcome: str) -> None:
         if self._trace is not None:
             self._trace(f"api: {method} {path} -> {outcome} ({time.time() - started:.2f}s)")
+
+
+class _CutDownload(Exception):
+    """A download attempt that failed in a way the retry policy judges."""
+
+    def __init__(self, outcome: Outcome, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.outcome = outcome
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -393,12 +499,13 @@ def _server_message(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        kind = response.headers.get("Content-Type", "unknown type").split(";")[0]
-        return f"HTTP {response.status_code} {response.reason or ''}".strip() + f" ({kind} body, not JSON)"
+        kind = printable(response.headers.get("Content-Type", "unknown type").split(";")[0][:80])
+        reason = printable(response.reason or "")
+        return f"HTTP {response.status_code} {reason}".strip() + f" ({kind} body, not JSON)"
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, str):
-        return error
-    return f"HTTP {response.status_code} {response.reason or ''}".strip()
+        return printable(error[:500])
+    return f"HTTP {response.status_code} {printable(response.reason or '')}".strip()
 
 
 def _describe(exc: requests.RequestException) -> str:

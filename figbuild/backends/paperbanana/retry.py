@@ -65,6 +65,13 @@ class RetryPolicy:
     #: Times an ambiguous POST may be sent again after the task list showed no task for it.
     resubmits: int = 2
     poll: PollSchedule = field(default_factory=PollSchedule)
+    #: Longest a wait for one task may take, in seconds; after it the task stays pending.
+    task_deadline: float = 1800.0
+    #: Longest one image download may take, retries included (a trickle never trips the
+    #: per-read timeout); after it that figure fails and its task stays pending.
+    download_deadline: float = 600.0
+    #: First backoff step in seconds (tests shorten it).
+    backoff_base: float = 0.5
 
     def decide(
         self,
@@ -83,7 +90,9 @@ class RetryPolicy:
         if outcome is Outcome.UNREADABLE:
             return Decision(Action.GIVE_UP)
         wait = (
-            retry_after if outcome is Outcome.RATE_LIMITED and retry_after is not None else backoff(attempt)
+            retry_after
+            if outcome is Outcome.RATE_LIMITED and retry_after is not None
+            else backoff(attempt, self.backoff_base)
         )
         if attempt >= self.max_attempts or elapsed + wait > self.deadline:
             return Decision(Action.GIVE_UP)
