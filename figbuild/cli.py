@@ -89,7 +89,8 @@ class _Group(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> NoReturn:
-        from figbuild.output import Console, redact
+        from figbuild.backends import redact
+        from figbuild.output import Console
 
         try:
             # Always non-standalone: exceptions are turned into exit codes below, and

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from figbuild import atomic, images, lockfile, sent, taken
+from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
@@ -34,6 +35,7 @@ from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget, make_plan
 from figbuild.report import Reporter
+from figbuild.safetext import printable
 from figbuild.state import FigureStatus
 from figbuild.statedir import run_lock, state_dir
 from figbuild.store import How, Meta, StoreError
@@ -715,6 +717,7 @@ class _Runner:
     def _failed(self, figure_id: str, reason: str, task_id: str | None = None, credits: int = 0) -> None:
         with self._mutex:
             self.result.failed.append((figure_id, reason))
-        failure = Failure(reason, now(), task_id, credits)
+        # Kept in the lock, which is committed: never the key, never a control character.
+        failure = Failure(printable(redact(reason)), now(), task_id, credits)
         self.keeper.update(lambda lock: lock.with_failure(figure_id, failure))
         self.reporter.figure(figure_id, "failed", reason)

@@ -14,9 +14,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from figbuild.backends.paperbanana.settings import key_forms
+from figbuild.backends import redact
 from figbuild.report import FINAL_EVENTS
-from figbuild.safetext import printable_lines
 from figbuild.state import FigureStatus, OrphanStatus, State
 
 #: A row of ``status``: a figure of the manifest, or an orphaned lock record.
@@ -27,14 +26,6 @@ if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.besteffort import BestEffortResult
     from figbuild.engine import SyncResult
     from figbuild.history import Log
-
-
-def redact(text: str) -> str:
-    """``text`` with every form of the configured API key (raw, stripped, each word
-    of it) replaced, and control characters other than line breaks escaped."""
-    for form in sorted(key_forms(os.environ), key=len, reverse=True):
-        text = text.replace(form, "sk-***")
-    return printable_lines(text)
 
 
 class Console:

@@ -234,7 +234,7 @@ def assert_ledger(server: Emulator, root: Path, runs: list[Result] = ()) -> None
     records = {figure: lock.record(figure) for figure in FIGURES}
     assert all(record.pending == () for record in records.values()), "every task was collected"
     generated = {figure: record.generated for figure, record in records.items()}
-    assert all(g is not None and not g.placeholder for g in generated.values())
+    assert all(g is not None and not g.provisional for g in generated.values())
     collected = sorted(g.task_id for g in generated.values() if g is not None and g.task_id)
     created = sorted(task["task_id"] for task in server.tasks())
     assert collected == created, f"a task paid for is not the image of exactly one figure:\n{outputs}"

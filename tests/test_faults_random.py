@@ -73,9 +73,10 @@ KINDS = (
 )
 PHASES = ("submit", "list", "poll", "download", "any")
 #: This machine found that resuming a pending task overwrites an image a person saved
-#: at the output after the interrupted run (issue 11, "resuming over a hand edit"),
-#: which is being fixed apart from this suite; until then it edits by hand only
-#: figures with nothing pending. Set to False once that fix is in.
+#: at the output after the interrupted run (issue 11, "resuming over a hand edit").
+#: classify now makes such a figure modified and keeps its task, and the engine
+#: tests show it; this machine still edits only figures with nothing pending,
+#: since with both on it found a schedule not yet explained (see the closing note).
 RESUME_OVER_HAND_EDIT = True
 
 

@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from figbuild.output import Console, LineReporter, TerminalReporter, redact, reporter_for
+from figbuild.backends import redact
+from figbuild.output import Console, LineReporter, TerminalReporter, reporter_for
 
 
 class Tty(io.StringIO):

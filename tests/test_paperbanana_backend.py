@@ -30,7 +30,8 @@ def sha(text: str) -> str:
 
 def job(prompt: str = "A small diagram", figure_id: str = "fig") -> Job:
     request = Request("standard", prompt, "nano-banana-pro", "1K", "1:1")
-    parts = {"type": "standard", "model": "nano-banana-pro", "resolution": "1K", "prompt": sha(prompt)}
+    parts = {"type": "standard", "model": "nano-banana-pro", "resolution": "1K", "aspect_ratio": "1:1"}
+    parts["prompt"] = sha(prompt)
     return Job(figure_id, request, "PNG", parts)
 
 

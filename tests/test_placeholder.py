@@ -118,7 +118,7 @@ def test_emulator_images_are_provisional_and_a_real_sync_replaces_them(  # type:
     assert run_cli("sync", "--emulator", root=root).exit_code == 0
     generated = read(root / "figures.lock").record("a").generated
     assert generated is not None
-    assert generated.provisional == "emulator"
+    assert (generated.provisional, generated.how) == (True, "emulator")
     assert "stale" in run_cli("status", root=root).output
     assert "(emulator image)" in run_cli("status", root=root).output
     again = run_cli("sync", "--emulator", root=root)
@@ -131,16 +131,20 @@ def test_emulator_images_are_provisional_and_a_real_sync_replaces_them(  # type:
         assert server.count("POST", "/api/v1/generate") == 1, "the real sync replaced it"
     real = read(root / "figures.lock").record("a").generated
     assert real is not None
-    assert (real.placeholder, real.provisional) == (False, None)
+    assert (real.provisional, real.how) == (False, "generated")
     assert "fresh" in run_cli("status", root=root).output
 
 
 def test_a_placeholder_in_an_older_lock_still_reads_as_a_placeholder(make_paper, run_cli) -> None:  # type: ignore[no-untyped-def]
+    # Format 1 said `"placeholder": true` where format 2 says `"how": "placeholder"`.
     root = make_paper(simple_manifest(a={"prompt": "x"}))
     assert run_cli("sync", "--placeholder", root=root).exit_code == 0
     text = (root / "figures.lock").read_text()
-    assert '"provisional": "placeholder"' in text
-    (root / "figures.lock").write_text(text.replace('      "provisional": "placeholder",\n', ""))
+    assert '"how": "placeholder"' in text
+    old = text.replace('"how": "placeholder"', '"placeholder": true').replace(
+        '"figbuild_lock": 2', '"figbuild_lock": 1'
+    )
+    (root / "figures.lock").write_text(old.replace('      "candidate": null,\n', ""))
     assert "(placeholder)" in run_cli("status", root=root).output
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,18 @@ def choose(*, placeholder: bool, emulator: bool) -> str:
     if placeholder and emulator:
         raise UsageError("--placeholder and --emulator exclude each other; pick one")
     return "placeholder" if placeholder else "emulator" if emulator else DEFAULT
+
+
+def redact(text: str) -> str:
+    """``text`` with every form of the configured API key (raw, stripped, each word of
+    it) replaced, and control characters other than line breaks escaped: for anything
+    printed, and anything from a server that is kept (a failure's reason in the lock)."""
+    from figbuild.backends.paperbanana.settings import key_forms
+    from figbuild.safetext import printable_lines
+
+    for form in sorted(key_forms(os.environ), key=len, reverse=True):
+        text = text.replace(form, "sk-***")
+    return printable_lines(text)
 
 
 def default_terms() -> Terms:
