@@ -188,14 +188,19 @@ def _place(source: Path, target: Path) -> str:
 
 
 def _copy(image: Image, target: Path) -> bool:
-    """Copy a full-size image into the site (once: its name is its hash)."""
+    """Copy a full-size image into the site, once (its name is its hash).
+
+    The site is disposable, so no fsync: a rename is enough for the page never to
+    see half a file."""
     if target.exists():
         return True
     target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(f".{target.name}{atomic.TEMP_SUFFIX}")
     try:
-        with atomic.atomic_writer(target) as handle, image.path.open("rb") as source:
-            shutil.copyfileobj(source, handle)
+        shutil.copyfile(image.path, staged)
+        os.replace(staged, target)
     except OSError:
+        staged.unlink(missing_ok=True)
         return False
     return True
 
