@@ -198,7 +198,7 @@ def _copy(image: Image, target: Path) -> bool:
     staged = target.with_name(f".{target.name}{atomic.TEMP_SUFFIX}")
     try:
         shutil.copyfile(image.path, staged)
-        os.replace(staged, target)
+        staged.replace(target)
     except OSError:
         staged.unlink(missing_ok=True)
         return False
