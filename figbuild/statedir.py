@@ -12,9 +12,11 @@ STATE_DIR = ".figbuild"
 def state_dir(root: Path) -> Path:
     """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
     directory = root / STATE_DIR
-    if not directory.is_dir():
-        directory.mkdir(exist_ok=True)
-        (directory / ".gitignore").write_text("# created by figbuild\n*\n", encoding="utf-8")
+    ignore = directory / ".gitignore"
+    # Checked by the file, not the folder: the store may have made the folder first.
+    if not ignore.is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("# created by figbuild\n*\n", encoding="utf-8")
     return directory
 
 
