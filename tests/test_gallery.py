@@ -30,6 +30,7 @@ from figbuild.gallery.serve import TOKEN_HEADER, Builder, GalleryServer, check_h
 from figbuild.lockfile import read
 from figbuild.paper import Paper
 from figbuild.report import NullReporter
+from figbuild.store import How, Meta, Store
 
 from .conftest import PaperFactory
 
@@ -124,6 +125,42 @@ def three_figures(make_paper: PaperFactory, prompt: str = "Overview of {{ method
     return make_paper({"version": 1, "vars": {"method": "FlowNet"}, "figures": figures}, FILES)
 
 
+def make_candidates(server: Emulator, root: Path, figure_id: str, count: int) -> list[bytes]:
+    """``count`` candidates of one request, stored as `candidates: N` stores them (each
+    drawn by the emulator, so each image differs); the last one is left in place."""
+    store = Store.at(root)
+    made = []
+    for k in range(1, count + 1):
+        sync(server, root, ids=(figure_id,), force=True)
+        generated = read(root / "figures.lock").figures[figure_id].generated
+        assert generated is not None
+        data = (root / generated.output).read_bytes()
+        meta = Meta(
+            fingerprint=generated.fingerprint,
+            figure=figure_id,
+            how=How.CANDIDATE,
+            candidate=k,
+            task_id=generated.task_id,
+            credits=generated.credits,
+            model=generated.model,
+            resolution=generated.resolution,
+        )
+        store.put(data, meta)
+        made.append(data)
+    assert len(set(made)) == count
+    return made
+
+
+def reloaded(driver: Any) -> Any:
+    """A wait across the page's own reloads: elements found just before one go stale."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(
+        driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    )
+
+
 def images_loaded(driver: Any) -> list[tuple[str, int]]:
     """Every <img> on the page with its natural width, after scrolling each into view
     (the page lazy-loads images) and waiting for it to finish loading."""
@@ -160,7 +197,8 @@ def test_the_static_page_shows_every_figure_with_its_image_versions_and_ledger(
     from selenium.webdriver.common.by import By
 
     root = three_figures(make_paper)
-    sync(emulator, root)
+    sync(emulator, root, ids=("results", "appendix"))
+    make_candidates(emulator, root, "overview", 3)
     index = site.build(Paper.open(root))
     assert index == root / ".figbuild" / "gallery" / "index.html"
 
@@ -180,6 +218,14 @@ def test_the_static_page_shows_every_figure_with_its_image_versions_and_ledger(
         tiles = card.find_elements(By.CSS_SELECTOR, ".versions .tile")
         assert len(tiles) >= 1, figure_id
         assert "current" in tiles[0].text
+    # Versions (the store's, newest first) and the candidates of the current request, side by side.
+    versions = shown["overview"].find_elements(By.CSS_SELECTOR, ".versions .tile")
+    assert [t.get_attribute("data-version") for t in versions] == ["3", "2", "1"]
+    candidates = shown["overview"].find_elements(By.CSS_SELECTOR, ".candidates .tile")
+    assert [t.get_attribute("data-candidate") for t in candidates] == ["1", "2", "3"]
+    assert "current" in candidates[2].text
+    assert "candidate" in versions[0].text
+    assert "overview version 1, candidate 1: Overview of FlowNet" in alts
     # The exact content sent is one link away, and is what the request carried.
     shown["results"].find_element(By.CSS_SELECTOR, ".sources summary").click()
     link = shown["results"].find_element(By.LINK_TEXT, "the exact text sent")
@@ -305,7 +351,6 @@ def test_the_sync_button_regenerates_a_stale_figure_and_the_page_follows(
     served: tuple[GalleryServer, Path], emulator: Emulator, browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     server, root = served
     results = root / "figures" / "results.jpg"
@@ -327,7 +372,7 @@ def test_the_sync_button_regenerates_a_stale_figure_and_the_page_follows(
     button.click()
 
     # The page reloads itself once the figure changed, showing it fresh.
-    WebDriverWait(browser, 30).until(
+    reloaded(browser).until(
         lambda d: d.find_element(By.ID, "fig-results").get_attribute("data-state") == "fresh"
     )
     assert results.read_bytes() != before_image
@@ -338,6 +383,92 @@ def test_the_sync_button_regenerates_a_stale_figure_and_the_page_follows(
     assert posts(emulator) == generated + 1  # this figure only
     assert browser.find_element(By.ID, "fig-overview").get_attribute("data-state") == "stale"
     assert "results: written" in browser.find_element(By.ID, "status").text
+
+
+def test_the_pick_button_puts_a_candidate_in_place_for_no_request(
+    served: tuple[GalleryServer, Path], emulator: Emulator, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    server, root = served
+    made = make_candidates(emulator, root, "overview", 3)
+    output = root / "figures" / "overview.png"
+    assert output.read_bytes() == made[2]
+    before = read(root / "figures.lock").figures["overview"].generated
+    calls = len(emulator.records())
+
+    browser.get(server.url)
+    card = cards(browser)["overview"]
+    assert all(width > 0 for _, width in images_loaded(browser))
+    button = card.find_element(By.CSS_SELECTOR, ".candidates button[data-action=pick][data-k='1']")
+    browser.execute_script("arguments[0].scrollIntoView();", button)
+    button.click()
+
+    reloaded(browser).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "#fig-overview .candidates .tile.is-current").get_attribute(
+                "data-candidate"
+            )
+            == "1"
+        )
+    )
+    assert output.read_bytes() == made[0]
+    after = read(root / "figures.lock").figures["overview"].generated
+    assert after is not None
+    assert before is not None
+    assert after.sha256 != before.sha256
+    assert after.fingerprint == before.fingerprint
+    assert len(emulator.records()) == calls  # not one request: not even /credits
+    assert browser.find_element(By.ID, "fig-overview").get_attribute("data-state") == "fresh"
+    assert "candidate 1 is in place" in browser.find_element(By.ID, "status").text
+
+
+def test_restore_and_accept_cost_nothing_and_keep_every_image(
+    served: tuple[GalleryServer, Path], emulator: Emulator
+) -> None:
+    server, root = served
+    output = root / "figures" / "overview.png"
+    first = output.read_bytes()
+    (root / "sections" / "method.tex").write_text(FILES["sections/method.tex"] + "More.\n")
+    sync(emulator, root, ids=("overview",))
+    Store.at(root).put(output, Meta(fingerprint=_fingerprint(root), figure="overview", how=How.GENERATED))
+    second = output.read_bytes()
+    assert second != first
+    calls = len(emulator.records())
+    token = {TOKEN_HEADER: server.token}
+
+    # Only one version is stored so far.
+    status, answer = request(server.url + "action/restore", {"figure": "overview", "version": 2}, token)
+    assert status == 409, answer
+
+    # A hand edit, accepted: stored, then fresh for the current inputs.
+    output.write_bytes(first)
+    assert _state(root, "overview") == "modified"
+    status, answer = request(server.url + "action/accept", {"figure": "overview"}, token)
+    assert status == 200, answer
+    assert _state(root, "overview") == "fresh"
+    # Restoring version 1 (the generated image) puts its bytes back, pinned to the current inputs.
+    status, answer = request(server.url + "action/restore", {"figure": "overview", "version": 1}, token)
+    assert status == 200, answer
+    assert output.read_bytes() == second
+    assert _state(root, "overview") == "fresh"
+    hows = [entry.how for entry in sorted(Store.at(root).history("overview"), key=lambda e: e.order)]
+    assert hows == [How.GENERATED, How.ACCEPTED]
+    assert len(emulator.records()) == calls
+    status, answer = request(server.url + "action/pick", {"figure": "overview", "k": 0}, token)
+    assert status == 400, answer
+
+
+def _fingerprint(root: Path) -> str:
+    generated = read(root / "figures.lock").figures["overview"].generated
+    assert generated is not None
+    return generated.fingerprint
+
+
+def _state(root: Path, figure_id: str) -> str:
+    paper = Paper.open(root)
+    (status,) = paper.statuses(paper.resolve((figure_id,)), paper.read_lock())
+    return status.state.value
 
 
 def test_the_served_page_serves_only_its_own_files(served: tuple[GalleryServer, Path]) -> None:

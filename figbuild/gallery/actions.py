@@ -12,23 +12,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from figbuild import engine
+from figbuild import engine, lockfile
 from figbuild.backends.base import Backend
+from figbuild.digests import sha256_file
 from figbuild.errors import ExitCode, FigbuildError
+from figbuild.gallery.history import StoreHistory
+from figbuild.lockfile import Generated
 from figbuild.paper import Paper
 from figbuild.report import Reporter
+from figbuild.state import FigureStatus, State
+from figbuild.statedir import run_lock
+from figbuild.store import Entry, How, Meta, Store
+from figbuild.timestamps import now
 
 BackendFactory = Callable[[], contextlib.AbstractContextManager[Backend]]
 
 
 class ActionFailed(FigbuildError):
     """An action was carried out but did not produce what was asked (the reason says why)."""
-
-    exit_code = ExitCode.FAILED
-
-
-class NotAvailable(FigbuildError):
-    """An action this figbuild cannot carry out yet."""
 
     exit_code = ExitCode.FAILED
 
@@ -96,17 +97,107 @@ class PaperActions:
         return f"{figure_id}: nothing to do" + (f" ({skipped[0]})" if skipped else "")
 
     def pick(self, figure_id: str, k: int) -> str:
-        raise _not_yet("pick")
+        with self._one_at_a_time, run_lock(self.root):
+            paper, status, store = self._figure(figure_id)
+            found = [
+                entry
+                for entry in store.lookup(status.resolved.fingerprint.digest)
+                if entry.how is How.CANDIDATE and entry.candidate == k
+            ]
+            if not found:
+                raise ActionFailed(
+                    f"{figure_id}: no candidate {k} for its current request",
+                    hint="`figbuild log ID` lists the candidates; an input changed since they were made?",
+                )
+            self._put_in_place(paper, status, store, found[0])
+        return f"{figure_id}: candidate {k} is in place, for 0 credits"
 
     def restore(self, figure_id: str, version: int) -> str:
-        raise _not_yet("restore")
+        with self._one_at_a_time, run_lock(self.root):
+            paper, status, store = self._figure(figure_id)
+            entries = StoreHistory(store, paper.root).entries(figure_id)
+            if not 1 <= version <= len(entries):
+                raise ActionFailed(f"{figure_id} has no version {version} (it has {len(entries)})")
+            entry = entries[version - 1]
+            fingerprint = status.resolved.fingerprint
+            if entry.fingerprint != fingerprint.digest:
+                # Pinned to the current inputs: a later sync restores it rather than paying.
+                entry = store.put(
+                    self._bytes(store, entry, figure_id, version),
+                    Meta(
+                        fingerprint=fingerprint.digest,
+                        figure=figure_id,
+                        how=How.RESTORED,
+                        task_id=entry.task_id,
+                        model=entry.model,
+                        resolution=entry.resolution,
+                        changed=f"version {version} restored",
+                        suffix=entry.suffix,
+                    ),
+                )
+            self._put_in_place(paper, status, store, entry)
+        return f"{figure_id}: version {version} is back in place, for 0 credits"
 
     def accept(self, figure_id: str) -> str:
-        raise _not_yet("accept")
+        with self._one_at_a_time, run_lock(self.root):
+            paper, status, store = self._figure(figure_id)
+            target = paper.root / status.output
+            digest = sha256_file(target)
+            if digest is None:
+                raise ActionFailed(f"{figure_id}: there is no image at {status.output} to accept")
+            if status.state is State.FRESH:
+                return f"{figure_id}: already fresh, nothing to accept"
+            fingerprint = status.resolved.fingerprint
+            entry = store.put(
+                target, Meta(fingerprint=fingerprint.digest, figure=figure_id, how=How.ACCEPTED)
+            )
+            if entry.sha256 != digest:
+                raise ActionFailed(
+                    f"{figure_id}: {status.output} changed while it was being accepted; try again"
+                )
+            self._record(paper, status, entry)
+        return f"{figure_id}: the image on disk is now its image for the current inputs"
 
+    # -- the store, the output and the lock ---------------------------------------------
 
-def _not_yet(action: str) -> NotAvailable:
-    return NotAvailable(
-        f"{action} is not available yet in this figbuild",
-        hint="it arrives with the figure history (issue 13); `figbuild sync` works meanwhile",
-    )
+    def _figure(self, figure_id: str) -> tuple[Paper, FigureStatus, Store]:
+        paper = self._paper()
+        (status,) = paper.statuses(paper.resolve((figure_id,)), paper.read_lock())
+        return paper, status, Store.at(paper.root)
+
+    @staticmethod
+    def _bytes(store: Store, entry: Entry, figure_id: str, version: int) -> bytes:
+        data = store.read(entry)
+        if data is None:
+            raise ActionFailed(f"{figure_id}: the bytes of version {version} are no longer in the store")
+        return data
+
+    def _put_in_place(self, paper: Paper, status: FigureStatus, store: Store, entry: Entry) -> None:
+        """Write ``entry``'s verified bytes to the figure's output and record them in the
+        lock for its current inputs. A hand-edited output is stored first, never lost."""
+        target = paper.root / status.output
+        if status.state is State.MODIFIED and target.exists():
+            # Filed under the request of the image it was edited from, when the lock knows it.
+            generated = status.record.generated
+            made_for = generated.fingerprint if generated else status.resolved.fingerprint.digest
+            store.put(target, Meta(fingerprint=made_for, figure=status.id, how=How.HAND_EDIT))
+        if sha256_file(target) != entry.sha256 and not store.get(entry, target):
+            raise ActionFailed(f"{status.id}: that image is no longer in the store (missing or damaged)")
+        self._record(paper, status, entry)
+
+    @staticmethod
+    def _record(paper: Paper, status: FigureStatus, entry: Entry) -> None:
+        fingerprint = status.resolved.fingerprint
+        generated = Generated(
+            fingerprint=fingerprint.digest,
+            parts=dict(fingerprint.parts),
+            output=status.output,
+            sha256=entry.sha256,
+            generated_at=now(),
+            placeholder=entry.how.provisional,
+            task_id=entry.task_id,
+            credits=0,  # putting a kept image in place costs nothing; its task is in the ledger
+            model=entry.model,
+            resolution=entry.resolution,
+        )
+        lockfile.write(paper.lock_path, paper.read_lock().with_generated(status.id, generated))

@@ -132,6 +132,8 @@ class Gallery:
     balance: int | None = None
     #: Why the balance is not shown, when a key is set but it could not be read.
     balance_note: str | None = None
+    #: What was worked around while reading the history (a damaged index line, a missing object).
+    notes: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:

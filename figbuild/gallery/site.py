@@ -22,9 +22,11 @@ from figbuild.content import ContentError, ContentReader
 from figbuild.digests import StatCache, sha256_file
 from figbuild.errors import FigbuildError
 from figbuild.gallery import thumbs
-from figbuild.gallery.model import Card, Gallery, History, Image, LockHistory, card
+from figbuild.gallery.history import StoreHistory
+from figbuild.gallery.model import Card, Gallery, History, Image, card
 from figbuild.paper import Paper
 from figbuild.statedir import STATE_DIR, state_dir
+from figbuild.store import Store
 from figbuild.timestamps import now
 
 if TYPE_CHECKING:
@@ -81,7 +83,11 @@ def collect(
     credits; a failure to read them is shown on the page, not raised."""
     lock = paper.read_lock()
     statuses = paper.statuses(paper.resolve(), lock)
-    history = history or LockHistory(paper.root)
+    notes: list[str] = []
+    if history is None:
+        history = StoreHistory(
+            Store.at(paper.root, on_warning=lambda warning: notes.append(str(warning))), paper.root
+        )
     stats = StatCache(paper.cache, "outputs")
     texts = _texts(paper, statuses)
     ledger = history.ledger(lock)
@@ -102,7 +108,7 @@ def collect(
             amount = balance()
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
             note = f"balance not available: {exc}"
-    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note)
+    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes))
 
 
 def _texts(paper: Paper, statuses: Iterable[Any]) -> dict[str, str | None]:
