@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -506,3 +507,79 @@ def test_ctrl_c_stops_the_server_cleanly(make_paper: PaperFactory) -> None:
     assert urls
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(urls[0] + "version", timeout=2)
+
+
+def test_the_page_fits_a_phone_and_moves_by_keyboard(make_paper: PaperFactory, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    root = three_figures(make_paper)
+    index = site.build(Paper.open(root))
+    browser.set_window_size(390, 800)
+    try:
+        browser.get(index.as_uri())
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        ActionChains(browser).send_keys("j").perform()
+        assert browser.switch_to.active_element.get_attribute("id") == "fig-overview"
+        ActionChains(browser).send_keys("j").send_keys("j").send_keys("k").perform()
+        assert browser.switch_to.active_element.get_attribute("id") == "fig-results"
+        # The skip link is the first stop of the Tab key.
+        browser.get(index.as_uri())
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys("\ue004")  # Tab
+        assert browser.switch_to.active_element.text == "Skip to the figures"
+    finally:
+        browser.set_window_size(1200, 900)
+
+
+def test_a_pdf_without_poppler_is_shown_by_an_icon(
+    make_paper: PaperFactory, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = three_figures(make_paper)
+    sync(emulator, root, ids=("appendix",))
+    monkeypatch.setattr(thumbs.shutil, "which", lambda name: None)
+    html = site.build(Paper.open(root)).read_text(encoding="utf-8")
+    assert 'class="icon"' in html
+    assert 'aria-label="appendix: Appendix schematic"' in html
+
+
+def test_serving_with_watch_syncs_what_an_edit_made_stale(make_paper: PaperFactory) -> None:
+    """`--serve --watch`: the watcher runs beside the server, and stops with it."""
+    import _thread
+
+    from figbuild.gallery import serve
+    from figbuild.watch import WatchOptions
+
+    root = three_figures(make_paper)
+    urls: list[str] = []
+
+    def ready(url: str) -> None:
+        urls.append(url)
+
+        def edit_then_stop() -> None:
+            deadline = time.monotonic() + 20
+
+            def recorded() -> str | None:
+                generated = read(root / "figures.lock").figures.get("results")
+                return generated.generated.fingerprint if generated and generated.generated else None
+
+            while recorded() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            first = recorded()
+            (root / "sections" / "method.tex").write_text(FILES["sections/method.tex"] + "Edited.\n")
+            while recorded() == first and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _thread.interrupt_main()
+
+        threading.Thread(target=edit_then_stop, daemon=True).start()
+
+    with pytest.raises(KeyboardInterrupt):
+        serve.run(
+            Paper.open(root), "placeholder", NullReporter(), ready, watch=WatchOptions(settle=0.1, poll=True)
+        )
+    assert urls
+    status = Paper.open(root)
+    (results,) = status.statuses(status.resolve(("results",)), status.read_lock())
+    # Drawn again after the edit (else a reason would name the changed content).
+    assert results.reasons == ("placeholder",)
+    assert "Edited." in (root / "sections" / "method.tex").read_text()
