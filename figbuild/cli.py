@@ -388,8 +388,8 @@ def gallery(
     from figbuild.gallery import site
 
     if not serve:
-        if watching or port:
-            raise click.UsageError("--watch and --port need --serve")
+        if watching or port or placeholder or emulator or jobs is not None or max_credits is not None:
+            raise click.UsageError("--watch, --port and the backend options need --serve")
         index = site.build(env.paper(), out, balance=site.key_balance())
         env.console.print(index.resolve().as_uri())
         return ExitCode.OK

@@ -583,3 +583,27 @@ def test_serving_with_watch_syncs_what_an_edit_made_stale(make_paper: PaperFacto
     # Drawn again after the edit (else a reason would name the changed content).
     assert results.reasons == ("placeholder",)
     assert "Edited." in (root / "sections" / "method.tex").read_text()
+
+
+def test_writing_never_clobbers_a_folder_that_is_not_a_gallery(make_paper: PaperFactory) -> None:
+    root = three_figures(make_paper)
+    docs = root / "docs"
+    (docs / "images").mkdir(parents=True)
+    (docs / "images" / "diagram.png").write_bytes(b"mine")
+    site.build(Paper.open(root), docs)
+    assert (docs / "images" / "diagram.png").read_bytes() == b"mine"  # not one of the site's files
+    (root / "other").mkdir()
+    (root / "other" / "index.html").write_text("<p>my page</p>")
+    with pytest.raises(UsageError, match="not a figbuild gallery"):
+        site.build(Paper.open(root), root / "other")
+    assert (root / "other" / "index.html").read_text() == "<p>my page</p>"
+
+
+def test_figures_left_in_the_lock_are_listed(make_paper: PaperFactory, emulator: Emulator) -> None:
+    root = three_figures(make_paper)
+    sync(emulator, root)
+    manifest = (root / "figures.yaml").read_text()
+    (root / "figures.yaml").write_text(manifest.replace("appendix:", "appendix-renamed:"))
+    html = site.build(Paper.open(root)).read_text(encoding="utf-8")
+    assert "no longer in figures.yaml" in html
+    assert "appendix: <code>figures/appendix.pdf</code>" in html

@@ -134,6 +134,8 @@ class Gallery:
     balance_note: str | None = None
     #: What was worked around while reading the history (a damaged index line, a missing object).
     notes: tuple[str, ...] = ()
+    #: Figures the lock records that the manifest no longer has, with their outputs.
+    orphans: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:

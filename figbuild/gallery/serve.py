@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import html
 import json
+import os
 import re
 import secrets
 import threading
@@ -32,6 +33,7 @@ from figbuild.gallery.actions import Actions, PaperActions
 from figbuild.gallery.model import Gallery
 from figbuild.paper import Paper
 from figbuild.report import Reporter
+from figbuild.store import location
 from figbuild.urls import is_loopback
 from figbuild.watch import WatchOptions
 
@@ -83,7 +85,14 @@ class Builder:
         """A hash of the stats of the manifest, the lock, the outputs, the content
         sources and the store: cheap enough to poll every second."""
         digest = hashlib.sha256()
-        paths = (self.paper_root / "figures.yaml", self.paper_root / lockfile.LOCK_NAME, *self._watched)
+        # The store's index folder gains a file with every image stored (a new candidate).
+        store_index = location(self.paper_root, os.environ) / "index"
+        paths = (
+            self.paper_root / "figures.yaml",
+            self.paper_root / lockfile.LOCK_NAME,
+            store_index,
+            *self._watched,
+        )
         for path in paths:
             try:
                 st = path.stat()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from figbuild import atomic
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import StatCache, sha256_file
-from figbuild.errors import FigbuildError
+from figbuild.errors import FigbuildError, UsageError
 from figbuild.gallery import thumbs
 from figbuild.gallery.history import StoreHistory
 from figbuild.gallery.model import Card, Gallery, History, Image, card
@@ -108,7 +109,13 @@ def collect(
             amount = balance()
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
             note = f"balance not available: {exc}"
-    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes))
+    known = {item.id for item in cards}
+    orphans = {
+        figure_id: record.generated.output if record.generated else "(pending only)"
+        for figure_id, record in sorted(lock.figures.items())
+        if figure_id not in known
+    }
+    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
 
 
 def _texts(paper: Paper, statuses: Iterable[Any]) -> dict[str, str | None]:
@@ -130,6 +137,7 @@ def write(gallery: Gallery, out: Path, *, live: Live | None = None, jobs: int | 
 
     Thumbnails are made only for images not seen before (kept in the paper's
     ``.figbuild/thumbs``, by hash); files of images no longer shown are removed."""
+    _check_target(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = state_dir(gallery.root) / THUMB_CACHE
     cache.mkdir(exist_ok=True)
@@ -211,10 +219,33 @@ def _copy(image: Image, target: Path) -> bool:
     return True
 
 
+#: The files the site writes into its folders; nothing else there is ever removed.
+_OURS = re.compile(r"[0-9a-f]{64}(-\d+)?\.[a-z]+|[A-Za-z0-9_-]+\.\d+\.txt")
+#: How an index.html written by figbuild starts to say so.
+GENERATOR = '<meta name="generator" content="figbuild gallery">'
+
+
+def _check_target(out: Path) -> None:
+    """Refuse to write over an ``index.html`` that is not a gallery (``-o`` a wrong folder)."""
+    try:
+        with (out / INDEX).open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(2048)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot write the gallery into {out}: {exc}") from None
+    if GENERATOR not in head:
+        raise UsageError(
+            f"{out / INDEX} exists and is not a figbuild gallery; not overwriting it",
+            hint="pick an empty folder with -o, or the default (.figbuild/gallery)",
+        )
+
+
 def _prune(directory: Path, keep: set[str]) -> None:
+    """Remove the site's own files that the page no longer shows."""
     with contextlib.suppress(FileNotFoundError):
         for path in directory.iterdir():
-            if path.name not in keep:
+            if path.name not in keep and _OURS.fullmatch(path.name):
                 path.unlink(missing_ok=True)
 
 
