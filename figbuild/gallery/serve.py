@@ -102,17 +102,26 @@ class Builder:
         return digest.hexdigest()[:16]
 
     def index(self) -> Path:
-        """The site's index page, rebuilt first if anything changed since it was built."""
+        """The site's index page, rebuilt first if anything changed since it was built.
+
+        The version the page carries is taken before the files are read, so that a
+        change made during a build makes the page reload, never go unnoticed."""
         with self._mutex:
-            version = self.version()
             index = self.out / site.INDEX
-            if version != self._built or not index.exists():
+            version = self.version()
+            if version == self._built and index.exists():
+                return index
+            while True:
                 gallery = self.build(Paper.open(self.paper_root))
-                self._watched = tuple(_watched_paths(gallery))
-                # The version the page carries covers the files just read.
+                watched = tuple(_watched_paths(gallery))
+                if watched == self._watched:
+                    break
+                # The first build, or figures came or went: take the version over
+                # the files this gallery shows, then read them again.
+                self._watched = watched
                 version = self.version()
-                site.write(gallery, self.out, live=site.Live(self.token, version, self.watching))
-                self._built = version
+            site.write(gallery, self.out, live=site.Live(self.token, version, self.watching))
+            self._built = version
             return index
 
 
