@@ -607,3 +607,23 @@ def test_figures_left_in_the_lock_are_listed(make_paper: PaperFactory, emulator:
     html = site.build(Paper.open(root)).read_text(encoding="utf-8")
     assert "no longer in figures.yaml" in html
     assert "appendix: <code>figures/appendix.pdf</code>" in html
+
+
+def test_with_a_key_the_page_shows_the_balance_and_never_the_key(
+    make_paper: PaperFactory, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    root = three_figures(make_paper)
+    sync(emulator, root)
+    key = "sk-gallery-secret-0123456789"
+    monkeypatch.setenv("PAPERBANANA_API_KEY", key)
+    monkeypatch.setenv("PAPERBANANA_BASE_URL", emulator.base_url)
+    result = run_cli("gallery", root=root)
+    assert result.exit_code == 0, result.output
+    assert key not in result.output
+    out = root / ".figbuild" / "gallery"
+    assert f"balance: {emulator.remaining_credits} credits" in (out / "index.html").read_text(
+        encoding="utf-8"
+    )
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
