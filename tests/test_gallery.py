@@ -627,3 +627,36 @@ def test_with_a_key_the_page_shows_the_balance_and_never_the_key(
     for path in out.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.slow
+def test_the_installed_command_prints_the_url_and_stops_cleanly_on_ctrl_c(make_paper: PaperFactory) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = three_figures(make_paper)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "figbuild", "-C", str(root), "gallery", "--serve", "--placeholder"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("figbuild gallery: http://127.0.0.1:"), line
+        url = line.split(": ", 1)[1].strip()
+        status, answer = request(url + "version")
+        assert status == 200
+        assert answer["version"]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "gallery server stopped" in stderr
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "version", timeout=2)
