@@ -25,7 +25,9 @@ from figbuild.errors import FigbuildError, UsageError
 from figbuild.gallery import thumbs
 from figbuild.gallery.history import StoreHistory
 from figbuild.gallery.model import Card, Gallery, History, Image, card
+from figbuild.lockfile import Lock
 from figbuild.paper import Paper
+from figbuild.state import FigureStatus
 from figbuild.statedir import STATE_DIR, state_dir
 from figbuild.store import Store
 from figbuild.timestamps import now
@@ -109,16 +111,20 @@ def collect(
             amount = balance()
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
             note = f"balance not available: {exc}"
-    known = {item.id for item in cards}
-    orphans = {
+    orphans = _orphans(lock, {item.id for item in cards})
+    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
+
+
+def _orphans(lock: Lock, known: set[str]) -> dict[str, str]:
+    """Figures the lock records that the manifest no longer has, with their outputs."""
+    return {
         figure_id: record.generated.output if record.generated else "(pending only)"
         for figure_id, record in sorted(lock.figures.items())
         if figure_id not in known
     }
-    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
 
 
-def _texts(paper: Paper, statuses: Iterable[Any]) -> dict[str, str | None]:
+def _texts(paper: Paper, statuses: Iterable[FigureStatus]) -> dict[str, str | None]:
     """The exact text of every content part, read once per file."""
     reader = ContentReader(paper.root)
     texts: dict[str, str | None] = {}
