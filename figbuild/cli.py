@@ -569,6 +569,82 @@ def watch(
 
 
 @cli.command()
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the site into DIR (default: .figbuild/gallery in the paper).",
+)
+@click.option(
+    "--serve", is_flag=True, help="Serve the page on loopback, with pick/restore/accept/sync buttons."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: a loopback address.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port.")
+@click.option("--watch", "watching", is_flag=True, help="With --serve: also sync what each edit makes stale.")
+@_backend_options
+@pass_env
+def gallery(
+    env: Env,
+    out: Path | None,
+    serve: bool,
+    host: str,
+    port: int,
+    watching: bool,
+    jobs: int | None,
+    max_credits: int | None,
+    placeholder: bool,
+    emulator: bool,
+) -> int:
+    """Write an HTML page of every figure (image, state, prompt, versions, credits).
+
+    With --serve, serve it on loopback until Ctrl-C; the backend options apply to
+    its sync button and to --watch.
+    """
+    from figbuild import backends
+    from figbuild.gallery import serve as serving
+    from figbuild.gallery import site
+
+    if not serve:
+        if watching or port or placeholder or emulator or jobs is not None or max_credits is not None:
+            raise click.UsageError("--watch, --port and the backend options need --serve")
+        index = site.build(env.paper(), out, balance=site.key_balance())
+        env.console.print(index.resolve().as_uri())
+        return ExitCode.OK
+    from figbuild.output import reporter_for
+    from figbuild.watch import WatchOptions
+
+    serving.check_host(host)
+    name = backends.choose(placeholder=placeholder, emulator=emulator)
+    reporter = reporter_for(env.console)
+    watch = WatchOptions(max_credits=max_credits, jobs=jobs) if watching else None
+
+    def ready(url: str) -> None:
+        env.console.print(f"figbuild gallery: {url}")
+        env.console.note("Ctrl-C stops it.")
+
+    try:
+        serving.run(
+            env.paper(),
+            name,
+            reporter,
+            ready,
+            out=out,
+            host=host,
+            port=port,
+            watch=watch,
+            max_credits=max_credits,
+            jobs=jobs,
+        )
+    except KeyboardInterrupt:
+        env.console.note("gallery server stopped")
+    finally:
+        reporter.close()
+    return ExitCode.OK
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the balance as JSON.")
 @pass_env
 def credits(env: Env, as_json: bool) -> int:

@@ -87,8 +87,7 @@ class History:
             return  # nothing there, or already kept
         generated = record.generated
         if generated is not None and generated.sha256 == sha:
-            how = How(generated.how) if generated.how in How._value2member_map_ else How.GENERATED
-            meta = _meta_of(figure_id, generated, how)
+            meta = _meta_of(figure_id, generated, How.of(generated.how))
         else:
             fingerprint = generated.fingerprint if generated is not None else ""
             meta = Meta(fingerprint=fingerprint, figure=figure_id, how=How.HAND_EDIT)

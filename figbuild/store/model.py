@@ -30,6 +30,11 @@ class How(str, Enum):
         """Whether a real sync must replace an image made this way."""
         return self in (How.PLACEHOLDER, How.EMULATOR)
 
+    @classmethod
+    def of(cls, text: str) -> How:
+        """The ``how`` a lock records, read leniently: an unknown word counts as generated."""
+        return cls(text) if text in cls._value2member_map_ else cls.GENERATED
+
 
 @dataclass(frozen=True)
 class Meta:
