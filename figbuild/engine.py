@@ -616,7 +616,16 @@ class _Runner:
         key = (figure_id, pending.fingerprint)
         with self._mutex:
             current = self.keeper.lock.record(figure_id).generated
-            if key in self._claimed or (current is not None and current.fingerprint == pending.fingerprint):
+            # A sibling of this batch (an earlier run's, resumed) is in place already when
+            # the output holds a candidate of the same request written after this was sent;
+            # an image of the same request from before (sync --force) is replaced.
+            sibling = (
+                current is not None
+                and current.fingerprint == pending.fingerprint
+                and current.candidate is not None
+                and current.generated_at >= pending.submitted_at
+            )
+            if key in self._claimed or sibling:
                 return False
             self._claimed.add(key)
             return True

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from figbuild import engine
+from figbuild import engine, history
 from figbuild.backends.paperbanana.backend import ApiBackend
 from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
@@ -31,7 +31,7 @@ from figbuild.gallery.serve import TOKEN_HEADER, Builder, GalleryServer, check_h
 from figbuild.lockfile import read
 from figbuild.paper import Paper
 from figbuild.report import NullReporter
-from figbuild.store import How, Meta, Store
+from figbuild.store import How, Store
 
 from .conftest import PaperFactory
 
@@ -127,29 +127,19 @@ def three_figures(make_paper: PaperFactory, prompt: str = "Overview of {{ method
 
 
 def make_candidates(server: Emulator, root: Path, figure_id: str, count: int) -> list[bytes]:
-    """``count`` candidates of one request, stored as `candidates: N` stores them (each
-    drawn by the emulator, so each image differs); the last one is left in place."""
+    """``count`` candidates of one request, as `sync --candidates N` makes them (each
+    drawn by the emulator, so each image differs); the last one is picked."""
+    result = sync(server, root, ids=(figure_id,), force=True, candidates=count)
+    assert result.generated == [figure_id]
+    history.pick(Paper.open(root), figure_id, count)
+    generated = read(root / "figures.lock").figures[figure_id].generated
+    assert generated is not None
     store = Store.at(root)
-    made = []
-    for k in range(1, count + 1):
-        sync(server, root, ids=(figure_id,), force=True)
-        generated = read(root / "figures.lock").figures[figure_id].generated
-        assert generated is not None
-        data = (root / generated.output).read_bytes()
-        meta = Meta(
-            fingerprint=generated.fingerprint,
-            figure=figure_id,
-            how=How.CANDIDATE,
-            candidate=k,
-            task_id=generated.task_id,
-            credits=generated.credits,
-            model=generated.model,
-            resolution=generated.resolution,
-        )
-        store.put(data, meta)
-        made.append(data)
-    assert len(set(made)) == count
-    return made
+    made = {e.candidate: store.read(e) for e in store.lookup(generated.fingerprint) if e.how is How.CANDIDATE}
+    assert sorted(made) == list(range(1, count + 1))
+    images = [made[k] or b"" for k in range(1, count + 1)]
+    assert len(set(images)) == count
+    return images
 
 
 def reloaded(driver: Any) -> Any:
@@ -431,15 +421,17 @@ def test_restore_and_accept_cost_nothing_and_keep_every_image(
     output = root / "figures" / "overview.png"
     first = output.read_bytes()
     (root / "sections" / "method.tex").write_text(FILES["sections/method.tex"] + "More.\n")
-    sync(emulator, root, ids=("overview",))
-    Store.at(root).put(output, Meta(fingerprint=_fingerprint(root), figure="overview", how=How.GENERATED))
+    sync(emulator, root, ids=("overview",))  # the engine keeps both images in history
     second = output.read_bytes()
     assert second != first
     calls = len(emulator.records())
     token = {TOKEN_HEADER: server.token}
+    stored = sorted(Store.at(root).history("overview"), key=lambda e: e.order)
+    assert [e.how for e in stored][-2:] == [How.GENERATED, How.GENERATED]
+    second_version = len(stored)  # numbered from 1, the oldest
 
-    # Only one version is stored so far.
-    status, answer = request(server.url + "action/restore", {"figure": "overview", "version": 2}, token)
+    # There is no version 99.
+    status, answer = request(server.url + "action/restore", {"figure": "overview", "version": 99}, token)
     assert status == 409, answer
 
     # A hand edit, accepted: stored, then fresh for the current inputs.
@@ -448,13 +440,15 @@ def test_restore_and_accept_cost_nothing_and_keep_every_image(
     status, answer = request(server.url + "action/accept", {"figure": "overview"}, token)
     assert status == 200, answer
     assert _state(root, "overview") == "fresh"
-    # Restoring version 1 (the generated image) puts its bytes back, pinned to the current inputs.
-    status, answer = request(server.url + "action/restore", {"figure": "overview", "version": 1}, token)
+    # Restoring the second generated image puts its bytes back, pinned to the current inputs.
+    status, answer = request(
+        server.url + "action/restore", {"figure": "overview", "version": second_version}, token
+    )
     assert status == 200, answer
     assert output.read_bytes() == second
     assert _state(root, "overview") == "fresh"
     hows = [entry.how for entry in sorted(Store.at(root).history("overview"), key=lambda e: e.order)]
-    assert hows == [How.GENERATED, How.ACCEPTED]
+    assert hows[-2:] == [How.ACCEPTED, How.RESTORED]
     assert len(emulator.records()) == calls
     status, answer = request(server.url + "action/pick", {"figure": "overview", "k": 0}, token)
     assert status == 400, answer

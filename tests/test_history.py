@@ -252,3 +252,13 @@ def test_a_version_1_lock_keeps_every_figure_fresh(paper: Path, run_cli: Any) ->
     (paper / "figures.lock").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     assert states(run_cli, paper) == {"a": "fresh", "b": "fresh"}
     assert run_cli("status", "--check", root=paper).exit_code == 0
+
+
+def test_forced_candidates_replace_the_image_of_the_same_request(
+    paper: Path, server: Emulator, run_cli: Any
+) -> None:
+    before = (paper / "figures/a.png").read_bytes()
+    result = sync(server, paper, ids=("a",), force=True, candidates=2)
+    assert (result.generated, result.credits_spent) == (["a"], 20)
+    assert (paper / "figures/a.png").read_bytes() != before, "one of the new candidates is in place"
+    assert read(paper / "figures.lock").record("a").generated.candidate in (1, 2)  # type: ignore[union-attr]
