@@ -11,22 +11,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from figbuild import __version__, atomic
+from figbuild import __version__, atomic, fastpath
 
 
 def cache_home() -> Path:
     """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
-    configured = os.environ.get("XDG_CACHE_HOME")
-    if configured:
-        return Path(configured) / "figbuild"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "figbuild"
-    return Path.home() / ".cache" / "figbuild"
+    return Path(fastpath.cache_home())
 
 
 def key_of(*parts: str) -> str:

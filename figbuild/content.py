@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from figbuild import fastpath
 from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
 from figbuild.paths import RootGuard
@@ -102,6 +103,7 @@ class ContentReader:
             relative = path.relative_to(self.root).as_posix()
             key = relative if source.section is None else f"{relative}#{source.section}"
             st = path.stat()
+            fastpath.note_input(path)
             hit = self.stats.lookup(key, st) if self.stats is not None else None
             if hit is not None:
                 digest, length = hit
@@ -137,6 +139,7 @@ class ContentReader:
         if Path(pattern).is_absolute():
             raise ContentError(f"{pattern!r} is absolute; paths must be relative to the paper root")
         if glob.has_magic(pattern):
+            fastpath.note_glob(self.root, pattern)
             matches = sorted(
                 Path(match)
                 for match in glob.glob(pattern, root_dir=self.root, recursive=True)  # noqa: PTH207 - root_dir keeps names relative
@@ -165,6 +168,7 @@ class ContentReader:
     def _normalised(self, path: Path) -> str:
         cached = self._texts.get(path)
         if cached is None:
+            fastpath.note_input(path)
             try:
                 raw = path.read_bytes().decode("utf-8")
             except UnicodeDecodeError as exc:
