@@ -370,7 +370,9 @@ def _listed(root: str, pattern: str) -> list[str]:
     magic = parts[len(fixed) :]
     depth = None if any("**" in part for part in magic) else len(magic) - 1
     hidden = any(part.startswith(".") for part in magic)  # glob skips hidden names otherwise
-    directories = [os.path.join(root, *fixed[:i]) for i in range(len(fixed))]
+    # The literal directories on the way are stat'ed, not listed: a LaTeX build writing
+    # into the paper root must not count as a change to ``sections/*.tex``.
+    directories = [os.path.join(root, *fixed[:i]) for i in range(1, len(fixed))]
     for directory, subdirectories, _ in os.walk(base, followlinks=True):
         directories.append(directory)
         if not hidden:
