@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from figbuild.cache import Cache
@@ -41,20 +40,21 @@ class StatCache:
             self.cache.put(self.section, key, [st.st_size, st.st_mtime_ns, st.st_ino, *values])
 
 
-def sha256_file(path: Path, stats: StatCache | None = None) -> str | None:
+def sha256_file(path: str | os.PathLike[str], stats: StatCache | None = None) -> str | None:
     """The hex sha256 of a file, or None when it does not exist."""
+    # os on strings, not pathlib: a status calls this once per figure.
     try:
-        st = path.stat()
+        st = os.stat(path)  # noqa: PTH116
     except (FileNotFoundError, NotADirectoryError):
         return None
-    key = str(path)
+    key = os.fspath(path)
     if stats is not None:
         hit = stats.lookup(key, st)
         if hit is not None:
             return str(hit[0])
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:  # noqa: PTH123
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):

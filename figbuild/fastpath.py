@@ -171,7 +171,7 @@ def _key(request: tuple[Any, ...], root: str) -> bytes:
         FORMAT,
         __version__,
         sys.version,
-        sys.executable,
+        sys.prefix,
         os.getcwd(),
         os.path.realpath(root),
         request,

@@ -56,6 +56,8 @@ def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fi
 
 def reasons(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     """What changed between two fingerprints' parts, in words, in a stable order."""
+    if old == new:  # the common case, by far: nothing to sort or describe
+        return []
     out: list[str] = []
     for key in sorted(set(old) | set(new), key=_order):
         before, after = old.get(key), new.get(key)

@@ -9,6 +9,7 @@ Reading content and rendering prompts is :mod:`figbuild.resolve`'s job.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -145,10 +146,11 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
     text_key = key_of(text)
     cached = cache.get("manifest", text_key) if cache is not None else None
     if cached is not None:
-        # This exact text passed every check before: skip YAML and the schema.
+        # This exact text passed every check before: skip YAML, the schema and the checks
+        # that depend on the text alone. Symlinks may have changed since: those are checked.
         doc = yamlsource.from_json(cached)
         manifest = _build(path, doc, skip=set())
-        return manifest, list(_path_problems(manifest, doc))
+        return manifest, list(_path_problems(manifest, doc, text_checked=True))
     try:
         doc = yamlsource.load(text)
     except Exception as exc:  # yaml.YAMLError, and ValueError for odd scalars
@@ -396,7 +398,11 @@ def _content_sources(value: Any, doc: Any, path: tuple[str | int, ...]) -> Itera
             yield ContentSource(entry["file"], entry.get("section"), doc.line(where))
 
 
-def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
+def _path_problems(manifest: Manifest, doc: Any, text_checked: bool = False) -> Iterator[Problem]:
+    """Paths that leave the root, outputs shared by two figures, content in standard mode.
+
+    ``text_checked``: the text passed before, so only what symlinks decide is checked.
+    """
     name = manifest.path.name
     guard = RootGuard(manifest.root)
     problem = check_relative(guard, manifest.output_dir)
@@ -404,11 +410,15 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
         yield Problem(name, problem, line=doc.line(("output_dir",)), key="output_dir")
     outputs: dict[str, str] = {}
     for figure in manifest.figures:
-        key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
-        line = doc.line(("figures", figure.id, "output")) or figure.line
         problem = check_relative(guard, figure.output)
         if problem:
+            key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
+            line = doc.line(("figures", figure.id, "output")) or figure.line
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
+        if text_checked:
+            continue
+        key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
+        line = doc.line(("figures", figure.id, "output")) or figure.line
         normal = str(PurePosixPath(figure.output))
         if normal in outputs:
             yield Problem(
@@ -433,8 +443,9 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
 
 def check_relative(guard: RootGuard, relative: str) -> str | None:
     """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
-    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
+    # Strings, not pathlib: this runs once per figure on every status.
+    if relative.startswith("/"):  # POSIX only, as figbuild is
         return f"{relative!r} is absolute; paths must be relative to the paper root"
-    if not guard.inside(guard.root / relative):
+    if not guard.inside(os.path.join(guard.root, relative)):  # noqa: PTH118
         return f"{relative!r} leaves the paper root {guard.real_root}"
     return None

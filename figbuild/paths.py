@@ -19,7 +19,7 @@ class RootGuard:
         self.real_root = os.path.realpath(root)
         self._real_dirs: dict[str, str] = {}
 
-    def real(self, path: Path) -> str:
+    def real(self, path: str | os.PathLike[str]) -> str:
         """``path`` with every symlink resolved (it need not exist)."""
         directory = os.path.dirname(path)  # noqa: PTH120
         real_dir = self._real_dirs.get(directory)
@@ -28,6 +28,6 @@ class RootGuard:
         real = os.path.normpath(os.path.join(real_dir, os.path.basename(path)))  # noqa: PTH118, PTH119
         return os.path.realpath(real) if os.path.islink(real) else real  # noqa: PTH114
 
-    def inside(self, path: Path) -> bool:
+    def inside(self, path: str | os.PathLike[str]) -> bool:
         real = self.real(path)
         return real == self.real_root or real.startswith(self.real_root + os.sep)
