@@ -246,6 +246,9 @@ def _print(code: int, chunks: Iterable[tuple[int, str]]) -> NoReturn:
             stream.flush()
     except BrokenPipeError:
         code = 1  # as the CLI's error handler
+    except KeyboardInterrupt:  # as the CLI's error handler
+        sys.stderr.write("figbuild: interrupted; run the same command again to resume\n")
+        code = 130
     sys.exit(code)
 
 

@@ -234,6 +234,22 @@ def test_the_environment_is_part_of_the_question(
     assert run(["status"], root, store) == run(["status"], root, store, fast=False)
 
 
+def test_a_file_the_content_includes_is_an_input(tmp_path: Path) -> None:
+    # Whatever content.py follows (\\input, \\include, ...) must be noted for the fast path
+    # (fastpath.note_input); an edit to it must never be answered from the old snapshot.
+    env = _env(tmp_path / "home")
+    root = tmp_path / "paper"
+    (root / "sections").mkdir(parents=True)
+    (root / "main.tex").write_text("\\section{Method}\n\\input{sections/body}\n")
+    (root / "sections" / "body.tex").write_text("We encode and decode.\n")
+    manifest = {"version": 1, "figures": {"a": {"prompt": "A.", "content": "main.tex"}}}
+    (root / "figures.yaml").write_text(yaml.safe_dump(manifest))
+    _age()
+    assert compare(["status", "--json"], root, env)[0]
+    (root / "sections" / "body.tex").write_text("We encode, fuse and decode.\n")
+    assert run(["status", "--json"], root, env) == run(["status", "--json"], root, env, fast=False)
+
+
 # --- the property: never an answer the full CLI would not give ------------------------------
 
 MUTATIONS = [
