@@ -174,8 +174,12 @@ def validate(env: Env, schema_path: bool) -> int:
     if schema_path:
         env.console.print(str(SCHEMA_PATH))
         return ExitCode.OK
+    from figbuild.resolve import warnings
+
     paper = env.paper()
     resolved = paper.resolve()
+    for warning in warnings(resolved):
+        env.console.error(f"warning: {warning}")
     env.console.note(f"{paper.manifest.path}: {len(resolved)} figures, all valid")
     return ExitCode.OK
 
@@ -191,14 +195,16 @@ def validate(env: Env, schema_path: bool) -> int:
 @pass_env
 def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
-    from figbuild.output import ignored_lines, status_json, status_table
+    from figbuild.output import StatusRow, ignored_lines, status_json, status_table
 
     paper = env.paper()
-    statuses = paper.statuses(paper.resolve(ids), paper.read_lock())
+    lock = paper.read_lock()
+    statuses = paper.statuses(paper.resolve(ids), lock)
+    rows: list[StatusRow] = [*statuses, *([] if ids else paper.orphans(lock))]
     if as_json:
-        env.console.print(status_json(statuses))
+        env.console.print(status_json(rows))
     else:
-        env.console.print("\n".join(status_table(statuses, verbose=env.console.verbosity > 0)))
+        env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
     code = ExitCode.OK
@@ -209,6 +215,37 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
             code = ExitCode.FAILED
     fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)
     return code
+
+
+@cli.command()
+@click.argument("figure_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
+@pass_env
+def show(env: Env, figure_id: str, as_json: bool) -> int:
+    """Print exactly what would be sent for figure ID: the rendered prompt, the options,
+    and the content with the file and lines each part came from."""
+    from figbuild import show as shows
+
+    shown = shows.show(env.paper(), figure_id)
+    for line in shows.show_json(shown) if as_json else shows.show_lines(shown):
+        env.console.print(line)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", metavar="ID")
+@pass_env
+def diff(env: Env, figure_id: str) -> int:
+    """Show what changed in the prompt, options and content of figure ID since its
+    image was made, as a unified diff (nothing when nothing changed)."""
+    from figbuild import show as shows
+
+    lines = shows.diff(env.paper(), figure_id)
+    for line in lines:
+        env.console.print(line)
+    if not lines:
+        env.console.note(f"{figure_id}: no change since its image was made")
+    return ExitCode.OK
 
 
 def _backend_options(func: _F) -> _F:
@@ -247,6 +284,12 @@ def _backend_options(func: _F) -> _F:
     is_flag=True,
     help="Print the result as one JSON object (generated, restored, skipped, failed, credits).",
 )
+@click.option(
+    "--candidates",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Generate N images per request this run (N times the credits); `figbuild pick` chooses.",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -255,6 +298,7 @@ def sync(
     dry_run: bool,
     force: bool,
     as_json: bool,
+    candidates: int | None,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -278,6 +322,7 @@ def sync(
                 dry_run=dry_run,
                 max_credits=max_credits,
                 jobs=jobs,
+                candidates=candidates,
             )
     finally:
         reporter.close()
@@ -296,6 +341,96 @@ def sync(
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(paper.root, (paper.root / s.output for s in result.statuses), ExitCode.OK)
     return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
+
+
+@cli.command()
+@_figure_ids
+@click.option("--json", "as_json", is_flag=True, help="Print the versions and the ledger as JSON.")
+@pass_env
+def log(env: Env, ids: tuple[str, ...], as_json: bool) -> int:
+    """List each figure's versions, newest first, and the credit ledger."""
+    from figbuild import history
+    from figbuild.output import log_json, log_lines
+
+    result = history.log(env.paper(), ids)
+    for line in log_json(result) if as_json else log_lines(result):
+        env.console.print(line)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", shell_complete=_complete_ids)
+@click.argument("version", type=click.IntRange(min=1))
+@pass_env
+def restore(env: Env, figure_id: str, version: int) -> int:
+    """Put VERSION (as `figbuild log` numbers them) of a figure back, for 0 credits."""
+    from figbuild import history
+
+    chosen = history.restore(env.paper(), figure_id, version)
+    env.console.note(
+        f"{figure_id}: version {version} ({chosen.entry.how.value}, {chosen.entry.when}) is back"
+    )
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("figure_id", shell_complete=_complete_ids)
+@click.argument("candidate", type=click.IntRange(min=1))
+@pass_env
+def pick(env: Env, figure_id: str, candidate: int) -> int:
+    """Put candidate K of a figure's current request in place, for 0 credits."""
+    from figbuild import history
+
+    history.pick(env.paper(), figure_id, candidate)
+    env.console.note(f"{figure_id}: candidate {candidate} is in place")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, shell_complete=_complete_ids)
+@pass_env
+def accept(env: Env, ids: tuple[str, ...]) -> int:
+    """Take the image on disk as each figure's image for its current inputs."""
+    from figbuild import history
+
+    for figure_id in history.accept(env.paper(), ids):
+        env.console.note(f"{figure_id}: accepted the image on disk; fresh until an input changes")
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@pass_env
+def prune(env: Env, dry_run: bool) -> int:
+    """Store, then remove, the outputs and records of figures no longer in the manifest."""
+    from figbuild import history
+
+    orphans = history.prune(env.paper(), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed (kept in history)"
+    for orphan in orphans:
+        env.console.note(f"{orphan.id}: {verb} {orphan.output} and its record")
+    if not orphans:
+        env.console.note("nothing to prune")
+    return ExitCode.OK
+
+
+@cli.group()
+def store() -> None:
+    """The history store of the paper's images."""
+
+
+@store.command("gc")
+@click.option("--keep", type=click.IntRange(min=1), required=True, help="Versions kept per figure.")
+@click.option("--dry-run", is_flag=True, help="Say what would be trimmed; remove nothing.")
+@pass_env
+def store_gc(env: Env, keep: int, dry_run: bool) -> int:
+    """Trim old versions beyond the newest N per figure (never a current image)."""
+    from figbuild import history
+
+    result = history.gc(env.paper(), keep, dry_run=dry_run)
+    verb = "would trim" if dry_run else "trimmed"
+    env.console.note(f"{verb} {len(result.trimmed)} versions, freeing {result.freed_bytes:,} bytes")
+    return ExitCode.OK
 
 
 @cli.command()

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from figbuild import fastpath
 from figbuild.cache import Cache
 
 #: Files modified more recently than this (ns) are hashed every time.
@@ -38,6 +41,41 @@ class StatCache:
         self.keys.add(key)
         if st.st_mtime_ns < time.time_ns() - RACY_NS:
             self.cache.put(self.section, key, [st.st_size, st.st_mtime_ns, st.st_ino, *values])
+
+    def lookup_files(self, key: str, root: Path) -> list[Any] | None:
+        """The values stored for ``key`` if no file they were computed from changed.
+
+        For a value read from several files (a LaTeX file and what it includes):
+        every one of them is stat'ed, not just the first.
+        """
+        self.keys.add(key)
+        entry = self.cache.get(self.section, key)
+        if not entry or not isinstance(entry[0], list):
+            return None
+        for file, size, mtime_ns, inode in entry[0]:
+            fastpath.note_input(root / file)  # decides the value as if it had been read
+            try:
+                st = (root / file).stat()
+            except OSError:
+                return None
+            if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, inode):
+                return None
+        return list(entry[1:])
+
+    def store_files(self, key: str, root: Path, files: Iterable[str], *values: Any) -> None:
+        """Remember ``values`` for ``key``, computed from ``files`` (relative to ``root``)."""
+        self.keys.add(key)
+        racy = time.time_ns() - RACY_NS
+        stats = []
+        for file in files:
+            try:
+                st = (root / file).stat()
+            except OSError:
+                return
+            if st.st_mtime_ns >= racy:
+                return
+            stats.append([file, st.st_size, st.st_mtime_ns, st.st_ino])
+        self.cache.put(self.section, key, [stats, *values])
 
 
 def sha256_file(path: str | os.PathLike[str], stats: StatCache | None = None) -> str | None:

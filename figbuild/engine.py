@@ -15,18 +15,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
-from figbuild import atomic, images, lockfile
+from figbuild import atomic, images, lockfile, sent
 from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import sha256_file
 from figbuild.errors import ApiError, BudgetExceeded, Forbidden, Interrupted, PaymentRequired, Unauthorized
-from figbuild.lockfile import Generated, Lock, Pending
+from figbuild.history import History, changed
+from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
-from figbuild.plan import Plan, check_budget, make_plan
+from figbuild.plan import Plan, Source, check_budget, make_plan
 from figbuild.report import Reporter
 from figbuild.state import FigureStatus
-from figbuild.statedir import run_lock
+from figbuild.statedir import run_lock, state_dir
+from figbuild.store import How, Meta, StoreError
 from figbuild.timestamps import now, parse_time
 
 
@@ -38,6 +41,7 @@ class SyncResult:
     #: Why the plan was (or, in a dry run, would be) refused before anything was sent.
     refusal: str | None = None
     generated: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     credits_spent: int = 0
     balance: int | None = None
@@ -103,17 +107,29 @@ def sync(
     dry_run: bool = False,
     max_credits: int | None = None,
     jobs: int | None = None,
+    candidates: int | None = None,
 ) -> SyncResult:
     """Bring the named figures (all when none) up to date.
 
-    Pending tasks are collected before anything new is paid for; a plan over
+    Pending tasks are collected before anything new is paid for; an image already
+    made for a figure's exact request is put back for 0 credits; a plan over
     ``max_credits`` or the balance is refused before anything is sent.
     """
     resolved = paper.resolve(ids)
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
         statuses = paper.statuses(resolved, keeper.lock)
-        plan = make_plan(statuses, force=force, provisional=backend.provisional, terms=backend.terms)
+        history = History(paper.root, on_warning=lambda warning: reporter.info(f"history: {warning}"))
+        outdated = not force and any(status.state.outdated for status in statuses)
+        sources = history.sources(statuses, keeper.lock) if outdated else {}
+        plan = make_plan(
+            statuses,
+            force=force,
+            provisional=backend.provisional,
+            terms=backend.terms,
+            sources=sources,
+            candidates=candidates,
+        )
         result = SyncResult(plan, statuses)
         for status, why in plan.skipped:
             reporter.figure(status.id, "skipped", why)
@@ -129,14 +145,12 @@ def sync(
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         backend.known(_task_ids(keeper.lock))
-        if not ids:
-            known = {item.figure.id for item in resolved}
-            keeper.update(lambda lock: _prune(lock, known))
         # The default: as many in flight as the backend sustains (its rate limit), so
         # a large plan is paced by the limit, not by waiting on a few slow tasks.
         jobs = min(jobs or backend.concurrency(), MAX_JOBS)
+        runner = _Runner(paper, backend, reporter, keeper, result, history)
         try:
-            _execute(plan, _Runner(paper, backend, reporter, keeper, result), jobs, backend.stop)
+            _execute(_work(plan), runner, jobs, backend.stop)
         finally:
             keeper.flush()
         if balance is not None:
@@ -144,20 +158,38 @@ def sync(
         return result
 
 
-def _execute(plan: Plan, runner: _Runner, jobs: int, stop: threading.Event) -> None:
-    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop cleanly and say so."""
-    resume: dict[str, list[Pending]] = {}
-    statuses: dict[str, FigureStatus] = {}
+@dataclass
+class _Work:
+    """Everything a run does for one figure, in the order it is done."""
+
+    status: FigureStatus
+    resume: list[Pending] = field(default_factory=list)
+    restore: Source | None = None
+    adopt: bool = False
+    generate: int = 0  # how many images (candidates) to pay for
+
+
+def _work(plan: Plan) -> list[_Work]:
+    works: dict[str, _Work] = {}
+
+    def of(status: FigureStatus) -> _Work:
+        return works.setdefault(status.id, _Work(status))
+
     for status, pending in plan.resume:
-        resume.setdefault(status.id, []).append(pending)
-        statuses[status.id] = status
-    generate = {status.id for status in plan.generate}
-    statuses.update((status.id, status) for status in plan.generate)
+        of(status).resume.append(pending)
+    for status, source in plan.restore:
+        of(status).restore = source
+    for status in plan.adopt:
+        of(status).adopt = True
+    for status in plan.generate:
+        of(status).generate = plan.count(status)
+    return list(works.values())
+
+
+def _execute(works: list[_Work], runner: _Runner, jobs: int, stop: threading.Event) -> None:
+    """Run every figure's work on ``jobs`` threads; on Ctrl-C, stop cleanly and say so."""
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="figbuild")
-    futures = [
-        pool.submit(runner.run, status, tuple(resume.get(figure_id, ())), figure_id in generate)
-        for figure_id, status in statuses.items()
-    ]
+    futures = [pool.submit(runner.run, work) for work in works]
     try:
         for future in as_completed(futures):
             with contextlib.suppress(Interrupted):  # raised by workers once `stop` is set
@@ -186,12 +218,7 @@ def _task_ids(lock: Lock) -> set[str]:
     return ids
 
 
-def _prune(lock: Lock, known: set[str]) -> Lock:
-    """Drop records of figures no longer in the manifest, except paid tasks still pending."""
-    for figure_id, record in lock.figures.items():
-        if figure_id not in known and not record.pending:
-            lock = lock.without(figure_id)
-    return lock
+_STAYS_PENDING = "(the task stays pending; the next sync collects it)"
 
 
 class _Conflict(Exception):
@@ -199,10 +226,17 @@ class _Conflict(Exception):
 
 
 class _Runner:
-    """Produces figures on worker threads, recording every step in the lock."""
+    """Produces figures on worker threads, recording every step in the lock and every
+    image in the history store."""
 
     def __init__(
-        self, paper: Paper, backend: Backend, reporter: Reporter, keeper: _LockKeeper, result: SyncResult
+        self,
+        paper: Paper,
+        backend: Backend,
+        reporter: Reporter,
+        keeper: _LockKeeper,
+        result: SyncResult,
+        history: History,
     ) -> None:
         self.root = paper.root
         # One reader for the run: figures that share a file read it once.
@@ -211,18 +245,84 @@ class _Runner:
         self.reporter = reporter
         self.keeper = keeper
         self.result = result
+        self.history = history
         self._mutex = threading.Lock()
+        #: (figure, request) pairs whose output a candidate of this run has claimed.
+        self._claimed: set[tuple[str, str]] = set()
         #: Set when the API refused the key, the credits or the plan: no point spending more.
         self.refused: str | None = None
 
-    def run(self, status: FigureStatus, resume: tuple[Pending, ...], generate: bool) -> None:
-        """Everything for one figure, in order: collect what was paid for, then generate."""
-        for pending in resume:
+    def run(self, work: _Work) -> None:
+        """Everything for one figure, in order: collect what was paid for, then put back
+        what history has, record what is already there, or generate."""
+        status = work.status
+        for pending in work.resume:
             self._resume(status, pending)
-        if generate:
-            self._generate(status)
+        if work.restore is not None:
+            self._restore(status, work.restore)
+        if work.adopt:
+            self._adopt(status)
+        if work.generate:
+            self._generate(status, work.generate)
 
-    def _generate(self, status: FigureStatus) -> None:
+    # -- free: history and what is on disk ----------------------------------
+
+    def _restore(self, status: FigureStatus, source: Source) -> None:
+        data = self.history.read(source)
+        if data is None:
+            self._failed(status.id, "its image in history is gone or damaged; sync again to generate it")
+            return
+        target = self.root / status.output
+        try:
+            with atomic.atomic_writer(target) as handle:
+                handle.write(data)
+                digest = self._finish(Path(handle.name), images.format_for(status.output), handle)
+                self._keep_existing(status.id, target)
+        except (images.ImageError, OSError) as exc:
+            self._failed(status.id, f"could not restore it: {exc}")
+            return
+        entry = source.entry
+        current = status.resolved.fingerprint
+        generated = Generated(
+            fingerprint=current.digest,
+            parts=dict(current.parts),
+            output=status.output,
+            sha256=digest,
+            generated_at=now(),
+            how=How.RESTORED.value,
+            task_id=entry.task_id if entry else None,
+            model=entry.model if entry else None,
+            resolution=entry.resolution if entry else None,
+            candidate=entry.candidate if entry else None,
+        )
+        self.keeper.update(lambda lock: lock.with_generated(status.id, generated))
+        self._store(target, generated, status.id, How.RESTORED, f"restored {source.describe()}")
+        with self._mutex:
+            self.result.restored.append(status.id)
+        self.reporter.figure(status.id, "restored", f"{status.output}, {source.describe()}, 0 credits")
+
+    def _adopt(self, status: FigureStatus) -> None:
+        """Record the output already on disk (bytes made for these inputs) as the figure's image."""
+        old = status.record.generated
+        current = status.resolved.fingerprint
+        assert status.output_sha256 is not None
+        if old is not None and old.sha256 == status.output_sha256 and old.fingerprint == current.digest:
+            generated = replace(old, output=status.output)
+        else:
+            generated = Generated(
+                fingerprint=current.digest,
+                parts=dict(current.parts),
+                output=status.output,
+                sha256=status.output_sha256,
+                generated_at=now(),
+                how=How.RESTORED.value,
+            )
+        self.keeper.update(lambda lock: lock.with_generated(status.id, generated))
+        self.reporter.figure(status.id, "recorded", f"{status.output} already holds its image")
+
+    # -- paid: submit, resume, collect ---------------------------------------
+
+    def _generate(self, status: FigureStatus, count: int = 1) -> None:
         figure, fingerprint = status.resolved.figure, status.resolved.fingerprint
         if self.refused is not None:
             self._failed(figure.id, f"not submitted: {self.refused}")
@@ -233,30 +333,45 @@ class _Runner:
             self._failed(figure.id, str(exc))
             return
         job = Job(figure.id, request, images.format_for(figure.output), fingerprint.parts)
-        self.reporter.figure(figure.id, "generating", f"{job.request.model}, {job.request.resolution}")
-        intent = Pending(
-            task_id=None,
-            fingerprint=fingerprint.digest,
-            parts=dict(fingerprint.parts),
-            output=figure.output,
-            credits=self.backend.terms.cost(job.request),
-            submitted_at=now(),
-        )
+        sent.record(self.root, fingerprint.digest, request)
+        self.keeper.update(lambda lock: lock.with_failure(figure.id, None))  # a new attempt
+        submitted: list[tuple[Ticket, Pending]] = []
+        for number in range(1, count + 1):
+            detail = f"{job.request.model}, {job.request.resolution}"
+            if count > 1:
+                detail += f", candidate {number}"
+            self.reporter.figure(figure.id, "generating", detail)
+            intent = Pending(
+                task_id=None,
+                fingerprint=fingerprint.digest,
+                parts=dict(fingerprint.parts),
+                output=figure.output,
+                credits=self.backend.terms.cost(job.request),
+                submitted_at=now(),
+                candidate=number if count > 1 else None,
+            )
+            ticket = self._submit(figure.id, job, intent)
+            if ticket is None:
+                break
+            submitted.append((ticket, self._confirm(figure.id, intent, ticket)))
+        for ticket, pending in submitted:
+            self._collect_or_forget(figure.id, ticket, pending)
+
+    def _submit(self, figure_id: str, job: Job, intent: Pending) -> Ticket | None:
         if self.backend.paid:
             # Recorded before the POST: if this process dies before the answer is
             # recorded, the next run looks for the task instead of paying again.
-            self.keeper.update(lambda lock: lock.with_pending(figure.id, intent), durable=True)
+            self.keeper.update(lambda lock: lock.with_pending(figure_id, intent), durable=True)
         try:
-            ticket = self.backend.submit(job)
+            return self.backend.submit(job)
         except (ApiError, FigureFailed, Interrupted) as exc:
-            self.keeper.update(lambda lock: lock.replace_pending(figure.id, intent, None))
+            self.keeper.update(lambda lock: lock.replace_pending(figure_id, intent, None))
             if isinstance(exc, Interrupted):
                 raise
             if isinstance(exc, (Unauthorized, PaymentRequired, Forbidden)):
                 self.refused = exc.message
-            self._failed(figure.id, str(exc))
-            return
-        self._confirmed(status, intent, ticket)
+            self._failed(figure_id, str(exc))
+            return None
 
     def _resume(self, status: FigureStatus, pending: Pending) -> None:
         job = Job(status.id, status.resolved.request, images.format_for(pending.output), pending.parts)
@@ -271,30 +386,33 @@ class _Runner:
         else:
             found = self.backend.find(job, parse_time(pending.submitted_at))
             if found is not None:
-                self._confirmed(status, pending, found)
+                self._collect_or_forget(status.id, found, self._confirm(status.id, pending, found))
                 return
             gone = "an interrupted submission created no task"
         # Nothing to collect: forget the entry and generate if the figure still wants it.
         self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
         self.reporter.figure(status.id, "checked", gone)
-        if pending.fingerprint == status.resolved.fingerprint.digest:
+        if pending.fingerprint == status.resolved.fingerprint.digest and pending.candidate in (None, 1):
             self._generate(status)
 
-    def _confirmed(self, status: FigureStatus, intent: Pending, ticket: Ticket) -> None:
-        """Record the task a submission created, then collect it."""
+    def _confirm(self, figure_id: str, intent: Pending, ticket: Ticket) -> Pending:
+        """Record the task a submission created (and what it cost)."""
         pending = replace(intent, task_id=ticket.task_id, credits=ticket.credits)
         if ticket.task_id is not None:
-            self.keeper.update(lambda lock: lock.replace_pending(status.id, intent, pending), durable=True)
+            self.keeper.update(lambda lock: lock.replace_pending(figure_id, intent, pending), durable=True)
             self.reporter.figure(
-                status.id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
+                figure_id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
             )
         with self._mutex:
             self.result.credits_spent += ticket.credits
+        return pending
+
+    def _collect_or_forget(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
         try:
-            self._collect(status.id, ticket, pending)
+            self._collect(figure_id, ticket, pending)
         except TaskNotFound as exc:  # the task we were just given vanished
-            self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
-            self._failed(status.id, str(exc))
+            self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
+            self._failed(figure_id, str(exc))
 
     def _collect(self, figure_id: str, ticket: Ticket, pending: Pending) -> None:
         target = self.root / pending.output
@@ -306,57 +424,143 @@ class _Runner:
         except FigureFailed as exc:
             # The task itself failed (and the API does not charge for it): nothing to collect.
             self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
-            self._failed(figure_id, str(exc))
+            self._failed(figure_id, str(exc), ticket.task_id)
             return
         except ApiError as exc:
-            self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
+            self._failed(figure_id, f"{exc} {_STAYS_PENDING}", ticket.task_id)
+            return
+        how = self._how(pending)
+        if not self._claim_output(figure_id, pending):
+            self._collect_candidate(figure_id, ticket, location, pending, how)
             return
         try:
             digest = self._write(ticket, location, target, expected)
         except (ApiError, images.ImageError, _Conflict) as exc:
-            self._failed(figure_id, f"{exc} (the task stays pending; the next sync collects it)")
+            self._failed(figure_id, f"{exc} {_STAYS_PENDING}", ticket.task_id)
             return
+        previous = self.keeper.lock.record(figure_id).generated
         generated = Generated(
             fingerprint=pending.fingerprint,
             parts=pending.parts,
             output=pending.output,
             sha256=digest,
             generated_at=now(),
-            placeholder=self.backend.provisional,
+            how=how.value,
             task_id=ticket.task_id,
             credits=ticket.credits,
             model=ticket.job.request.model,
             resolution=ticket.job.request.resolution,
+            candidate=pending.candidate,
         )
         self.keeper.update(lambda lock: lock.with_generated(figure_id, generated, done=pending))
+        self._store(target, generated, figure_id, how, changed(previous, dict(pending.parts)))
         with self._mutex:
             self.result.generated.append(figure_id)
         self.reporter.figure(figure_id, "written", pending.output)
+
+    def _how(self, pending: Pending) -> How:
+        if self.backend.provisional:
+            return How(self.backend.makes)
+        return How.CANDIDATE if pending.candidate is not None else How.GENERATED
+
+    def _claim_output(self, figure_id: str, pending: Pending) -> bool:
+        """Whether this image goes to the output: always, unless it is a further candidate
+        of a request whose image is already in place (those go to history only)."""
+        if pending.candidate is None:
+            return True
+        key = (figure_id, pending.fingerprint)
+        with self._mutex:
+            current = self.keeper.lock.record(figure_id).generated
+            if key in self._claimed or (current is not None and current.fingerprint == pending.fingerprint):
+                return False
+            self._claimed.add(key)
+            return True
+
+    def _collect_candidate(
+        self, figure_id: str, ticket: Ticket, location: str, pending: Pending, how: How
+    ) -> None:
+        """Fetch a candidate that is not written to the output into history only."""
+        staging = state_dir(self.root) / f"candidate-{ticket.task_id or 'local'}{Path(pending.output).suffix}"
+        try:
+            with atomic.atomic_writer(staging) as handle:
+                self.backend.fetch(ticket, location, handle)
+                handle.flush()
+                self._finish(Path(handle.name), ticket.job.fmt, handle)
+            meta = Meta(
+                pending.fingerprint,
+                figure_id,
+                how,
+                ticket.task_id,
+                ticket.credits,
+                ticket.job.request.model,
+                ticket.job.request.resolution,
+                pending.candidate,
+            )
+            self.history.keep(staging, meta)
+        except (ApiError, images.ImageError, StoreError) as exc:
+            self._failed(figure_id, f"{exc} {_STAYS_PENDING}", ticket.task_id)
+            return
+        finally:
+            staging.unlink(missing_ok=True)
+        self.keeper.update(lambda lock: lock.replace_pending(figure_id, pending, None))
+        self.reporter.figure(figure_id, "kept", f"candidate {pending.candidate} in history")
 
     def _write(self, ticket: Ticket, location: str, target: Path, expected: str | None) -> str:
         """Fetch into a temp file beside ``target``, verify, convert, and rename into place."""
         with atomic.atomic_writer(target) as handle:
             self.backend.fetch(ticket, location, handle)
             handle.flush()
-            staged = Path(handle.name)
-            got = images.verify(staged)
-            if got != ticket.job.fmt:
-                converted = io.BytesIO()
-                images.convert(staged, converted, ticket.job.fmt)
-                handle.seek(0)
-                handle.truncate()
-                handle.write(converted.getvalue())
-                handle.flush()
-                images.verify(staged)
+            digest = self._finish(Path(handle.name), ticket.job.fmt, handle)
             if sha256_file(target) != expected:
                 raise _Conflict(f"{target.name} changed while figbuild was working on it; kept it")
-            # The staged bytes are what the rename puts in place: hash them here
-            # rather than read the figure back afterwards.
-            digest = sha256_file(staged)
+            self._keep_existing(ticket.job.figure_id, target)
+        return digest
+
+    @staticmethod
+    def _finish(staged: Path, fmt: str, handle: BinaryIO) -> str:
+        """Check the staged image, convert it to ``fmt`` if it is another format, and return
+        the sha256 of the bytes the rename will put in place."""
+        if images.verify(staged) != fmt:
+            converted = io.BytesIO()
+            images.convert(staged, converted, fmt)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(converted.getvalue())
+            handle.flush()
+            images.verify(staged)
+        digest = sha256_file(staged)
         assert digest is not None
         return digest
 
-    def _failed(self, figure_id: str, reason: str) -> None:
+    def _keep_existing(self, figure_id: str, target: Path) -> None:
+        """Store the image about to be replaced (a hand edit above all) before it is."""
+        try:
+            self.history.keep_before_overwrite(figure_id, target, self.keeper.lock.record(figure_id))
+        except StoreError as exc:
+            raise _Conflict(
+                f"{target.name} was kept, since history could not store it first: {exc}"
+            ) from None
+
+    def _store(self, image: Path, generated: Generated, figure_id: str, how: How, what: str) -> None:
+        meta = Meta(
+            generated.fingerprint,
+            figure_id,
+            how,
+            generated.task_id,
+            generated.credits,
+            generated.model,
+            generated.resolution,
+            generated.candidate,
+            changed=what,
+        )
+        try:
+            self.history.keep(image, meta)
+        except StoreError as exc:  # the image is in place and recorded; only its history copy failed
+            self.reporter.info(f"warning: {figure_id}: {exc}")
+
+    def _failed(self, figure_id: str, reason: str, task_id: str | None = None, credits: int = 0) -> None:
         with self._mutex:
             self.result.failed.append((figure_id, reason))
+        failure = Failure(reason, now(), task_id, credits)
+        self.keeper.update(lambda lock: lock.with_failure(figure_id, failure))
         self.reporter.figure(figure_id, "failed", reason)

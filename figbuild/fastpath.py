@@ -333,7 +333,7 @@ def _inputs(trace: _Trace) -> set[str]:
     inputs = {
         os.path.join(root, MANIFEST_NAME),
         os.path.join(root, LOCK_NAME),
-        _store_index(root),
+        *_store_inputs(root),
         *trace.inputs,
         *trace.outputs,
         *_own_source(),
@@ -344,10 +344,12 @@ def _inputs(trace: _Trace) -> set[str]:
     return inputs
 
 
-def _store_index(root: str) -> str:
-    """The history store's index directory (it need not exist)."""
-    store = os.environ.get(STORE_ENV) or os.path.join(root, ".figbuild", "store")
-    return os.path.join(os.path.abspath(store), "index")
+def _store_inputs(root: str) -> list[str]:
+    """The history store's index directory (it need not exist), as
+    :func:`figbuild.store.disk.location` finds the store, and the paper's label in it."""
+    configured = os.environ.get(STORE_ENV, "").strip()
+    store = os.path.join(root, os.path.expanduser(configured) if configured else ".figbuild/store")
+    return [os.path.join(store, "index"), os.path.join(root, ".figbuild", "paper-id")]
 
 
 def _own_source() -> list[str]:

@@ -19,23 +19,38 @@ from figbuild import atomic
 from figbuild.errors import LockFileError
 
 LOCK_NAME = "figures.lock"
-FORMAT = 1
+#: 2: ``how`` (and ``candidate``) replace v1's ``placeholder`` flag; failures are kept.
+FORMAT = 2
+#: Ways an image can be a figure's current one that only stand in for a real image.
+PROVISIONAL = frozenset({"placeholder", "emulator"})
 
 
 @dataclass(frozen=True)
 class Generated:
-    """The image figbuild last wrote for a figure, and what it was made from."""
+    """A figure's current image, and the request it stands for.
+
+    ``how`` says how it came to be (the history store's words: generated,
+    candidate, restored, accepted, hand-edit, placeholder, emulator). A restored
+    or accepted image is recorded under the inputs it was pinned to, so it is
+    fresh until an input changes.
+    """
 
     fingerprint: str
     parts: Mapping[str, str]
     output: str
     sha256: str
     generated_at: str
-    placeholder: bool = False
+    how: str = "generated"
     task_id: str | None = None
     credits: int = 0
     model: str | None = None
     resolution: str | None = None
+    candidate: int | None = None
+
+    @property
+    def provisional(self) -> bool:
+        """Whether it only stands in for a real image (a real sync replaces it)."""
+        return self.how in PROVISIONAL
 
 
 @dataclass(frozen=True)
@@ -53,12 +68,24 @@ class Pending:
     output: str
     credits: int
     submitted_at: str
+    candidate: int | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The last attempt at a figure failed: why, and what it cost. Cleared by the next attempt."""
+
+    reason: str
+    at: str
+    task_id: str | None = None
+    credits: int = 0
 
 
 @dataclass(frozen=True)
 class Record:
     generated: Generated | None = None
     pending: tuple[Pending, ...] = ()
+    last_failure: Failure | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +99,10 @@ class Lock:
         """Record ``generated`` for a figure, retiring the pending entry it came from."""
         record = self.record(figure_id)
         return self._with(figure_id, Record(generated, tuple(p for p in record.pending if p != done)))
+
+    def with_failure(self, figure_id: str, failure: Failure | None) -> Lock:
+        """Remember (or, with None, forget) the figure's last failed attempt."""
+        return self._with(figure_id, replace(self.record(figure_id), last_failure=failure))
 
     def with_pending(self, figure_id: str, pending: Pending) -> Lock:
         record = self.record(figure_id)
@@ -88,7 +119,7 @@ class Lock:
 
     def _with(self, figure_id: str, record: Record) -> Lock:
         figures = dict(self.figures)
-        if record.generated is None and not record.pending:
+        if record.generated is None and not record.pending and record.last_failure is None:
             figures.pop(figure_id, None)
         else:
             figures[figure_id] = record
@@ -104,6 +135,8 @@ def dumps(lock: Lock) -> str:
             entry["generated"] = asdict(record.generated)
         if record.pending:
             entry["pending"] = [asdict(p) for p in sorted(record.pending, key=lambda p: p.submitted_at)]
+        if record.last_failure is not None:
+            entry["last_failure"] = asdict(record.last_failure)
         figures[figure_id] = entry
     document = {"figbuild_lock": FORMAT, "figures": figures}
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -127,8 +160,9 @@ def loads(text: str, path: Path) -> Lock:
     try:
         figures = {
             str(figure_id): Record(
-                generated=Generated(**entry["generated"]) if "generated" in entry else None,
+                generated=_generated(entry["generated"]) if "generated" in entry else None,
                 pending=tuple(Pending(**p) for p in entry.get("pending", [])),
+                last_failure=Failure(**entry["last_failure"]) if "last_failure" in entry else None,
             )
             for figure_id, entry in document["figures"].items()
         }
@@ -138,6 +172,14 @@ def loads(text: str, path: Path) -> Lock:
             hint="restore it from version control",
         ) from None
     return Lock(figures)
+
+
+def _generated(fields: dict[str, Any]) -> Generated:
+    """A ``generated`` entry of either format: version 1 had ``placeholder: bool``."""
+    if "placeholder" in fields:
+        fields = dict(fields)
+        fields["how"] = "placeholder" if fields.pop("placeholder") is True else "generated"
+    return Generated(**fields)
 
 
 def read(path: Path) -> Lock:

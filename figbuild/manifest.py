@@ -30,6 +30,8 @@ OPTION_DEFAULTS: Mapping[str, Any] = {
     "aspect_ratio": "1:1",
     "image_input": [],
     "frozen": False,
+    "keep_figures": False,
+    "candidates": 1,
 }
 
 # Whole key names only: `max_tokens` or `secret_sauce` in vars are fine.
@@ -48,9 +50,13 @@ class ContentSource:
     pattern: str
     section: str | None = None
     line: int | None = None
+    anchor: str | None = None  # `label:`: the heading a LaTeX \label (or Markdown #id) names
+    keep_figures: bool = False
 
     @property
     def label(self) -> str:
+        if self.anchor:
+            return f"{self.pattern}#label:{self.anchor}"
         return f"{self.pattern}#{self.section}" if self.section else self.pattern
 
 
@@ -68,6 +74,9 @@ class Figure:
     frozen: bool
     line: int | None = None
     prompt_line: int | None = None
+    keep_figures: bool = False
+    #: Images generated per request (``candidates: N``).
+    candidates: int = 1
 
 
 @dataclass(frozen=True)
@@ -332,6 +341,8 @@ def _message(error: Any) -> str:
         return f"{shown} is not supported; use {expected!r}"
     if validator == "type":
         return f"{shown} is not of type {expected}"
+    if validator == "not" and expected.get("required") == ["section", "label"]:
+        return "has both section and label; give one of them"
     if validator == "maxItems":
         return f"has {len(instance)} items; at most {expected} are allowed"
     if validator in ("minItems", "minProperties", "minLength"):
@@ -370,11 +381,20 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
                 resolution=options["resolution"],
                 aspect_ratio=options["aspect_ratio"],
                 image_input=tuple(options["image_input"]),
-                content=tuple(_content_sources(spec.get("content"), doc, ("figures", figure_id, "content"))),
+                content=tuple(
+                    _content_sources(
+                        spec.get("content"),
+                        doc,
+                        ("figures", figure_id, "content"),
+                        keep_figures=bool(options["keep_figures"]),
+                    )
+                ),
                 output=spec.get("output") or f"{output_dir.rstrip('/')}/{figure_id}.png",
                 frozen=bool(options["frozen"]),
                 line=doc.line(("figures", figure_id)),
                 prompt_line=doc.line(("figures", figure_id, "prompt")),
+                keep_figures=bool(options["keep_figures"]),
+                candidates=int(options["candidates"]),
             )
         )
     return Manifest(
@@ -386,16 +406,24 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
     )
 
 
-def _content_sources(value: Any, doc: Any, path: tuple[str | int, ...]) -> Iterator[ContentSource]:
+def _content_sources(
+    value: Any, doc: Any, path: tuple[str | int, ...], *, keep_figures: bool
+) -> Iterator[ContentSource]:
     if value is None:
         return
     entries = value if isinstance(value, list) else [value]
     for index, entry in enumerate(entries):
         where = (*path, index) if isinstance(value, list) else path
         if isinstance(entry, str):
-            yield ContentSource(entry, None, doc.line(where))
+            yield ContentSource(entry, None, doc.line(where), keep_figures=keep_figures)
         else:
-            yield ContentSource(entry["file"], entry.get("section"), doc.line(where))
+            yield ContentSource(
+                entry["file"],
+                entry.get("section"),
+                doc.line(where),
+                anchor=entry.get("label"),
+                keep_figures=keep_figures,
+            )
 
 
 def _path_problems(manifest: Manifest, doc: Any, text_checked: bool = False) -> Iterator[Problem]:

@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 from figbuild import fastpath
 from figbuild.backends.paperbanana.settings import KEY_ENV
 from figbuild.report import FINAL_EVENTS
-from figbuild.state import FigureStatus, State
+from figbuild.state import FigureStatus, OrphanStatus, State
+
+#: A row of ``status``: a figure of the manifest, or an orphaned lock record.
+StatusRow = FigureStatus | OrphanStatus
 
 if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.backends.paperbanana.client import Credits, Task
     from figbuild.engine import SyncResult
+    from figbuild.history import Log
 
 
 def redact(text: str) -> str:
@@ -177,7 +181,7 @@ def reporter_for(console: Console) -> LineReporter:
     return LineReporter(console)
 
 
-def status_table(statuses: Sequence[FigureStatus], verbose: bool = False) -> list[str]:
+def status_table(statuses: Sequence[StatusRow], verbose: bool = False) -> list[str]:
     """One line per figure, then the totals and what a sync would cost."""
     width = max((len(s.id) for s in statuses), default=0)
     lines = []
@@ -189,7 +193,7 @@ def status_table(statuses: Sequence[FigureStatus], verbose: bool = False) -> lis
     return lines
 
 
-def summary_line(statuses: Iterable[FigureStatus]) -> str:
+def summary_line(statuses: Iterable[StatusRow]) -> str:
     statuses = list(statuses)
     counts: dict[str, int] = {}
     for status in statuses:
@@ -200,18 +204,21 @@ def summary_line(statuses: Iterable[FigureStatus]) -> str:
     return f"{figures}: {parts or 'none'}; a sync would cost {cost} credits"
 
 
-def status_json(statuses: Sequence[FigureStatus]) -> str:
-    rows: list[dict[str, Any]] = [
-        {
+def status_json(statuses: Sequence[StatusRow]) -> str:
+    rows: list[dict[str, Any]] = []
+    for status in statuses:
+        row: dict[str, Any] = {
             "id": status.id,
             "state": status.state.value,
             "reasons": list(status.reasons),
             "output": status.output,
             "cost": status.cost,
-            "fingerprint": status.resolved.fingerprint.digest,
+            "fingerprint": status.fingerprint,
         }
-        for status in statuses
-    ]
+        failure = status.record.last_failure
+        if failure is not None:
+            row["last_failure"] = dataclasses.asdict(failure)
+        rows.append(row)
     return json.dumps(rows, indent=2)
 
 
@@ -223,10 +230,19 @@ def plan_lines(result: SyncResult) -> list[str]:
     for status in plan.generate:
         request = status.resolved.request
         why = "; ".join(status.reasons) or "forced"
+        count = plan.count(status)
+        times = f", {count} candidates" if count > 1 else ""
         lines.append(
             f"generate {status.id}: {status.state.value} ({why}); "
-            f"{request.type}, {request.model}, {request.resolution}, {plan.cost_of(status)} credits"
+            f"{request.type}, {request.model}, {request.resolution}{times}, {plan.cost_of(status)} credits"
         )
+    for status, source in plan.restore:
+        lines.append(
+            f"restore  {status.id}: {status.state.value}; the image made for these inputs, "
+            f"{source.describe()}, 0 credits"
+        )
+    for status in plan.adopt:
+        lines.append(f"record   {status.id}: {status.output} already holds its image, 0 credits")
     for status, pending in plan.resume:
         lines.append(f"collect  {status.id}: pending task {pending.task_id} (already paid)")
     for status, why in plan.skipped:
@@ -255,8 +271,9 @@ def sync_summary(result: SyncResult) -> list[str]:
     """The closing lines of a sync: generated, skipped, failed, credits, balance."""
     if result.plan.empty and not result.failed:
         return _nothing_to_do(result.statuses)
+    restored = f"restored {len(result.restored)}, " if result.restored else ""
     line = (
-        f"generated {len(result.generated)}, skipped {len(result.plan.skipped)}, "
+        f"generated {len(result.generated)}, {restored}skipped {len(result.plan.skipped)}, "
         f"failed {len(result.failed)}; {result.credits_spent} credits spent"
     )
     if result.balance is not None:
@@ -271,7 +288,7 @@ def sync_json(result: SyncResult) -> str:
     done = set(result.generated) | {figure_id for figure_id, _ in result.failed}
     document = {
         "generated": result.generated,
-        "restored": [],
+        "restored": result.restored,
         "skipped": [status.id for status, _ in result.plan.skipped if status.id not in done],
         "failed": [{"id": figure_id, "reason": reason} for figure_id, reason in result.failed],
         "credits_spent": result.credits_spent,
@@ -289,6 +306,44 @@ def ignored_lines(rules: dict[str, str]) -> list[str]:
         f"again; un-ignore it (e.g. add '!{path}' to .gitignore) or `git add -f {path}`"
         for path, rule in sorted(rules.items())
     ]
+
+
+def log_lines(log: Log) -> list[str]:
+    """Each figure's versions, newest first, then the credit ledger."""
+    lines: list[str] = []
+    for figure in log.figures:
+        lines.append(f"{figure.figure_id}:")
+        if not figure.versions:
+            lines.append("  no versions in history")
+        for version in figure.versions:
+            entry = version.entry
+            mark = "*" if version.current else " "
+            how = entry.how.value + (f" {entry.candidate}" if entry.candidate else "")
+            task = f", task {entry.task_id}" if entry.task_id else ""
+            trimmed = " (trimmed)" if entry.trimmed else ""
+            changed = f": {entry.changed}" if entry.changed else ""
+            credits = f"{entry.credits} credits{trimmed}"
+            lines.append(f" {mark}{version.number:>3}  {entry.when}  {how}{task}, {credits}{changed}")
+    ledger = log.ledger
+    lines.append("credits:")
+    lines.extend(f"  {figure_id}: {credits}" for figure_id, credits in sorted(ledger.by_figure.items()))
+    lines.extend(f"  {month}: {credits}" for month, credits in sorted(ledger.by_month.items()))
+    lines.append(f"  total: {ledger.total}")
+    return lines
+
+
+def log_json(log: Log) -> list[str]:
+    document = {
+        "figures": {
+            figure.figure_id: [
+                {"version": v.number, "current": v.current, **dataclasses.asdict(v.entry)}
+                for v in figure.versions
+            ]
+            for figure in log.figures
+        },
+        "ledger": dataclasses.asdict(log.ledger),
+    }
+    return [json.dumps(document, indent=2, default=str)]
 
 
 def credits_lines(balance: Credits, as_json: bool) -> list[str]:

@@ -17,7 +17,7 @@ from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
 from figbuild.request import Terms
 from figbuild.resolve import Resolved, resolve
-from figbuild.state import FigureStatus, classify
+from figbuild.state import FigureStatus, OrphanStatus, classify
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,27 @@ class Paper:
         a co-author's clone would have to pay for them again."""
         return vcs.ignored(self.root, [status.output for status in statuses])
 
+    def orphans(self, lock: Lock) -> list[OrphanStatus]:
+        """Lock records of figures no longer in the manifest, in id order."""
+        known = {figure.id for figure in self.manifest.figures}
+        return [OrphanStatus(fid, record) for fid, record in sorted(lock.figures.items()) if fid not in known]
+
     def statuses(self, resolved: list[Resolved], lock: Lock) -> list[FigureStatus]:
         """The state of each resolved figure against ``lock`` and the files on disk."""
         stats = StatCache(self.cache, "outputs")
+        # Images the lock records per request, whichever figure they were made for: an
+        # output holding one of them for its own request is that figure's image.
+        recorded: dict[str, set[str]] = {}
+        for record in lock.figures.values():
+            if record.generated is not None and not record.generated.provisional:
+                recorded.setdefault(record.generated.fingerprint, set()).add(record.generated.sha256)
         root = os.fspath(self.root)
         statuses = []
         for item in resolved:
             output = os.path.join(root, item.figure.output)  # noqa: PTH118 - once per figure: no Path
-            statuses.append(classify(item, lock.record(item.figure.id), sha256_file(output, stats)))
+            digest = sha256_file(output, stats)
+            adoptable = frozenset(recorded.get(item.fingerprint.digest, ()))
+            statuses.append(classify(item, lock.record(item.figure.id), digest, adoptable))
         everything = len(resolved) == len(self.manifest.figures)
         self.cache.save(keep={"outputs": stats.keys} if everything else None)
         return statuses

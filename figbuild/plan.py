@@ -1,26 +1,47 @@
 """What a sync does with each figure: pure decisions from the figures' states.
 
 :func:`decide` is the one place that turns a state into an action; the engine
-only carries the :class:`Plan` out.
+only carries the :class:`Plan` out. Restoring an image already made for the exact
+request comes before paying for a new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from figbuild.errors import BudgetExceeded
 from figbuild.lockfile import Pending
 from figbuild.request import FREE, Terms
 from figbuild.state import FigureStatus, State
+from figbuild.store import Entry
+
+
+@dataclass(frozen=True)
+class Source:
+    """An image already made for a figure's exact current request: putting it in place
+    costs nothing. It is in the history store (``entry``) or in the paper at ``path``
+    (another figure's or an old output whose bytes the lock records)."""
+
+    sha256: str
+    entry: Entry | None = None
+    path: str | None = None
+
+    def describe(self) -> str:
+        if self.entry is not None:
+            return f"from history ({self.entry.how.value} {self.entry.when})"
+        return f"from {self.path}"
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one figure: collect its pending tasks, generate it, or skip it (why)."""
+    """What to do with one figure: collect its pending tasks, restore or generate it,
+    record the image already there (adopt), or skip it (why)."""
 
     resume: tuple[Pending, ...] = ()
     generate: bool = False
+    restore: Source | None = None
+    adopt: bool = False
     skip: str | None = None
 
 
@@ -34,9 +55,17 @@ class Plan:
     skipped: tuple[tuple[FigureStatus, str], ...] = ()
     #: The backend's prices, which the plan's cost is counted in.
     terms: Terms = FREE
+    restore: tuple[tuple[FigureStatus, Source], ...] = ()
+    adopt: tuple[FigureStatus, ...] = ()
+    #: Images per request, by figure id (``candidates: N``); 1 when absent.
+    candidates: Mapping[str, int] = field(default_factory=dict)
+
+    def count(self, status: FigureStatus) -> int:
+        """How many images (and tasks) the figure's request is generated as."""
+        return self.candidates.get(status.id, 1)
 
     def cost_of(self, status: FigureStatus) -> int:
-        return self.terms.cost(status.resolved.request)
+        return self.terms.cost(status.resolved.request) * self.count(status)
 
     @property
     def cost(self) -> int:
@@ -44,31 +73,57 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not self.generate and not self.resume
+        return not (self.generate or self.resume or self.restore or self.adopt)
 
 
-def make_plan(statuses: Iterable[FigureStatus], *, force: bool, provisional: bool, terms: Terms) -> Plan:
-    """The plan for ``statuses``; ``provisional`` for a backend whose images only stand in."""
+def make_plan(
+    statuses: Iterable[FigureStatus],
+    *,
+    force: bool,
+    provisional: bool,
+    terms: Terms,
+    sources: Mapping[str, Source] | None = None,
+    candidates: int | None = None,
+) -> Plan:
+    """The plan for ``statuses``; ``provisional`` for a backend whose images only stand in.
+
+    ``sources`` are images already made for a figure's current request, by figure id;
+    ``candidates`` overrides each figure's ``candidates:`` for this run.
+    """
+    sources = sources or {}
     generate: list[FigureStatus] = []
     resume: list[tuple[FigureStatus, Pending]] = []
     skipped: list[tuple[FigureStatus, str]] = []
+    restore: list[tuple[FigureStatus, Source]] = []
+    adopt: list[FigureStatus] = []
+    counts: dict[str, int] = {}
     for status in statuses:
-        decision = decide(status, force=force, provisional=provisional)
+        decision = decide(status, force=force, provisional=provisional, source=sources.get(status.id))
         resume.extend((status, pending) for pending in decision.resume)
         if decision.generate:
             generate.append(status)
+            count = candidates or status.resolved.figure.candidates
+            if count != 1 and not provisional:
+                counts[status.id] = count
+        if decision.restore is not None:
+            restore.append((status, decision.restore))
+        if decision.adopt:
+            adopt.append(status)
         if decision.skip is not None:
             skipped.append((status, decision.skip))
-    return Plan(tuple(generate), tuple(resume), tuple(skipped), terms)
+    return Plan(tuple(generate), tuple(resume), tuple(skipped), terms, tuple(restore), tuple(adopt), counts)
 
 
-def decide(status: FigureStatus, *, force: bool, provisional: bool) -> Decision:
+def decide(status: FigureStatus, *, force: bool, provisional: bool, source: Source | None = None) -> Decision:
     """What a sync does with one figure."""
-    return for_provisional(status) if provisional else for_real(status, force=force)
+    if provisional:
+        return for_provisional(status, source)
+    return for_real(status, force=force, source=source)
 
 
-def for_real(status: FigureStatus, *, force: bool) -> Decision:
-    """Pending tasks are always collected, never resubmitted; a hand edit is kept unless forced."""
+def for_real(status: FigureStatus, *, force: bool, source: Source | None = None) -> Decision:
+    """Pending tasks are always collected, never resubmitted; a hand edit is kept unless
+    forced; an image already made for the request is put back before anything is paid."""
     state, pending = status.state, status.record.pending
     if state is State.MODIFIED and not force:
         if pending:
@@ -76,19 +131,30 @@ def for_real(status: FigureStatus, *, force: bool) -> Decision:
         return Decision(skip="modified by hand; sync --force overwrites it")
     if state is State.FROZEN:
         return Decision(skip="frozen: true; unfreeze it to regenerate") if force else NOTHING
+    if state.outdated and source is not None and not force:
+        return Decision(resume=pending, restore=source)
+    if status.adopt and not force:
+        return Decision(resume=pending, adopt=True)
     generate = state.outdated or (force and state is not State.PENDING)
     return Decision(resume=pending, generate=generate)
 
 
-def for_provisional(status: FigureStatus) -> Decision:
-    """Placeholders fill figures that have no real image, and only those."""
+def for_provisional(status: FigureStatus, source: Source | None = None) -> Decision:
+    """Placeholders fill figures that have no real image, and only those; a real image
+    already made for the request is better still, and costs nothing too."""
     generated = status.record.generated
-    has_placeholder = generated is not None and generated.placeholder
+    has_provisional = generated is not None and generated.provisional
     if status.record.pending:
         return Decision(skip="a paid task is pending; run sync without --placeholder")
+    if source is not None and (
+        status.state is State.MISSING or (status.state is State.STALE and has_provisional)
+    ):
+        return Decision(restore=source)
+    if status.adopt:
+        return Decision(adopt=True)
     if status.state is State.MISSING:
         return Decision(generate=True)
-    if status.state is State.STALE and has_placeholder:
+    if status.state is State.STALE and has_provisional:
         assert generated is not None
         # A placeholder drawn for these very inputs says nothing new when drawn again.
         return Decision(generate=generated.fingerprint != status.resolved.fingerprint.digest)

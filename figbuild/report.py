@@ -15,11 +15,13 @@ class Reporter(Protocol):
     def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
         """Something happened to one figure. ``event`` is one of ``generating``,
         ``submitted`` (``credits`` were spent), ``resuming``, ``checked`` (work in
-        flight) or ``written``, ``failed``, ``skipped`` (done with it)."""
+        flight) or ``written``, ``restored`` (from history), ``recorded`` (the image was
+        already there), ``kept`` (a candidate, in history), ``failed``, ``skipped``
+        (done with it)."""
 
 
 #: Events after which figbuild is done with a figure for this run.
-FINAL_EVENTS = frozenset({"written", "failed", "skipped"})
+FINAL_EVENTS = frozenset({"written", "restored", "recorded", "kept", "failed", "skipped"})
 
 
 class NullReporter:

@@ -57,6 +57,22 @@ def resolve(
     return resolved
 
 
+def warnings(resolved: Iterable[Resolved]) -> list[str]:
+    """What validation warns about: content that gives the API little or no paper text."""
+    out: list[str] = []
+    for item in resolved:
+        figure, request = item.figure, item.request
+        out.extend(
+            f"figure '{figure.id}': {warning}" for part in request.content for warning in part.warnings
+        )
+        if figure.content and request.content_length == 0:
+            out.append(
+                f"figure '{figure.id}': its content is empty once comments, figures and notes are "
+                "dropped; the API gets no paper text"
+            )
+    return out
+
+
 class _Renderer:
     """Renders prompts, remembering results by template and vars across runs."""
 

@@ -1,7 +1,7 @@
-"""Figure states (fresh, stale, missing, pending, modified, frozen) and their reasons.
+"""Figure states (fresh, stale, missing, pending, modified, frozen, orphaned) and their reasons.
 
 :func:`classify` is a pure function of what the manifest asks for, what the lock
-recorded and the output file's digest; :func:`observe` is the I/O that feeds it.
+recorded and the output file's digest; ``Paper.statuses`` is the I/O that feeds it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from figbuild.fingerprint import reasons as changes
-from figbuild.lockfile import Pending, Record
+from figbuild.lockfile import Generated, Pending, Record
 from figbuild.resolve import Resolved
 
 
@@ -23,6 +23,7 @@ class State(str, Enum):
     PENDING = "pending"
     MODIFIED = "modified"
     FROZEN = "frozen"
+    ORPHANED = "orphaned"
 
     def __str__(self) -> str:
         return self.value
@@ -34,8 +35,8 @@ class State(str, Enum):
 
     @property
     def passes_check(self) -> bool:
-        """Fine for ``status --check``: fresh, or frozen on purpose."""
-        return self in (State.FRESH, State.FROZEN)
+        """Fine for ``status --check``: fresh, frozen on purpose, or no longer in the manifest."""
+        return self in (State.FRESH, State.FROZEN, State.ORPHANED)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class FigureStatus:
     record: Record
     state: State
     reasons: tuple[str, ...]
+    #: The output file's sha256 when it was classified (None: absent).
+    output_sha256: str | None = None
 
     @property
     def id(self) -> str:
@@ -54,20 +57,69 @@ class FigureStatus:
         return self.resolved.figure.output
 
     @property
+    def fingerprint(self) -> str:
+        return self.resolved.fingerprint.digest
+
+    @property
     def cost(self) -> int:
         """Credits a sync would spend on this figure (0 when it has nothing to do)."""
         return self.resolved.cost if self.state.outdated else 0
 
+    @property
+    def adopt(self) -> bool:
+        """Fresh, but the lock does not yet record this file as the figure's image (a moved
+        output, or bytes made for these inputs under another figure id)."""
+        generated = self.record.generated
+        return self.state is State.FRESH and (
+            generated is None
+            or generated.sha256 != self.output_sha256
+            or generated.output != self.output
+            or generated.fingerprint != self.fingerprint
+        )
 
-def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> FigureStatus:
-    """The state of one figure; ``output_sha256`` is None when the output file is absent."""
+
+@dataclass(frozen=True)
+class OrphanStatus:
+    """A lock record whose figure is no longer in the manifest: kept until ``figbuild prune``."""
+
+    id: str
+    record: Record
+    state: State = State.ORPHANED
+    reasons: tuple[str, ...] = ("not in figures.yaml; `figbuild prune` stores and removes it",)
+    cost: int = 0
+
+    @property
+    def output(self) -> str:
+        generated = self.record.generated
+        if generated is not None:
+            return generated.output
+        return self.record.pending[0].output if self.record.pending else "-"
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.record.generated.fingerprint if self.record.generated else None
+
+
+def classify(
+    resolved: Resolved,
+    record: Record,
+    output_sha256: str | None,
+    recorded: frozenset[str] = frozenset(),
+) -> FigureStatus:
+    """The state of one figure; ``output_sha256`` is None when the output file is absent.
+
+    ``recorded`` holds the sha256 of images known to be made for exactly the figure's
+    current request (by this or another figure): an output with those bytes is the
+    figure's image wherever it came from, and is adopted, not called modified.
+    """
     figure, current = resolved.figure, resolved.fingerprint
     older = tuple(
         f"an older {describe(p)} is pending" for p in record.pending if p.fingerprint != current.digest
     )
+    failure = (f"last attempt failed: {record.last_failure.reason}",) if record.last_failure else ()
 
     def status(state: State, *reasons: str) -> FigureStatus:
-        return FigureStatus(resolved, record, state, reasons)
+        return FigureStatus(resolved, record, state, reasons, output_sha256)
 
     for pending in record.pending:
         if pending.fingerprint == current.digest:
@@ -75,21 +127,28 @@ def classify(resolved: Resolved, record: Record, output_sha256: str | None) -> F
     generated = record.generated
     if output_sha256 is None:
         first = "never generated" if generated is None else "output file is gone"
-        return status(State.MISSING, first, *older)
+        return status(State.MISSING, first, *older, *failure)
     if figure.frozen:
         return status(State.FROZEN, "frozen: true")
-    if generated is None or generated.output != figure.output:
-        return status(State.MODIFIED, "file not written by figbuild")
-    if generated.sha256 != output_sha256:
-        return status(State.MODIFIED, "changed since figbuild wrote it")
-    diff = tuple(changes(generated.parts, current.parts))
-    if generated.fingerprint != current.digest and not diff:
-        diff = ("request format changed",)
-    if generated.placeholder:
-        return status(State.STALE, "placeholder", *diff, *older)
+    if generated is None or generated.sha256 != output_sha256:
+        if output_sha256 in recorded:
+            return status(State.FRESH, "the image recorded for these inputs", *older)
+        if generated is None or generated.output != figure.output:
+            return status(State.MODIFIED, "file not written by figbuild", *failure)
+        return status(State.MODIFIED, "changed since figbuild wrote it", *failure)
+    # The digest decides (it is the exact request); the parts only say why it differs.
+    diff: tuple[str, ...] = ()
+    if generated.fingerprint != current.digest:
+        diff = tuple(changes(generated.parts, current.parts)) or ("request format changed",)
+    if generated.provisional:
+        return status(State.STALE, _provisional(generated), *diff, *older, *failure)
     if diff:
-        return status(State.STALE, *diff, *older)
+        return status(State.STALE, *diff, *older, *failure)
     return status(State.FRESH, *older)
+
+
+def _provisional(generated: Generated) -> str:
+    return "emulator image" if generated.how == "emulator" else "placeholder"
 
 
 def describe(pending: Pending) -> str:

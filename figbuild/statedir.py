@@ -6,15 +6,17 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from figbuild import atomic
+
 STATE_DIR = ".figbuild"
 
 
 def state_dir(root: Path) -> Path:
     """figbuild's private directory in a paper, made with a .gitignore that ignores it."""
     directory = root / STATE_DIR
-    if not directory.is_dir():
-        directory.mkdir(exist_ok=True)
-        (directory / ".gitignore").write_text("# created by figbuild\n*\n", encoding="utf-8")
+    ignore = directory / ".gitignore"
+    if not ignore.is_file():
+        atomic.write_bytes(ignore, b"# created by figbuild\n*\n")
     return directory
 
 

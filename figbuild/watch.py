@@ -61,7 +61,8 @@ class Scope:
         scope = cls(paper.root)
         for item in resolved:
             scope.outputs.add(item.figure.output)
-            scope.files.update(part.file for part in item.request.content)
+            # Every file a part was read from, \input-ed ones included.
+            scope.files.update(file for part in item.request.content for file in part.files)
             scope.patterns.update(source.pattern for source in item.figure.content)
         return scope
 

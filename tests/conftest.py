@@ -1,9 +1,9 @@
-"""Shared fixtures: an isolated environment and a factory for papers on disk."""
+"""Shared fixtures: an isolated environment, a factory for papers on disk, emulators on loopback."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from figbuild.cli import cli
+from figbuild.emulator import Emulator, EmulatorConfig
 
 PaperFactory = Callable[..., Path]
+EmulatorFactory = Callable[..., Emulator]
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +53,29 @@ def make_paper(tmp_path: Path) -> PaperFactory:
     return make
 
 
+@pytest.fixture
+def make_emulator() -> Iterator[EmulatorFactory]:
+    """Start emulators on loopback with ``EmulatorConfig`` overrides; every one is stopped
+    after the test, whatever happens. Images are small (``image_scale=0.1``) unless set."""
+    started: list[Emulator] = []
+
+    def make(**settings: Any) -> Emulator:
+        settings.setdefault("image_scale", 0.1)
+        emulator = Emulator(EmulatorConfig(**settings))
+        started.append(emulator)
+        return emulator.start()
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: EmulatorFactory) -> Emulator:
+    """An emulator with the default configuration (small images)."""
+    return make_emulator()
+
+
 def simple_manifest(**figures: dict[str, Any]) -> dict[str, Any]:
     """A valid manifest with the given figures (each a dict of figure keys)."""
     return {"version": 1, "vars": {"method": "FlowNet"}, "figures": figures}
@@ -72,4 +97,4 @@ def all_files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-__all__ = ["PaperFactory", "all_files", "simple_manifest"]
+__all__ = ["EmulatorFactory", "PaperFactory", "all_files", "simple_manifest"]

@@ -34,7 +34,7 @@ def test_every_import_points_the_way_the_architecture_says() -> None:
 @pytest.mark.parametrize(
     ("module", "line", "broken"),
     [
-        ("content.py", "from figbuild import backends", "The pipeline is layered"),
+        ("content/__init__.py", "from figbuild import backends", "The pipeline is layered"),
         ("state.py", "import requests", "Only the Paper Banana client loads requests"),
         ("plan.py", "import click", "Only the CLI uses click"),
         ("emulator/service.py", "from figbuild import manifest", "The emulator stands alone"),

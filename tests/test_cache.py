@@ -1,14 +1,96 @@
-"""The per-paper cache: marshal on disk, values that marshal cannot hold kept as JSON would."""
+"""The per-paper cache in the user's cache directory: disposable, versioned, pruned; marshal
+on disk, and values marshal cannot hold kept as JSON would keep them."""
 
 from __future__ import annotations
 
 import datetime
+import marshal
 from pathlib import Path
 
-from figbuild.cache import Cache
+import pytest
+
+from figbuild import __version__
+from figbuild.cache import Cache, cache_home, key_of
 
 
-def test_the_cache_round_trips_and_keeps_order(tmp_path: Path) -> None:
+def test_cache_home_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_home() == tmp_path / "xdg" / "figbuild"
+
+
+def test_key_of_separates_its_parts() -> None:
+    assert key_of("ab", "c") != key_of("a", "bc")
+    assert key_of("a") == key_of("a")
+    assert len(key_of("a")) == 64
+
+
+def test_a_saved_cache_is_read_back_by_the_same_version(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    assert cache.path is not None
+    assert cache.path.parent == cache_home()
+    cache.put("prompts", "k", ["text", ["method"]])
+    cache.save()
+    assert Cache(tmp_path).get("prompts", "k") == ["text", ["method"]]
+    assert Cache(tmp_path / "other").get("prompts", "k") is None, "one cache per paper"
+
+
+def test_another_versions_or_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    assert cache.path is not None
+    cache.path.parent.mkdir(parents=True, exist_ok=True)
+    cache.path.write_bytes(marshal.dumps({"figbuild": "0.0.0-other", "prompts": {"k": 1}}))
+    assert Cache(tmp_path).get("prompts", "k") is None
+    cache.path.write_bytes(b"\x00not marshal")
+    assert Cache(tmp_path).get("prompts", "k") is None
+    cache.path.write_bytes(marshal.dumps({"figbuild": __version__, "prompts": {"k": 1}}))
+    assert Cache(tmp_path).get("prompts", "k") == 1
+
+
+def test_save_prunes_to_the_keys_in_use_and_writes_only_changes(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    assert cache.path is not None
+    cache.put("content", "old", 1)
+    cache.put("content", "new", 2)
+    cache.put("prompts", "p", 3)
+    cache.save(keep={"content": {"new"}})
+    again = Cache(tmp_path)
+    assert (again.get("content", "old"), again.get("content", "new"), again.get("prompts", "p")) == (
+        None,
+        2,
+        3,
+    )
+    cache.path.unlink()
+    again.put("content", "new", 2)  # unchanged: nothing to write
+    again.save()
+    assert not cache.path.exists()
+
+
+def test_replace_sets_a_whole_section(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("manifest", "a", 1)
+    cache.replace("manifest", {"b": 2})
+    cache.save()
+    assert (Cache(tmp_path).get("manifest", "a"), Cache(tmp_path).get("manifest", "b")) == (None, 2)
+
+
+def test_an_in_memory_cache_never_writes(tmp_path: Path) -> None:
+    cache = Cache(None)
+    cache.put("prompts", "k", 1)
+    cache.save()
+    assert cache.get("prompts", "k") == 1
+    assert not cache_home().exists()
+
+
+def test_an_unwritable_cache_is_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    cache = Cache(tmp_path)
+    cache.put("prompts", "k", 1)
+    cache.save()  # cannot write under a file: only speed is lost
+
+
+def test_the_cache_keeps_order_and_types(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.put("manifest", "k", {"figures": {"b": 1, "a": [1, "x", None, True]}})
     cache.save()
@@ -24,11 +106,3 @@ def test_values_marshal_cannot_hold_are_stored_as_text(tmp_path: Path) -> None:
     cache.put("manifest", "k", {"when": datetime.date(2026, 1, 2)})
     cache.save()
     assert Cache(tmp_path).get("manifest", "k") == {"when": "2026-01-02"}
-
-
-def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
-    cache = Cache(tmp_path)
-    assert cache.path is not None
-    cache.path.parent.mkdir(parents=True, exist_ok=True)
-    cache.path.write_bytes(b"\x00not marshal")
-    assert Cache(tmp_path).get("manifest", "k") is None

@@ -1,4 +1,5 @@
-"""The emulator over real loopback HTTP, every answer checked against the OpenAPI schemas."""
+"""The emulator: the service answered directly (no sockets, a fake clock), every answer
+checked against the OpenAPI schemas; then the few things only real loopback HTTP shows."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import http.client
 import io
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -22,15 +23,18 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from figbuild import images
-from figbuild.emulator import Emulator, EmulatorConfig, Faults, serve
+from figbuild.emulator import Emulator, EmulatorConfig, Faults, Reply, Request, Service, serve
+
+from .conftest import EmulatorFactory
 
 OPENAPI = Path(__file__).resolve().parents[1] / "schemas" / "paperbanana.openapi.yaml"
 OPENAPI_URI = "urn:figbuild:paperbanana-openapi"
 KEY = "sk-test-key"
 OTHER_KEY = "sk-other-key"
-TIMEOUT = 5  # every HTTP call is bounded
+ORIGIN = "http://127.0.0.1:8123"  # what the HTTP layer would pass as the reached origin
+TIMEOUT = 5  # every real HTTP call is bounded
 
-MakeEmulator = Callable[..., Emulator]
+ServiceFactory = Callable[..., Service]
 
 
 # -- schema checking ----------------------------------------------------------
@@ -54,97 +58,116 @@ def schema_errors(name: str, instance: object) -> list[str]:
     return sorted(error.message for error in validator(name).iter_errors(instance))
 
 
-def checked(response: requests.Response, schema: str) -> dict[str, Any]:
-    """The JSON body of ``response``, after checking it against component ``schema``."""
-    assert response.headers["Content-Type"] == "application/json"
-    body: dict[str, Any] = response.json()
+def checked(reply: Reply, schema: str) -> dict[str, Any]:
+    """The JSON body of ``reply``, after checking it against component ``schema``."""
+    assert reply.content_type == "application/json"
+    body: dict[str, Any] = json.loads(reply.body)
     assert schema_errors(schema, body) == [], body
     return body
 
 
-def ok(response: requests.Response, schema: str) -> Any:
-    assert response.status_code == 200, response.text
-    return checked(response, schema)["data"]
+def ok(reply: Reply, schema: str) -> Any:
+    assert reply.status == 200, reply.body
+    return checked(reply, schema)["data"]
 
 
-def refused(response: requests.Response, status: int) -> str:
+def refused(reply: Reply, status: int) -> str:
     """The error text of a refusal with ``status``, checked against the Error schema."""
-    assert response.status_code == status, response.text
-    error: str = checked(response, "Error")["error"]
+    assert reply.status == status, reply.body
+    error: str = checked(reply, "Error")["error"]
     return error
 
 
-# -- talking to the emulator --------------------------------------------------
+def header(reply: Reply, name: str) -> str:
+    return dict(reply.headers)[name]
+
+
+# -- talking to the service ---------------------------------------------------
+
+
+class Clock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def api(
-    emulator: Emulator, method: str, path: str, *, key: str | None = KEY, **kwargs: Any
-) -> requests.Response:
-    headers = kwargs.pop("headers", {})
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    return send(method, emulator.base_url + path, headers=headers, **kwargs)
+    service: Service,
+    method: str,
+    path: str,
+    *,
+    key: str | None = KEY,
+    json_body: object = None,
+    data: bytes | None = b"",
+    params: dict[str, Any] | None = None,
+    authorization: str | None = None,
+) -> Reply:
+    """Answer one API request: ``path`` under /api/v1, the key as a bearer token,
+    ``json_body`` sent as JSON (else ``data`` as is; None: a body the HTTP layer could not read)."""
+    if authorization is None and key is not None:
+        authorization = f"Bearer {key}"
+    body = json.dumps(json_body).encode() if json_body is not None else data
+    request = Request(method, "/api/v1" + path, urlencode(params or {}), authorization, body, ORIGIN)
+    return service.handle(request)
 
 
-def send(method: str, url: str, **kwargs: Any) -> requests.Response:
-    """One bounded request, straight to the emulator whatever proxy the environment names."""
-    with requests.Session() as session:
-        session.trust_env = False
-        return session.request(method, url, timeout=TIMEOUT, **kwargs)
+def fetch(service: Service, path: str, method: str = "GET") -> Reply:
+    """A request outside the API (an image URL's path), as a browser sends it: no key."""
+    return service.handle(Request(method, path, "", None, b"", ORIGIN))
 
 
-def generate(emulator: Emulator, key: str = KEY, **fields: Any) -> dict[str, Any]:
+def generate(service: Service, key: str = KEY, **fields: Any) -> dict[str, Any]:
     """Start a valid task (fields override the defaults); the checked POST /generate data."""
     body = {"type": "standard", "prompt": "A neural network diagram", **fields}
-    data: dict[str, Any] = ok(api(emulator, "POST", "/generate", key=key, json=body), "GenerateResponse")
+    data: dict[str, Any] = ok(api(service, "POST", "/generate", key=key, json_body=body), "GenerateResponse")
     return data
 
 
-def get_task(emulator: Emulator, task_id: str, key: str = KEY) -> dict[str, Any]:
-    task: dict[str, Any] = ok(api(emulator, "GET", f"/task/{task_id}", key=key), "TaskResponse")
+def get_task(service: Service, task_id: str, key: str = KEY) -> dict[str, Any]:
+    task: dict[str, Any] = ok(api(service, "GET", f"/task/{task_id}", key=key), "TaskResponse")
     return task
 
 
-def wait_for(
-    emulator: Emulator, task_id: str, done: tuple[str, ...] = ("success", "failed")
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        task = get_task(emulator, task_id)
-        if task["status"] in done:
-            return task
-        time.sleep(0.01)
-    raise AssertionError(f"task {task_id} did not reach {done}")
+def image_path(url: str) -> str:
+    assert url.startswith(ORIGIN + "/files/")
+    return url[len(ORIGIN) :]
 
 
-def download(url: str) -> requests.Response:
-    response = send("GET", url)
-    assert response.status_code == 200, response.text
-    return response
+def download(service: Service, url: str) -> Reply:
+    reply = fetch(service, image_path(url))
+    assert reply.status == 200, reply.body
+    return reply
 
 
 @pytest.fixture
-def make_emulator() -> Iterator[MakeEmulator]:
-    """Start emulators with config overrides (small images by default); stop them after."""
-    started: list[Emulator] = []
+def clock() -> Clock:
+    return Clock()
 
-    def make(**settings: Any) -> Emulator:
+
+@pytest.fixture
+def make_service(clock: Clock) -> ServiceFactory:
+    """Services with config overrides (small images by default), all on the fake clock."""
+
+    def make(**settings: Any) -> Service:
         settings.setdefault("image_scale", 0.1)
-        emulator = Emulator(EmulatorConfig(**settings)).start()
-        started.append(emulator)
-        return emulator
+        return Service(EmulatorConfig(**settings), clock=clock)
 
-    yield make
-    for emulator in started:
-        emulator.stop()
+    return make
 
 
 @pytest.fixture
-def emulator(make_emulator: MakeEmulator) -> Iterator[Emulator]:
-    emulator = make_emulator()
-    yield emulator
+def service(make_service: ServiceFactory) -> Iterator[Service]:
+    service = make_service()
+    yield service
     # No fault is injected here, so no request may have hit the 500 path.
-    assert [r for r in emulator.records() if r.status >= 500] == []
+    assert [r for r in service.records() if r.status >= 500] == []
 
 
 # -- the schema document itself ----------------------------------------------
@@ -190,25 +213,25 @@ def test_schema_checks_resolve_refs_and_reject_wrong_bodies() -> None:
 # -- happy paths --------------------------------------------------------------
 
 
-def test_credits_report_balance_plan_and_rate_limit(emulator: Emulator) -> None:
-    data = ok(api(emulator, "GET", "/credits"), "CreditsResponse")
+def test_credits_report_balance_plan_and_rate_limit(service: Service) -> None:
+    data = ok(api(service, "GET", "/credits"), "CreditsResponse")
     assert data == {"remaining_credits": 75_000, "team_plan": "team-basic", "rate_limit_rpm": 120}
 
 
 @pytest.mark.parametrize(("resolution", "cost"), [("1K", 10), ("2K", 15), ("4K", 25)])
-def test_generate_charges_the_documented_cost(emulator: Emulator, resolution: str, cost: int) -> None:
-    data = generate(emulator, type="pipeline", model="nano-banana-2", options={"resolution": resolution})
+def test_generate_charges_the_documented_cost(service: Service, resolution: str, cost: int) -> None:
+    data = generate(service, type="pipeline", model="nano-banana-2", options={"resolution": resolution})
     assert data["status"] == "pending"
     assert data["credits_used"] == cost
     assert (data["type"], data["model"]) == ("pipeline", "nano-banana-2")
     assert data["task_id"].startswith("task-")
-    assert emulator.credits_charged == cost
-    credits = ok(api(emulator, "GET", "/credits"), "CreditsResponse")
-    assert credits["remaining_credits"] == 75_000 - cost == emulator.remaining_credits
+    assert service.credits_charged == cost
+    credits = ok(api(service, "GET", "/credits"), "CreditsResponse")
+    assert credits["remaining_credits"] == 75_000 - cost == service.remaining_credits
 
 
-def test_generate_fills_in_the_documented_defaults(emulator: Emulator) -> None:
-    task = get_task(emulator, generate(emulator)["task_id"])
+def test_generate_fills_in_the_documented_defaults(service: Service) -> None:
+    task = get_task(service, generate(service)["task_id"])
     assert (task["model"], task["resolution"], task["aspect_ratio"]) == (
         "nano-banana-pro",
         "1K",
@@ -216,7 +239,7 @@ def test_generate_fills_in_the_documented_defaults(emulator: Emulator) -> None:
     )
 
 
-def test_generate_accepts_every_limit_exactly(emulator: Emulator) -> None:
+def test_generate_accepts_every_limit_exactly(service: Service) -> None:
     body: dict[str, Any] = {
         "type": "pipeline",
         "prompt": "p" * 10_000,
@@ -228,60 +251,58 @@ def test_generate_accepts_every_limit_exactly(emulator: Emulator) -> None:
         },
     }
     assert schema_errors("GenerateRequest", body) == []
-    generate(emulator, **body)
+    generate(service, **body)
 
 
-def test_a_finished_task_has_its_result(emulator: Emulator) -> None:
-    created = generate(emulator, prompt="A red apple", options={"resolution": "2K", "aspect_ratio": "16:9"})
-    task = get_task(emulator, created["task_id"])
+def test_a_finished_task_has_its_result(service: Service) -> None:
+    created = generate(service, prompt="A red apple", options={"resolution": "2K", "aspect_ratio": "16:9"})
+    task = get_task(service, created["task_id"])
     assert task["status"] == "success"
     assert task["prompt"] == "A red apple"
-    assert task["output_urls"] == [
-        emulator.base_url.replace("/api/v1", "") + f"/files/{created['task_id']}.png"
-    ]
+    assert task["output_urls"] == [f"{ORIGIN}/files/{created['task_id']}.png"]
     assert task["completed_at"] is not None
     assert task["created_at"].endswith("Z")
     assert "error" not in task
-    assert emulator.tasks() == [task]
+    assert service.tasks(ORIGIN) == [task]
 
 
-def test_tasks_move_pending_processing_success_with_latency(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(latency=0.3)
-    task_id = generate(emulator)["task_id"]
+def test_tasks_move_pending_processing_success_with_latency(
+    make_service: ServiceFactory, clock: Clock
+) -> None:
+    service = make_service(latency=0.3)
+    task_id = generate(service)["task_id"]
     seen: list[str] = []
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        task = get_task(emulator, task_id)
+    for _ in range(40):
+        task = get_task(service, task_id)
         if not seen or seen[-1] != task["status"]:
             seen.append(task["status"])
-        if task["status"] != "success":
-            assert task["completed_at"] is None
-            assert "output_urls" not in task
-        else:
+        if task["status"] == "success":
             break
-        time.sleep(0.01)
+        assert task["completed_at"] is None
+        assert "output_urls" not in task
+        clock.advance(0.01)
     assert seen == ["pending", "processing", "success"]
 
 
-def test_list_is_newest_first_paged_and_filtered(emulator: Emulator) -> None:
-    ids = [generate(emulator, type=kind)["task_id"] for kind in ("standard", "pipeline", "standard")]
-    generate(emulator, key=OTHER_KEY)  # another key's task is never listed
+def test_list_is_newest_first_paged_and_filtered(service: Service) -> None:
+    ids = [generate(service, type=kind)["task_id"] for kind in ("standard", "pipeline", "standard")]
+    generate(service, key=OTHER_KEY)  # another key's task is never listed
 
-    data = ok(api(emulator, "GET", "/tasks"), "TaskListResponse")
+    data = ok(api(service, "GET", "/tasks"), "TaskListResponse")
     assert [t["task_id"] for t in data["tasks"]] == ids[::-1]
     assert data["pagination"] == {"page": 1, "limit": 20, "total": 3}
 
-    page = ok(api(emulator, "GET", "/tasks", params={"page": 2, "limit": 2}), "TaskListResponse")
+    page = ok(api(service, "GET", "/tasks", params={"page": 2, "limit": 2}), "TaskListResponse")
     assert [t["task_id"] for t in page["tasks"]] == [ids[0]]
     assert page["pagination"] == {"page": 2, "limit": 2, "total": 3}
 
-    pipeline = ok(api(emulator, "GET", "/tasks", params={"type": "pipeline"}), "TaskListResponse")
+    pipeline = ok(api(service, "GET", "/tasks", params={"type": "pipeline"}), "TaskListResponse")
     assert [t["task_id"] for t in pipeline["tasks"]] == [ids[1]]
-    failed = ok(api(emulator, "GET", "/tasks", params={"status": "failed"}), "TaskListResponse")
+    failed = ok(api(service, "GET", "/tasks", params={"status": "failed"}), "TaskListResponse")
     assert failed["tasks"] == []
     everything = {"type": "all", "status": "success", "limit": 100}
     assert (
-        ok(api(emulator, "GET", "/tasks", params=everything), "TaskListResponse")["pagination"]["total"] == 3
+        ok(api(service, "GET", "/tasks", params=everything), "TaskListResponse")["pagination"]["total"] == 3
     )
 
 
@@ -296,43 +317,45 @@ def test_list_is_newest_first_paged_and_filtered(emulator: Emulator) -> None:
         ({"status": "done"}, "status"),
     ],
 )
-def test_list_rejects_bad_parameters(emulator: Emulator, query: dict[str, Any], field: str) -> None:
-    error = refused(api(emulator, "GET", "/tasks", params=query), 400)
+def test_list_rejects_bad_parameters(service: Service, query: dict[str, Any], field: str) -> None:
+    error = refused(api(service, "GET", "/tasks", params=query), 400)
     assert error.startswith(field)
 
 
-def test_a_task_belongs_to_its_key(emulator: Emulator) -> None:
-    task_id = generate(emulator)["task_id"]
-    assert refused(api(emulator, "GET", f"/task/{task_id}", key=OTHER_KEY), 404) == (
+def test_a_task_belongs_to_its_key(service: Service) -> None:
+    task_id = generate(service)["task_id"]
+    assert refused(api(service, "GET", f"/task/{task_id}", key=OTHER_KEY), 404) == (
         f"task not found: {task_id}"
     )
-    assert ok(api(emulator, "GET", "/tasks", key=OTHER_KEY), "TaskListResponse")["tasks"] == []
+    assert ok(api(service, "GET", "/tasks", key=OTHER_KEY), "TaskListResponse")["tasks"] == []
 
 
-def test_unknown_task_is_404(emulator: Emulator) -> None:
-    assert refused(api(emulator, "GET", "/task/task-nope"), 404) == "task not found: task-nope"
+def test_unknown_task_is_404(service: Service) -> None:
+    assert refused(api(service, "GET", "/task/task-nope"), 404) == "task not found: task-nope"
 
 
-def test_requests_are_recorded_and_counted(emulator: Emulator) -> None:
-    generate(emulator)
-    api(emulator, "GET", "/tasks", params={"page": 1})
-    api(emulator, "GET", "/credits", key=None)
-    records = emulator.records()
+def test_requests_are_recorded_and_counted(service: Service, clock: Clock) -> None:
+    generate(service)
+    clock.advance(1)
+    api(service, "GET", "/tasks", params={"page": 1})
+    clock.advance(1)
+    api(service, "GET", "/credits", key=None)
+    records = service.records()
     assert [(r.method, r.path, r.query, r.status, r.key) for r in records] == [
         ("POST", "/api/v1/generate", "", 200, KEY),
         ("GET", "/api/v1/tasks", "page=1", 200, KEY),
         ("GET", "/api/v1/credits", "", 401, None),
     ]
-    assert [r.time for r in records] == sorted(r.time for r in records)
-    assert emulator.count("POST", "/api/v1/generate") == 1
-    assert emulator.count("GET", "/api/v1/") == 2
+    assert [r.time for r in records] == [1000.0, 1001.0, 1002.0]
+    assert service.count("POST", "/api/v1/generate") == 1
+    assert service.count("GET", "/api/v1/") == 2
 
 
-def test_concurrent_generates_all_land(emulator: Emulator) -> None:
+def test_concurrent_generates_all_land(service: Service) -> None:
     results: list[str] = []
 
     def submit() -> None:
-        results.append(generate(emulator)["task_id"])
+        results.append(generate(service)["task_id"])
 
     threads = [threading.Thread(target=submit) for _ in range(16)]
     for thread in threads:
@@ -340,7 +363,7 @@ def test_concurrent_generates_all_land(emulator: Emulator) -> None:
     for thread in threads:
         thread.join(TIMEOUT)
     assert len(set(results)) == 16
-    assert emulator.credits_charged == 160
+    assert service.credits_charged == 160
 
 
 # -- bad input: always the documented 4xx, never a 500 -------------------------
@@ -393,19 +416,17 @@ def test_concurrent_generates_all_land(emulator: Emulator) -> None:
         ({"type": "standard", "prompt": "x", "options": {"style": "x"}}, "unknown field"),
     ],
 )
-def test_generate_rejects_what_the_schema_rejects(
-    emulator: Emulator, body: dict[str, Any], field: str
-) -> None:
+def test_generate_rejects_what_the_schema_rejects(service: Service, body: dict[str, Any], field: str) -> None:
     assert schema_errors("GenerateRequest", body) != []
-    error = refused(api(emulator, "POST", "/generate", json=body), 400)
+    error = refused(api(service, "POST", "/generate", json_body=body), 400)
     assert error.startswith(field)
-    assert emulator.credits_charged == 0
-    assert emulator.tasks() == []
+    assert service.credits_charged == 0
+    assert service.tasks() == []
 
 
-def test_enum_errors_name_the_allowed_values(emulator: Emulator) -> None:
+def test_enum_errors_name_the_allowed_values(service: Service) -> None:
     body = {"type": "standard", "prompt": "x", "options": {"resolution": "4k"}}
-    error = refused(api(emulator, "POST", "/generate", json=body), 400)
+    error = refused(api(service, "POST", "/generate", json_body=body), 400)
     assert error == 'options.resolution must be one of "1K", "2K", "4K"; got "4k"'
 
 
@@ -417,21 +438,285 @@ def test_enum_errors_name_the_allowed_values(emulator: Emulator) -> None:
         (b"", "request body is not valid JSON"),
         (b"[" * 100_000, "request body is not valid JSON"),
         (b'["standard", "x"]', "request body must be a JSON object"),
+        (None, "request body must be JSON"),  # unreadable: chunked, or too large
     ],
 )
 def test_generate_rejects_a_body_that_is_not_a_json_object(
-    emulator: Emulator, data: bytes, message: str
+    service: Service, data: bytes | None, message: str
 ) -> None:
-    response = api(emulator, "POST", "/generate", data=data, headers={"Content-Type": "application/json"})
-    assert refused(response, 400).startswith(message)
+    assert refused(api(service, "POST", "/generate", data=data), 400).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/credits"), ("POST", "/generate"), ("GET", "/task/task-x"), ("GET", "/tasks")],
+)
+def test_every_endpoint_requires_a_key(service: Service, method: str, path: str) -> None:
+    missing = refused(api(service, method, path, key=None), 401)
+    assert missing == "missing API key: send Authorization: Bearer sk-..."
+    wrong_scheme = api(service, method, path, key=None, authorization="Basic c2stYQ==")
+    assert refused(wrong_scheme, 401) == missing
+    assert refused(api(service, method, path, key="pk-secret-value"), 401) == "invalid API key"
+
+
+def test_insufficient_credits_is_402_and_charges_nothing(make_service: ServiceFactory) -> None:
+    service = make_service(credits=30)
+    generate(service)
+    generate(service)
+    body = {"type": "standard", "prompt": "x", "options": {"resolution": "2K"}}
+    error = refused(api(service, "POST", "/generate", json_body=body), 402)
+    assert error == "insufficient credits: 15 required, 10 remaining"
+    assert service.credits_charged == 20
+    assert len(service.tasks()) == 2
+    generate(service)  # a 1K still fits
+
+
+def test_unknown_paths_and_methods(service: Service) -> None:
+    assert refused(api(service, "GET", "/nothing"), 404).startswith("no such endpoint")
+    assert refused(fetch(service, "/other/credits"), 404).startswith("not found")
+    wrong = api(service, "GET", "/generate")
+    assert refused(wrong, 405) == "GET is not allowed on /api/v1/generate; use POST"
+    assert header(wrong, "Allow") == "POST"
+    refused(api(service, "DELETE", "/task/task-x"), 405)
+    refused(api(service, "PUT", "/credits"), 405)
+    refused(api(service, "OPTIONS", "/tasks"), 405)
+
+
+# -- rate limit ---------------------------------------------------------------
+
+
+def test_sliding_window_rate_limit(make_service: ServiceFactory, clock: Clock) -> None:
+    service = make_service(rpm=2, window=0.5)
+    for _ in range(2):
+        ok(api(service, "GET", "/credits"), "CreditsResponse")
+    clock.advance(0.25)
+    for _ in range(2):
+        limited = api(service, "GET", "/credits")
+        assert refused(limited, 429) == "rate limit exceeded: 2 requests per 0.5 seconds"
+        assert header(limited, "Retry-After") == "1"
+    ok(api(service, "GET", "/credits", key=OTHER_KEY), "CreditsResponse")  # the limit is per key
+    # Once the first two leave the window there is room for two more: the 429s did not count.
+    clock.advance(0.3)
+    for _ in range(2):
+        ok(api(service, "GET", "/credits"), "CreditsResponse")
+    refused(api(service, "GET", "/credits"), 429)
+
+
+def test_refused_requests_count_against_the_limit(make_service: ServiceFactory) -> None:
+    service = make_service(rpm=2)
+    refused(api(service, "POST", "/generate", json_body={"type": "standard"}), 400)
+    refused(api(service, "GET", "/task/task-nope"), 404)
+    refused(api(service, "GET", "/credits"), 429)
+
+
+def test_image_downloads_are_not_rate_limited(make_service: ServiceFactory, clock: Clock) -> None:
+    service = make_service(rpm=2, window=60)
+    url = get_task(service, generate(service)["task_id"])["output_urls"][0]
+    for _ in range(3):
+        download(service, url)
+    refused(api(service, "GET", "/credits"), 429)
+    clock.advance(20)
+    assert header(api(service, "GET", "/credits"), "Retry-After") == "40"  # until the oldest leaves
+
+
+def test_rate_limit_message_says_per_minute_by_default(make_service: ServiceFactory) -> None:
+    service = make_service(rpm=1)
+    api(service, "GET", "/credits")
+    assert refused(api(service, "GET", "/credits"), 429) == ("rate limit exceeded: 1 requests per minute")
+
+
+# -- images -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("resolution", "ratio"), [("1K", "16:9"), ("2K", "3:4")])
+def test_output_url_serves_a_png_of_the_documented_size(
+    make_service: ServiceFactory, resolution: str, ratio: str
+) -> None:
+    service = make_service(image_scale=1.0)
+    created = generate(service, options={"resolution": resolution, "aspect_ratio": ratio})
+    reply = download(service, get_task(service, created["task_id"])["output_urls"][0])
+    assert reply.content_type == "image/png"
+    assert not reply.truncate
+    with Image.open(io.BytesIO(reply.body)) as image:
+        assert image.format == "PNG"
+        assert image.size == images.pixel_size(resolution, ratio)
+
+
+def test_image_scale_shrinks_the_image(make_service: ServiceFactory) -> None:
+    service = make_service(image_scale=0.25)
+    created = generate(service, options={"aspect_ratio": "9:16"})
+    content = download(service, get_task(service, created["task_id"])["output_urls"][0]).body
+    width, height = images.pixel_size("1K", "9:16")
+    with Image.open(io.BytesIO(content)) as image:
+        assert image.size == (round(width * 0.25), round(height * 0.25))
+
+
+def test_no_image_for_unknown_or_unfinished_tasks(make_service: ServiceFactory, clock: Clock) -> None:
+    service = make_service(latency=0.3)
+    task_id = generate(service)["task_id"]
+    refused(fetch(service, f"/files/{task_id}.png"), 404)
+    refused(fetch(service, "/files/task-nope.png"), 404)
+    clock.advance(0.5)
+    assert get_task(service, task_id)["status"] == "success"
+    download(service, f"{ORIGIN}/files/{task_id}.png")
+    assert refused(fetch(service, f"/files/{task_id}.png", "POST"), 405).endswith("use GET")
+
+
+# -- faults -------------------------------------------------------------------
+
+
+def test_fault_fail_prompts(service: Service) -> None:
+    service.config.faults.fail_prompts = ("explode",)
+    doomed = generate(service, prompt="please explode now")["task_id"]
+    fine = generate(service, prompt="a calm diagram")["task_id"]
+    task = get_task(service, doomed)
+    assert task["status"] == "failed"
+    assert task["error"].startswith("generation failed: ")
+    assert "output_urls" not in task
+    assert task["completed_at"] is not None
+    assert get_task(service, fine)["status"] == "success"
+    refused(fetch(service, f"/files/{doomed}.png"), 404)
+
+
+def test_fail_rate_is_deterministic_for_a_seed(make_service: ServiceFactory) -> None:
+    def outcomes(service: Service) -> list[str]:
+        return [get_task(service, generate(service)["task_id"])["status"] for _ in range(12)]
+
+    first = outcomes(make_service(fail_rate=0.5, seed=7))
+    assert first == outcomes(make_service(fail_rate=0.5, seed=7))
+    assert set(first) == {"success", "failed"}
+    assert set(outcomes(make_service(fail_rate=1.0))) == {"failed"}
+
+
+def test_fault_drop_after_create(service: Service) -> None:
+    service.config.faults.drop_after_create = 1
+    dropped = api(service, "POST", "/generate", json_body={"type": "standard", "prompt": "x"})
+    assert dropped.status == 0  # the HTTP layer hangs up without answering
+    # The task exists and was paid for, which is what makes the failure ambiguous.
+    [task] = service.tasks()
+    assert service.credits_charged == 10
+    listed = ok(api(service, "GET", "/tasks"), "TaskListResponse")["tasks"]
+    assert [t["task_id"] for t in listed] == [task["task_id"]]
+    assert service.records()[0].status == 0
+    generate(service)
+    assert service.config.faults.drop_after_create == 0
+
+
+def test_fault_read_errors(make_service: ServiceFactory) -> None:
+    service = make_service(faults=Faults(read_errors=2))
+    task_id = generate(service)["task_id"]
+    assert refused(api(service, "GET", f"/task/{task_id}"), 500) == "internal error (injected)"
+    assert refused(api(service, "GET", "/tasks"), 500) == "internal error (injected)"
+    get_task(service, task_id)
+    ok(api(service, "GET", "/tasks"), "TaskListResponse")
+
+
+def test_fault_generate_errors(make_service: ServiceFactory) -> None:
+    service = make_service(faults=Faults(generate_errors=1))
+    reply = api(service, "POST", "/generate", json_body={"type": "standard", "prompt": "x"})
+    assert refused(reply, 500) == "internal error (injected)"
+    assert service.tasks() == []
+    assert service.credits_charged == 0
+    generate(service)
+
+
+def test_fault_bad_gateway(make_service: ServiceFactory) -> None:
+    service = make_service(faults=Faults(bad_gateway=2))
+    for reply in (api(service, "GET", "/credits"), api(service, "GET", "/tasks", key=None)):
+        assert reply.status == 502
+        assert reply.content_type.startswith("text/html")
+        with pytest.raises(ValueError, match="Expecting value"):
+            json.loads(reply.body)
+    ok(api(service, "GET", "/credits"), "CreditsResponse")
+
+
+def test_fault_rate_limit_storm(make_service: ServiceFactory) -> None:
+    service = make_service(faults=Faults(rate_limit_storm=2))
+    for _ in range(2):
+        reply = api(service, "GET", "/credits")
+        assert refused(reply, 429).startswith("rate limit exceeded")
+        assert header(reply, "Retry-After") == "1"
+    ok(api(service, "GET", "/credits"), "CreditsResponse")
+
+
+def test_fault_truncate_downloads(service: Service) -> None:
+    url = get_task(service, generate(service)["task_id"])["output_urls"][0]
+    service.config.faults.truncate_downloads = 1
+    cut = download(service, url)
+    assert cut.truncate  # the HTTP layer sends half of it; see the wire test below
+    whole = download(service, url)
+    assert not whole.truncate
+    assert whole.body == cut.body
+    assert images.sniff_format(whole.body) == "PNG"
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("PDF", "application/pdf")])
+def test_fault_serve_format(service: Service, fmt: str, content_type: str) -> None:
+    service.config.faults.serve_format = fmt
+    url = get_task(service, generate(service)["task_id"])["output_urls"][0]
+    assert url.endswith(".png")
+    reply = download(service, url)
+    assert reply.content_type == content_type
+    assert images.sniff_format(reply.body) == fmt
+
+
+# -- over real loopback HTTP: what only the wire shows -------------------------
+
+
+def send(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """One bounded request, straight to the emulator whatever proxy the environment names."""
+    with requests.Session() as session:
+        session.trust_env = False
+        return session.request(method, url, timeout=TIMEOUT, **kwargs)
+
+
+def over_http(
+    emulator: Emulator, method: str, path: str, *, key: str | None = KEY, **kwargs: Any
+) -> requests.Response:
+    headers = kwargs.pop("headers", {})
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return send(method, emulator.base_url + path, headers=headers, **kwargs)
+
+
+def generate_over_http(emulator: Emulator) -> str:
+    response = over_http(emulator, "POST", "/generate", json={"type": "standard", "prompt": "x"})
+    assert response.status_code == 200, response.text
+    task_id: str = response.json()["data"]["task_id"]
+    return task_id
+
+
+def connect(emulator: Emulator) -> http.client.HTTPConnection:
+    host, port = emulator.base_url.split("/")[2].split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+
+
+def test_a_task_over_http_names_its_image_at_the_servers_origin(emulator: Emulator) -> None:
+    task_id = generate_over_http(emulator)
+    response = over_http(emulator, "GET", f"/task/{task_id}")
+    assert response.headers["Content-Type"] == "application/json"
+    task = response.json()["data"]
+    origin = emulator.base_url.replace("/api/v1", "")
+    assert task["output_urls"] == [f"{origin}/files/{task_id}.png"]
+    assert emulator.tasks() == [task]
+    image = send("GET", task["output_urls"][0])
+    assert image.status_code == 200
+    assert image.headers["Content-Type"] == "image/png"
+    assert int(image.headers["Content-Length"]) == len(image.content)
+    assert images.sniff_format(image.content) == "PNG"
+    assert emulator.count("POST", "/api/v1/generate") == 1
+    assert emulator.credits_charged == 10 == 75_000 - emulator.remaining_credits
+    assert emulator.config is emulator.service.config
 
 
 def test_unreadable_bodies_are_400_and_close_the_connection(emulator: Emulator) -> None:
-    chunked = api(emulator, "POST", "/generate", data=iter([b'{"type": "standard", ', b'"prompt": "x"}']))
-    assert refused(chunked, 400).startswith("request body must be JSON")
+    chunked = over_http(
+        emulator, "POST", "/generate", data=iter([b'{"type": "standard", ', b'"prompt": "x"}'])
+    )
+    assert chunked.status_code == 400
+    assert chunked.json()["error"].startswith("request body must be JSON")
     assert chunked.headers["Connection"] == "close"
-    host, port = emulator.base_url.split("/")[2].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    connection = connect(emulator)
     try:
         connection.putrequest("POST", "/api/v1/generate")
         connection.putheader("Authorization", f"Bearer {KEY}")
@@ -444,206 +729,18 @@ def test_unreadable_bodies_are_400_and_close_the_connection(emulator: Emulator) 
         connection.close()
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [("GET", "/credits"), ("POST", "/generate"), ("GET", "/task/task-x"), ("GET", "/tasks")],
-)
-def test_every_endpoint_requires_a_key(emulator: Emulator, method: str, path: str) -> None:
-    missing = refused(api(emulator, method, path, key=None), 401)
-    assert missing == "missing API key: send Authorization: Bearer sk-..."
-    wrong_scheme = api(emulator, method, path, key=None, headers={"Authorization": "Basic c2stYQ=="})
-    assert refused(wrong_scheme, 401) == missing
-    assert refused(api(emulator, method, path, key="pk-secret-value"), 401) == "invalid API key"
-
-
-def test_insufficient_credits_is_402_and_charges_nothing(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(credits=30)
-    generate(emulator)
-    generate(emulator)
-    body = {"type": "standard", "prompt": "x", "options": {"resolution": "2K"}}
-    error = refused(api(emulator, "POST", "/generate", json=body), 402)
-    assert error == "insufficient credits: 15 required, 10 remaining"
-    assert emulator.credits_charged == 20
-    assert len(emulator.tasks()) == 2
-    generate(emulator)  # a 1K still fits
-
-
-def test_unknown_paths_and_methods(emulator: Emulator) -> None:
-    assert refused(api(emulator, "GET", "/nothing"), 404).startswith("no such endpoint")
-    outside = send("GET", emulator.base_url.replace("/api/v1", "/other"))
-    assert refused(outside, 404).startswith("not found")
-    wrong = api(emulator, "GET", "/generate")
-    assert refused(wrong, 405) == "GET is not allowed on /api/v1/generate; use POST"
-    assert wrong.headers["Allow"] == "POST"
-    refused(api(emulator, "DELETE", "/task/task-x"), 405)
-    refused(api(emulator, "PUT", "/credits"), 405)
-    refused(api(emulator, "OPTIONS", "/tasks"), 405)
-
-
-# -- rate limit ---------------------------------------------------------------
-
-
-def test_sliding_window_rate_limit(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(rpm=2, window=0.5)
-    start = time.monotonic()
-    for _ in range(2):
-        ok(api(emulator, "GET", "/credits"), "CreditsResponse")
-    time.sleep(max(0.0, start + 0.25 - time.monotonic()))
-    for _ in range(2):
-        limited = api(emulator, "GET", "/credits")
-        assert refused(limited, 429) == "rate limit exceeded: 2 requests per 0.5 seconds"
-        assert limited.headers["Retry-After"] == "1"
-    ok(api(emulator, "GET", "/credits", key=OTHER_KEY), "CreditsResponse")  # the limit is per key
-    # Once the first two leave the window there is room for two more: the 429s did not count.
-    time.sleep(max(0.0, start + 0.55 - time.monotonic()))
-    for _ in range(2):
-        ok(api(emulator, "GET", "/credits"), "CreditsResponse")
-    refused(api(emulator, "GET", "/credits"), 429)
-
-
-def test_refused_requests_count_against_the_limit(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(rpm=2)
-    refused(api(emulator, "POST", "/generate", json={"type": "standard"}), 400)
-    refused(api(emulator, "GET", "/task/task-nope"), 404)
-    refused(api(emulator, "GET", "/credits"), 429)
-
-
-def test_image_downloads_are_not_rate_limited(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(rpm=2, window=60)
-    url = get_task(emulator, generate(emulator)["task_id"])["output_urls"][0]
-    for _ in range(3):
-        download(url)
-    refused(api(emulator, "GET", "/credits"), 429)
-    assert 1 <= int(api(emulator, "GET", "/credits").headers["Retry-After"]) <= 60
-
-
-def test_rate_limit_message_says_per_minute_by_default(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(rpm=1)
-    api(emulator, "GET", "/credits")
-    assert refused(api(emulator, "GET", "/credits"), 429) == ("rate limit exceeded: 1 requests per minute")
-
-
-# -- images -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("resolution", "ratio"), [("1K", "16:9"), ("2K", "3:4")])
-def test_output_url_serves_a_png_of_the_documented_size(
-    make_emulator: MakeEmulator, resolution: str, ratio: str
-) -> None:
-    emulator = make_emulator(image_scale=1.0)
-    created = generate(emulator, options={"resolution": resolution, "aspect_ratio": ratio})
-    response = download(get_task(emulator, created["task_id"])["output_urls"][0])
-    assert response.headers["Content-Type"] == "image/png"
-    assert int(response.headers["Content-Length"]) == len(response.content)
-    with Image.open(io.BytesIO(response.content)) as image:
-        assert image.format == "PNG"
-        assert image.size == images.pixel_size(resolution, ratio)
-
-
-def test_image_scale_shrinks_the_image(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(image_scale=0.25)
-    created = generate(emulator, options={"aspect_ratio": "9:16"})
-    content = download(get_task(emulator, created["task_id"])["output_urls"][0]).content
-    width, height = images.pixel_size("1K", "9:16")
-    with Image.open(io.BytesIO(content)) as image:
-        assert image.size == (round(width * 0.25), round(height * 0.25))
-
-
-def test_no_image_for_unknown_or_unfinished_tasks(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(latency=0.3)
-    task_id = generate(emulator)["task_id"]
-    files = emulator.base_url.replace("/api/v1", "/files")
-    refused(send("GET", f"{files}/{task_id}.png"), 404)
-    refused(send("GET", f"{files}/task-nope.png"), 404)
-    wait_for(emulator, task_id)
-    download(f"{files}/{task_id}.png")
-
-
-# -- faults -------------------------------------------------------------------
-
-
-def test_fault_fail_prompts(emulator: Emulator) -> None:
-    emulator.config.faults.fail_prompts = ("explode",)
-    doomed = generate(emulator, prompt="please explode now")["task_id"]
-    fine = generate(emulator, prompt="a calm diagram")["task_id"]
-    task = get_task(emulator, doomed)
-    assert task["status"] == "failed"
-    assert task["error"].startswith("generation failed: ")
-    assert "output_urls" not in task
-    assert task["completed_at"] is not None
-    assert get_task(emulator, fine)["status"] == "success"
-    refused(
-        send("GET", emulator.base_url.replace("/api/v1", f"/files/{doomed}.png")),
-        404,
-    )
-
-
-def test_fail_rate_is_deterministic_for_a_seed(make_emulator: MakeEmulator) -> None:
-    def outcomes(emulator: Emulator) -> list[str]:
-        return [get_task(emulator, generate(emulator)["task_id"])["status"] for _ in range(12)]
-
-    first = outcomes(make_emulator(fail_rate=0.5, seed=7))
-    assert first == outcomes(make_emulator(fail_rate=0.5, seed=7))
-    assert set(first) == {"success", "failed"}
-    assert set(outcomes(make_emulator(fail_rate=1.0))) == {"failed"}
-
-
-def test_fault_drop_after_create(emulator: Emulator) -> None:
+def test_a_dropped_answer_is_a_closed_connection(emulator: Emulator) -> None:
     emulator.config.faults.drop_after_create = 1
     with pytest.raises(requests.ConnectionError):
-        api(emulator, "POST", "/generate", json={"type": "standard", "prompt": "x"})
-    # The task exists and was paid for, which is what makes the failure ambiguous.
-    [task] = emulator.tasks()
-    assert emulator.credits_charged == 10
-    listed = ok(api(emulator, "GET", "/tasks"), "TaskListResponse")["tasks"]
-    assert [t["task_id"] for t in listed] == [task["task_id"]]
+        over_http(emulator, "POST", "/generate", json={"type": "standard", "prompt": "x"})
+    assert len(emulator.tasks()) == 1
     assert emulator.records()[0].status == 0
-    generate(emulator)
-    assert emulator.config.faults.drop_after_create == 0
 
 
-def test_fault_read_errors(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(faults=Faults(read_errors=2))
-    task_id = generate(emulator)["task_id"]
-    assert refused(api(emulator, "GET", f"/task/{task_id}"), 500) == "internal error (injected)"
-    assert refused(api(emulator, "GET", "/tasks"), 500) == "internal error (injected)"
-    get_task(emulator, task_id)
-    ok(api(emulator, "GET", "/tasks"), "TaskListResponse")
-
-
-def test_fault_generate_errors(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(faults=Faults(generate_errors=1))
-    response = api(emulator, "POST", "/generate", json={"type": "standard", "prompt": "x"})
-    assert refused(response, 500) == "internal error (injected)"
-    assert emulator.tasks() == []
-    assert emulator.credits_charged == 0
-    generate(emulator)
-
-
-def test_fault_bad_gateway(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(faults=Faults(bad_gateway=2))
-    for response in (api(emulator, "GET", "/credits"), api(emulator, "GET", "/tasks", key=None)):
-        assert response.status_code == 502
-        assert response.headers["Content-Type"].startswith("text/html")
-        with pytest.raises(ValueError, match="Expecting value"):
-            json.loads(response.text)
-    ok(api(emulator, "GET", "/credits"), "CreditsResponse")
-
-
-def test_fault_rate_limit_storm(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(faults=Faults(rate_limit_storm=2))
-    for _ in range(2):
-        response = api(emulator, "GET", "/credits")
-        assert refused(response, 429).startswith("rate limit exceeded")
-        assert response.headers["Retry-After"] == "1"
-    ok(api(emulator, "GET", "/credits"), "CreditsResponse")
-
-
-def test_fault_truncate_downloads(emulator: Emulator) -> None:
-    task_id = generate(emulator)["task_id"]
+def test_truncated_download_on_the_wire(emulator: Emulator) -> None:
+    task_id = generate_over_http(emulator)
     emulator.config.faults.truncate_downloads = 1
-    host, port = emulator.base_url.split("/")[2].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    connection = connect(emulator)
     try:
         connection.request("GET", f"/files/{task_id}.png")
         response = connection.getresponse()
@@ -653,27 +750,13 @@ def test_fault_truncate_downloads(emulator: Emulator) -> None:
         assert len(caught.value.partial) == length // 2
     finally:
         connection.close()
-    whole = download(get_task(emulator, task_id)["output_urls"][0]).content
+    whole = send("GET", emulator.base_url.replace("/api/v1", f"/files/{task_id}.png")).content
     assert len(whole) == length
     assert images.sniff_format(whole) == "PNG"
 
 
-@pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("PDF", "application/pdf")])
-def test_fault_serve_format(emulator: Emulator, fmt: str, content_type: str) -> None:
-    emulator.config.faults.serve_format = fmt
-    url = get_task(emulator, generate(emulator)["task_id"])["output_urls"][0]
-    assert url.endswith(".png")
-    response = download(url)
-    assert response.headers["Content-Type"] == content_type
-    assert images.sniff_format(response.content) == fmt
-
-
-# -- HTTP behaviour and life cycle ---------------------------------------------
-
-
 def test_keep_alive_serves_many_requests_on_one_connection(emulator: Emulator) -> None:
-    host, port = emulator.base_url.split("/")[2].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    connection = connect(emulator)
     auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     try:
         for method, path, body, status in [
@@ -698,16 +781,23 @@ def test_stop_closes_the_port_and_is_idempotent() -> None:
         assert url.endswith("/api/v1")
         session = requests.Session()
         session.trust_env = False
-        ok(
-            session.get(url + "/credits", headers={"Authorization": f"Bearer {KEY}"}, timeout=TIMEOUT),
-            "CreditsResponse",
-        )
+        response = session.get(url + "/credits", headers={"Authorization": f"Bearer {KEY}"}, timeout=TIMEOUT)
+        assert response.status_code == 200
+        assert schema_errors("CreditsResponse", response.json()) == []
     emulator.stop()
     # Even the session's kept-alive connection is gone.
     with pytest.raises(requests.ConnectionError):
         session.get(url + "/credits", headers={"Authorization": f"Bearer {KEY}"}, timeout=TIMEOUT)
     with pytest.raises(RuntimeError):
         _ = emulator.base_url
+
+
+def test_the_factory_fixture_stops_what_it_started(make_emulator: EmulatorFactory) -> None:
+    emulator = make_emulator(rpm=5)
+    assert emulator.config.rpm == 5
+    assert emulator.config.image_scale == 0.1  # small images unless asked otherwise
+    with pytest.raises(RuntimeError, match="already running"):
+        emulator.start()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org", "::"])
@@ -734,15 +824,23 @@ def test_serve_runs_in_the_foreground_until_interrupted() -> None:
     assert answers == [200]
 
 
-def test_a_configured_key_is_the_only_one_accepted(make_emulator: MakeEmulator) -> None:
-    emulator = make_emulator(key=KEY)
-    assert ok(api(emulator, "GET", "/credits"), "CreditsResponse")["remaining_credits"] == 75_000
-    assert refused(api(emulator, "GET", "/credits", key=OTHER_KEY), 401) == "invalid API key"
+def test_a_configured_key_is_the_only_one_accepted() -> None:
+    service = Service(EmulatorConfig(key=KEY))
+    assert ok(api(service, "GET", "/credits"), "CreditsResponse")["remaining_credits"] == 75_000
+    assert refused(api(service, "GET", "/credits", key=OTHER_KEY), 401) == "invalid API key"
 
 
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
-def test_unsupported_methods_are_a_json_405(make_emulator: MakeEmulator, method: str) -> None:
+def test_unsupported_methods_are_a_json_405(method: str) -> None:
+    reply = api(Service(), method, "/credits")
+    assert refused(reply, 405) == f"{method} is not supported"
+    assert header(reply, "Allow") == "GET, POST"
+
+
+def test_trace_reaches_the_service_over_http(make_emulator: EmulatorFactory) -> None:
     emulator = make_emulator()
-    response = api(emulator, method, "/credits")
-    assert refused(response, 405) == f"{method} is not supported"
-    assert response.headers["Allow"] == "GET, POST"
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.request("TRACE", emulator.base_url + "/credits", timeout=5)
+    assert response.status_code == 405
+    assert response.json() == {"success": False, "error": "TRACE is not supported"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from figbuild.errors import BudgetExceeded, ManifestError
 from figbuild.lockfile import read
 from figbuild.paper import Paper
 
-from .conftest import PaperFactory
+from .conftest import EmulatorFactory, PaperFactory
 
 FAST_POLL = RetryPolicy(poll=PollSchedule(initial=0.02, factor=1.5, cap=0.2))
 
@@ -48,9 +48,8 @@ class Recorder:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(latency=0.1, image_scale=0.25)) as server:
-        yield server
+def emulator(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator(latency=0.1, image_scale=0.25)
 
 
 def sync(

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from figbuild import fastpath
 from figbuild.cache import cache_home
+from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.lockfile import Pending, read, write
 from figbuild.manifest import find
 
@@ -104,6 +105,14 @@ def _write_paper(root: Path, manifest: dict[str, object] = MANIFEST) -> None:
     (root / "figures.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
 
 
+def _generate(root: Path, env: dict[str, str]) -> None:
+    """Real (not provisional) images for every figure, from an emulator over loopback."""
+    with Emulator(EmulatorConfig(latency=0.1, image_scale=0.1)) as server:
+        paid = {**env, "PAPERBANANA_BASE_URL": server.base_url, "PAPERBANANA_API_KEY": "sk-fastpath-test"}
+        done = run(["sync"], root, paid, fast=False)
+    assert done[0] == 0, done
+
+
 def _age() -> None:
     """Wait out the racy window, so that the papers just written may be snapshotted."""
     time.sleep(fastpath.RACY_NS / 1e9 + 0.2)
@@ -112,7 +121,9 @@ def _age() -> None:
 def _build_states(base: Path, env: dict[str, str]) -> dict[str, Path]:
     fresh = base / "fresh"
     _write_paper(fresh)
-    assert run(["sync", "--emulator"], fresh, env, fast=False)[0] == 0
+    _generate(fresh, env)
+    rows = json.loads(run(["status", "--json"], fresh, env, fast=False)[1])
+    assert {row["state"] for row in rows} == {"fresh"}
     papers = {"fresh": fresh}
 
     def variant(name: str) -> Path:
@@ -134,6 +145,10 @@ def _build_states(base: Path, env: dict[str, str]) -> dict[str, Path]:
     digest = json.loads(run(["status", "--json"], root, env, fast=False)[1])[0]["fingerprint"]
     pending = Pending("task-42", digest, {}, "figures/a.png", 10, "2026-01-02T03:04:05Z")
     write(root / "figures.lock", read(root / "figures.lock").with_pending("a", pending))
+    root = variant("orphaned")
+    orphaned = json.loads(json.dumps(MANIFEST))
+    del orphaned["figures"]["b"]
+    (root / "figures.yaml").write_text(yaml.safe_dump(orphaned, sort_keys=False), encoding="utf-8")
     root = base / "placeholder"
     _write_paper(root)
     assert run(["sync", "--placeholder"], root, env, fast=False)[0] == 0
@@ -160,15 +175,16 @@ STATUS = [
     ["status", "--check"],
     ["-q", "status", "--check"],
     ["-v", "status"],
-    ["status", "b", "a"],
+    ["status", "--check", "a"],
 ]
 #: Syncs that change nothing on disk in any of the states (no key: real work fails first).
 SYNC = [["sync"], ["sync", "--dry-run"], ["sync", "--json", "-q"], ["sync", "--dry-run", "--json"]]
-NO_OP_SYNC = {"fresh", "frozen", "git-ignored"}
+NO_OP_SYNC = {"fresh", "frozen", "git-ignored", "orphaned"}
 
 
 @pytest.mark.parametrize(
-    "state", ["fresh", "stale", "missing", "pending", "modified", "frozen", "placeholder", "git-ignored"]
+    "state",
+    ["fresh", "stale", "missing", "pending", "modified", "frozen", "placeholder", "orphaned", "git-ignored"],
 )
 def test_the_fast_path_answers_as_the_full_cli(
     states: tuple[dict[str, Path], dict[str, str]], state: str
@@ -188,6 +204,8 @@ def test_the_fast_path_answers_as_the_full_cli(
         assert replayed
     if state == "git-ignored":
         assert b"figures/b.png is ignored by git" in compare(["status"], root, env)[1][2]
+    shown = {row["state"] for row in json.loads(compare(["status", "--json"], root, env)[1][1])}
+    assert state in shown or state in ("placeholder", "git-ignored"), shown  # the state is covered
 
 
 def test_found_from_a_subdirectory_and_after_the_command(
@@ -337,7 +355,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> tuple[Iterator[Path], dict
     env = _env(base / "home")
     origin = base / "origin"
     _write_paper(origin)
-    assert run(["sync", "--emulator"], origin, env, fast=False)[0] == 0
+    _generate(origin, env)
     subprocess.run(["git", "init", "-q", str(origin)], check=True)  # git decides the ignored warning
 
     def copies() -> Iterator[Path]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from figbuild import atomic, lockfile
 from figbuild.errors import LockFileError
-from figbuild.lockfile import FORMAT, Generated, Lock, Pending
+from figbuild.lockfile import FORMAT, Failure, Generated, Lock, Pending
 
 from .conftest import simple_manifest
 
@@ -19,7 +20,8 @@ def _generated(**overrides: object) -> Generated:
         "output": "figures/overview.png",
         "sha256": "d" * 64,
         "generated_at": "2026-11-26T10:00:00Z",
-        "placeholder": False,
+        "how": "generated",
+        "candidate": None,
         "task_id": "task-123",
         "credits": 15,
         "model": "nano-banana-pro",
@@ -125,3 +127,39 @@ def test_noop_cli_run_leaves_lock_byte_identical(make_paper, run_cli) -> None:  
     for command in (("sync", "--placeholder"), ("status",), ("sync", "--placeholder", "--dry-run")):
         assert run_cli(*command, root=root).exit_code == 0
     assert (root / "figures.lock").read_bytes() == before
+
+
+def test_a_version_1_lock_reads_and_is_written_as_version_2(tmp_path: Path) -> None:
+    # As figbuild wrote it before history: `placeholder` was a flag.
+    v1 = {
+        "figbuild_lock": 1,
+        "figures": {
+            "a": {"generated": {**_v1_generated(), "placeholder": False}},
+            "b": {"generated": {**_v1_generated(), "placeholder": True}},
+        },
+    }
+    path = tmp_path / "figures.lock"
+    path.write_text(json.dumps(v1))
+    lock = lockfile.read(path)
+    assert lock.record("a").generated == _generated(how="generated")
+    assert lock.record("b").generated == _generated(how="placeholder")
+    lockfile.write(path, lock)
+    written = json.loads(path.read_text())
+    assert written["figbuild_lock"] == 2
+    assert "placeholder" not in written["figures"]["a"]["generated"]
+    assert written["figures"]["b"]["generated"]["how"] == "placeholder"
+
+
+def _v1_generated() -> dict[str, object]:
+    fields = dataclasses.asdict(_generated())
+    del fields["how"], fields["candidate"]
+    return fields
+
+
+def test_a_failure_is_kept_until_the_next_image(tmp_path: Path) -> None:
+    failure = Failure("task t1 failed: upstream", "2026-11-26T10:00:00Z", "t1", 0)
+    lock = Lock().with_failure("a", failure)
+    path = tmp_path / "figures.lock"
+    lockfile.write(path, lock)
+    assert lockfile.read(path).record("a").last_failure == failure
+    assert lock.with_generated("a", _generated()).record("a").last_failure is None

@@ -58,7 +58,8 @@ def test_placeholder_shows_the_id_and_is_marked(make_paper, run_cli) -> None:  #
     assert len(colours) > 10, "text is drawn, not a blank card"
     record = read(root / "figures.lock").record("overview")
     assert record.generated is not None
-    assert record.generated.placeholder
+    assert record.generated.provisional
+    assert record.generated.how == "placeholder"
     status = run_cli("status", "--json", root=root)
     assert '"placeholder"' in status.output
 

@@ -57,8 +57,8 @@ def test_placeholders_never_replace_a_real_or_modified_image() -> None:
     old, new = _resolved(), _resolved(text="changed")
     real_stale = classify(new, Record(_generated(old)), FILE_SHA)
     modified = classify(new, Record(_generated(old)), "9" * 64)
-    old_placeholder = classify(new, Record(_generated(old, placeholder=True)), FILE_SHA)
-    current_placeholder = classify(old, Record(_generated(old, placeholder=True)), FILE_SHA)
+    old_placeholder = classify(new, Record(_generated(old, how="placeholder")), FILE_SHA)
+    current_placeholder = classify(old, Record(_generated(old, how="placeholder")), FILE_SHA)
     missing = classify(new, Record(), None)
     plan = make_plan(
         [real_stale, modified, old_placeholder, current_placeholder, missing],

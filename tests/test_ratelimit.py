@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.ratelimit import RateLimiter
 from figbuild.backends.paperbanana.settings import Settings
-from figbuild.emulator import Emulator, EmulatorConfig
+
+from .conftest import EmulatorFactory
 
 
 class FakeClock:
@@ -55,16 +56,16 @@ def test_requests_in_flight_count_against_the_limit() -> None:
     thread.join()
 
 
-def test_a_burst_of_200_requests_sees_no_429() -> None:
+def test_a_burst_of_200_requests_sees_no_429(make_emulator: EmulatorFactory) -> None:
     # The emulator's limit is 60 per 1 s window (60 RPM scaled to a short window);
     # 200 requests from 16 threads at once must all pass without a single 429.
-    with Emulator(EmulatorConfig(rpm=60, window=1.0)) as server:
-        settings = Settings(base_url=server.base_url, key="sk-burst", window=1.0)
-        with Client(settings) as client:
-            client.credits()  # learns the limit: 60 per window
-            with ThreadPoolExecutor(max_workers=16) as pool:
-                results = list(pool.map(lambda _: client.credits(), range(199)))
-        assert len(results) == 199
-        api = [r for r in server.records() if r.path.startswith("/api/")]
-        assert len(api) == 200
-        assert [r for r in api if r.status == 429] == []
+    server = make_emulator(rpm=60, window=1.0)
+    settings = Settings(base_url=server.base_url, key="sk-burst", window=1.0)
+    with Client(settings) as client:
+        client.credits()  # learns the limit: 60 per window
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(lambda _: client.credits(), range(199)))
+    assert len(results) == 199
+    api = [r for r in server.records() if r.path.startswith("/api/")]
+    assert len(api) == 200
+    assert [r for r in api if r.status == 429] == []

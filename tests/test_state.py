@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from figbuild.backends.paperbanana.terms import TERMS
 from figbuild.content import ContentPart
-from figbuild.fingerprint import compute, reasons
+from figbuild.fingerprint import compute
 from figbuild.lockfile import Generated, Pending, Record
 from figbuild.manifest import Figure
 from figbuild.request import Request
@@ -101,7 +101,7 @@ def test_frozen_keeps_an_existing_image_but_not_a_missing_one() -> None:
 
 def test_placeholder_is_stale_even_when_inputs_match() -> None:
     resolved = _resolved()
-    status = classify(resolved, Record(_generated(resolved, placeholder=True)), FILE_SHA)
+    status = classify(resolved, Record(_generated(resolved, how="placeholder")), FILE_SHA)
     assert (status.state, status.reasons) == (State.STALE, ("placeholder",))
 
 
@@ -119,12 +119,15 @@ def test_older_pending_is_reported_on_a_stale_figure() -> None:
     assert status.reasons[-1] == "an older task t1 is pending"
 
 
-def test_reasons_name_vars_and_additions() -> None:
-    before = {"var:method": "1", "content:a.tex": "2", "template": "3"}
-    after = {"var:method": "9", "content:b.tex": "2", "template": "3"}
-    assert reasons(before, after) == ["var method changed", "content a.tex removed", "content b.tex added"]
-
-
 def test_state_properties_are_the_one_owner_of_what_a_state_means() -> None:
     assert {state for state in State if state.outdated} == {State.STALE, State.MISSING}
-    assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN}
+    assert {state for state in State if state.passes_check} == {State.FRESH, State.FROZEN, State.ORPHANED}
+
+
+def test_the_digest_decides_and_the_parts_only_explain() -> None:
+    # e.g. newer content rules that send the same text: the same request, so still fresh.
+    resolved = _resolved()
+    relabelled = _generated(resolved, parts={**resolved.fingerprint.parts, "content_rules": "1"})
+    assert classify(resolved, Record(relabelled), FILE_SHA).state is State.FRESH
+    other = _generated(_resolved(text="other"), parts={**resolved.fingerprint.parts, "content_rules": "1"})
+    assert classify(resolved, Record(other), FILE_SHA).reasons == ("content rules changed",)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from figbuild.emulator import Emulator, EmulatorConfig
+from figbuild.emulator import Emulator
 from figbuild.lockfile import read
+from figbuild.paper import Paper
+from figbuild.watch import Scope
 
-from .conftest import PaperFactory
+from .conftest import EmulatorFactory, PaperFactory, simple_manifest
 
 SCRIPT = shutil.which("figbuild") or ""
 pytestmark = [
@@ -70,9 +72,8 @@ class Watch:
 
 
 @pytest.fixture
-def server() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(latency=0.2, image_scale=0.1)) as emulator:
-        yield emulator
+def server(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator(latency=0.2, image_scale=0.1)
 
 
 @pytest.fixture
@@ -182,3 +183,18 @@ def test_signals_stop_promptly_and_cleanly(paper: Path, server: Emulator, sig: i
     lock = read(paper / "figures.lock")  # a valid lock ...
     assert sorted(p.task_id is not None for r in lock.figures.values() for p in r.pending) == [True, True]
     assert not list(paper.rglob("*.figbuild-tmp")), "... and no temp file left"
+
+
+def test_an_included_file_is_in_the_watch_scope(make_paper: PaperFactory) -> None:
+    root = make_paper(
+        simple_manifest(a={"prompt": "A", "content": {"file": "main.tex", "section": "Method"}}),
+        {
+            "main.tex": "\\section{Method}\n\\input{sections/method}\n\\section{Other}\nx\n",
+            "sections/method.tex": "The method.\n",
+        },
+    )
+    paper = Paper.open(root)
+    scope = Scope.of(paper, paper.resolve())
+    assert scope.relevant(root / "sections" / "method.tex")
+    assert scope.relevant(root / "main.tex")
+    assert not scope.relevant(root / "sections" / "unrelated.tex")

@@ -45,6 +45,9 @@ class Backend(Protocol):
     provisional: bool
     #: True when ``submit`` spends credits.
     paid: bool
+    #: How its images are recorded: ``generated``, or ``placeholder`` / ``emulator`` for
+    #: images that only stand in for real ones (then ``provisional`` is True).
+    makes: str
     #: What a request costs here, and the limits it must keep.
     terms: Terms
     #: Set by the engine on Ctrl-C: stop submitting and waiting.

@@ -26,4 +26,5 @@ def open_session(
         reporter.info(f"using the bundled emulator at {server.base_url} (no key, no credits)")
         return Settings.for_emulator(server.base_url)
 
-    return connected(settings, trace)
+    # Its images stand in for real ones: a real sync replaces them.
+    return connected(settings, trace, makes="emulator")

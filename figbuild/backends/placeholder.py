@@ -18,6 +18,7 @@ class PlaceholderBackend:
 
     provisional = True
     paid = False
+    makes = "placeholder"
     terms: Terms = FREE
 
     def __init__(self) -> None:

@@ -303,7 +303,7 @@ class _Task:
     owner: str
     params: _Generate
     credits_used: int
-    created: float  # time.monotonic(), drives the status
+    created: float  # the service clock, drives the status
     created_wall: float  # time.time(), for created_at / completed_at
     latency: float  # fixed at creation, so a task's status never goes backwards
     failure: str | None  # the error it ends with, or None when it succeeds
@@ -340,8 +340,12 @@ class _Task:
 class Service:
     """The emulated API's state and answers. All state lives in memory under one lock."""
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._config = config if config is not None else EmulatorConfig()
+        #: Drives task status and the rate-limit window; tests pass a fake one.
+        self._clock = clock
         self._lock = threading.Lock()
         self._rng = random.Random(self._config.seed)  # noqa: S311 - simulation, not security
         self._tasks: dict[str, _Task] = {}  # insertion order is creation order
@@ -382,7 +386,7 @@ class Service:
 
     def tasks(self, origin: str = "http://127.0.0.1") -> list[dict[str, Any]]:
         """Every task of every key, oldest first, as GET /task/:id would show it."""
-        now = time.monotonic()
+        now = self._clock()
         file_base = origin + FILES_PREFIX
         with self._lock:
             return [task.view(now, file_base) for task in self._tasks.values()]
@@ -391,7 +395,7 @@ class Service:
 
     def handle(self, request: Request) -> Reply:
         """Answer one request and record it; a bug becomes a 500, never an exception."""
-        arrived = time.monotonic()
+        arrived = self._clock()
         try:
             reply = self._route(request)
         except Exception as exc:  # a bug must reach the client as JSON, not a dead socket
@@ -469,7 +473,7 @@ class Service:
 
     def _admit(self, key: str) -> int | None:
         """Count a request against ``key``'s sliding window; or the seconds to wait."""
-        now = time.monotonic()
+        now = self._clock()
         window = self._config.window
         with self._lock:
             stamps = self._windows.setdefault(key, deque())
@@ -538,7 +542,7 @@ class Service:
             owner=key,
             params=params,
             credits_used=cost,
-            created=time.monotonic(),
+            created=self._clock(),
             created_wall=time.time(),
             latency=self._config.latency,
             failure=failure,
@@ -550,7 +554,7 @@ class Service:
     def _get_task(self, key: str, task_id: str, origin: str) -> Reply:
         if self._take_fault("read_errors"):
             return _INJECTED_500
-        now = time.monotonic()
+        now = self._clock()
         file_base = origin + FILES_PREFIX
         with self._lock:
             task = self._tasks.get(task_id)
@@ -563,7 +567,7 @@ class Service:
         wanted = _parse_list_query(query)
         if self._take_fault("read_errors"):
             return _INJECTED_500
-        now = time.monotonic()
+        now = self._clock()
         file_base = origin + FILES_PREFIX
         with self._lock:
             views = [
@@ -585,7 +589,7 @@ class Service:
     def _download(self, request: Request) -> Reply:
         match = _FILE_PATH.fullmatch(request.path)
         task_id = unquote(match[1]) if match else ""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None or task.status(now) != "success":

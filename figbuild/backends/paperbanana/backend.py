@@ -20,6 +20,7 @@ from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
 from figbuild.backends.paperbanana.terms import TERMS
 from figbuild.errors import AmbiguousSubmission, Interrupted, NotFound
+from figbuild.lockfile import PROVISIONAL
 from figbuild.report import Reporter
 from figbuild.timestamps import now, parse_time
 
@@ -51,7 +52,6 @@ def matches(task: Task, parts: Mapping[str, str]) -> bool:
 
 
 class ApiBackend:
-    provisional = False
     paid = True
     terms = TERMS
 
@@ -60,6 +60,7 @@ class ApiBackend:
         client: Client | Callable[[], Client],
         policy: RetryPolicy | None = None,
         stop: threading.Event | None = None,
+        makes: str = "generated",
     ) -> None:
         """``client`` may be a factory: it is then called on first use, so a sync with
         nothing to do needs no key and no connection. ``policy`` paces polling and
@@ -68,6 +69,8 @@ class ApiBackend:
         self._make_client = client if not isinstance(client, Client) else None
         self._client_lock = threading.Lock()
         self.policy = policy or RetryPolicy()
+        self.makes = makes
+        self.provisional = makes in PROVISIONAL
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
@@ -224,7 +227,9 @@ class _Tracker:
 
 @contextlib.contextmanager
 def connected(
-    settings: Callable[[contextlib.ExitStack], Settings], trace: Callable[[str], None] | None = None
+    settings: Callable[[contextlib.ExitStack], Settings],
+    trace: Callable[[str], None] | None = None,
+    makes: str = "generated",
 ) -> Iterator[Backend]:
     """An ApiBackend whose client is made on first use from ``settings(stack)``: a sync
     with nothing to do needs no key, no connection and no emulator."""
@@ -233,7 +238,7 @@ def connected(
         def connect() -> Client:
             return stack.enter_context(Client(settings(stack), trace=trace))
 
-        yield ApiBackend(connect)
+        yield ApiBackend(connect, makes=makes)
 
 
 def open_session(

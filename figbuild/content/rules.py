@@ -1,0 +1,118 @@
+"""The content rules applied: from a file's text to a document, a section, a part.
+
+Only imported when a file must be read (a stat-cache miss), so that a no-op
+``status`` loads none of the parsing modules.
+"""
+
+from __future__ import annotations
+
+import re
+
+from figbuild.content import latex, markdown
+from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
+from figbuild.content.text import Document, find_section, normalise_lines
+
+_LATEX_HEAD = re.compile(
+    r"^\\(?:part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?\s*(?:\[[^\]]*\])?\s*\{"
+)
+_LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
+_PARSERS = {"latex": latex.parse, "markdown": markdown.parse}
+
+
+def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> Document:
+    """The document of one file's ``text``, without following includes."""
+    if kind == "latex":
+        cleaned = latex.clean(text, name, keep_figures)
+    elif kind == "markdown":
+        cleaned = markdown.clean(text, name, keep_figures)
+    else:
+        cleaned = list(split_lines(text))
+    lines = [Line(name, number, line) for number, line in enumerate(cleaned, 1) if line is not None]
+    return Document.of(lines, kind, _PARSERS.get(kind))
+
+
+def expanded(
+    files: latex.Files, relative: str, keep_figures: bool, cache: dict[bool, latex.Expander]
+) -> tuple[Document, tuple[str, ...]]:
+    """The LaTeX document of ``relative`` with its includes followed, and every file read."""
+    expander = cache.get(keep_figures)
+    if expander is None:
+        expander = cache[keep_figures] = latex.Expander(files, keep_figures)
+    expansion = expander.expand(relative)
+    return Document.of(expansion.lines, "latex", latex.parse), tuple(expansion.files)
+
+
+def select(document: Document, name: str, section: str | None, anchor: str | None) -> list[Line]:
+    """The lines a part takes from ``document``: all, or one section (never an empty one)."""
+    if section is None and anchor is None:
+        return list(document.lines)
+    if document.kind not in _PARSERS:
+        raise ContentError(f"{name}: sections can only be picked from LaTeX (.tex) or Markdown (.md) files")
+    lines = find_section(document, name, section, anchor)
+    text, _ = normalise_lines(lines, document.kind)
+    if _is_empty(text, document.kind):
+        wanted = f"label '{anchor}'" if anchor is not None else f"'{section}'"
+        raise ContentError(
+            f"{name}: section {wanted} ({lines[0].file}:{lines[0].number}) has no text once comments, "
+            "figures and notes are dropped",
+            hint="pick a section with prose, or set keep_figures: true if the figures are the point",
+        )
+    return lines
+
+
+def _is_empty(text: str, kind: str) -> bool:
+    if kind == "markdown":
+        return not text.partition("\n")[2].strip()
+    head = _LATEX_HEAD.match(text)
+    if head is None:
+        return not text.strip()
+    close = latex.closing_brace(text, head.end())
+    rest = text[close + 1 :] if close is not None else ""
+    return not _LATEX_LABEL.sub("", rest).strip()
+
+
+def part_of(
+    document: Document, relative: str, section: str | None, anchor: str | None, keep_figures: bool
+) -> ContentPart:
+    """The part ``document`` gives for a section (or all of it), with its sources and warnings."""
+    lines = select(document, relative, section, anchor)
+    text, spans = normalise_lines(lines, document.kind)
+    by_file: dict[str, list[str]] = {}
+    for line in lines:
+        by_file.setdefault(line.file, []).append(line.text)
+    sources = tuple((file, sha256_text("\n".join(texts))) for file, texts in by_file.items())
+    label = label_of(relative, section, anchor)
+    return ContentPart(
+        label,
+        relative,
+        section,
+        sha256_text(text),
+        len(text),
+        text,
+        spans,
+        sources,
+        _warnings(label, text, document.kind),
+        anchor,
+        keep_figures,
+    )
+
+
+def _warnings(label: str, text: str, kind: str) -> tuple[str, ...]:
+    """A part that is mostly include commands figbuild could not follow sends no prose."""
+    if kind != "latex" or "\\" not in text:
+        return ()
+    unfollowed = latex.UNFOLLOWED.findall(text)
+    if not unfollowed:
+        return ()
+    prose = latex.UNFOLLOWED.sub("", _LATEX_LABEL.sub("", text))
+    head = _LATEX_HEAD.match(prose)
+    if head is not None:
+        close = latex.closing_brace(prose, head.end())
+        prose = prose[close + 1 :] if close is not None else ""
+    if len(prose.strip()) >= sum(len(command) for command in unfollowed):
+        return ()
+    shown = ", ".join(unfollowed[:3])
+    return (
+        f"{label} is mostly include commands figbuild cannot follow ({shown}): their file names "
+        "are built by macros, so the API would get little paper text; name the files in content instead",
+    )

@@ -1,0 +1,205 @@
+"""Turning a document's lines into the text sent, and picking a section out of them.
+
+Both languages share this: the LaTeX and Markdown modules only say which lines
+are prose and where the headings are.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from figbuild.content.model import ContentError, Line, Span, spans_of
+
+_SPACES = re.compile(r"[ \t\f\v]+")
+_ESCAPED = re.compile(r"\\([^A-Za-z@])")
+_MACRO = re.compile(r"\\[A-Za-z@]+\*?")
+_DECORATION = re.compile(r"[{}$*_`]")
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading in a document: ``start`` is its offset in the document's joined text."""
+
+    start: int
+    level: int
+    title: str  # as written
+    short: str | None = None  # LaTeX's \section[short]{...}
+    anchor: str | None = None  # a \label right after it, or a Markdown {#id}
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source's lines after the rules, their joined text, and its headings."""
+
+    lines: tuple[Line, ...]
+    kind: str
+    joined: str
+    starts: tuple[int, ...]  # the offset in ``joined`` at which each line starts
+    headings: tuple[Heading, ...] = ()
+    labels: tuple[tuple[int, str], ...] = ()  # (offset, \label name) anywhere in the text
+
+    @classmethod
+    def of(
+        cls,
+        lines: Sequence[Line],
+        kind: str,
+        parse: Callable[[str], tuple[list[Heading], list[tuple[int, str]]]] | None = None,
+    ) -> Document:
+        """The document of ``lines``; ``parse`` finds headings and labels in the joined text."""
+        starts, offset = [], 0
+        for line in lines:
+            starts.append(offset)
+            offset += len(line.text) + 1
+        joined = "\n".join(line.text for line in lines)
+        headings, labels = parse(joined) if parse is not None else ([], [])
+        return cls(tuple(lines), kind, joined, tuple(starts), tuple(headings), tuple(labels))
+
+
+def title_key(title: str) -> str:
+    """A title with macros, braces, emphasis, case and spacing ignored."""
+    text = _ESCAPED.sub(r"\1", title)
+    text = _MACRO.sub(" ", text).replace("~", " ")
+    return " ".join(_DECORATION.sub("", text).casefold().split())
+
+
+def _has_blank_run(text: str) -> bool:
+    return "  " in text or "\t" in text or "\f" in text or "\v" in text
+
+
+def normalise_lines(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
+    """The text as sent, and the spans of the lines it came from.
+
+    LaTeX: each paragraph joined onto one line, since TeX treats a newline as a
+    space. Markdown and plain text keep their lines (they can carry meaning) and
+    indentation, with runs of blanks collapsed. Both: trailing spaces and
+    repeated blank lines go.
+    """
+    latex = kind == "latex"
+    paragraphs: list[list[str]] = [[]]
+    used: list[Line] = []
+    for line in lines:
+        stripped = line.text.strip()
+        if not stripped:
+            if paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        # The check first: most lines have no run of blanks, and sub() on a long line is slow.
+        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
+        if not latex:
+            body = line.text[: len(line.text) - len(line.text.lstrip(" \t"))] + body
+        paragraphs[-1].append(body)
+        used.append(line)
+    joiner = " " if latex else "\n"
+    text = "\n\n".join(joiner.join(paragraph) for paragraph in paragraphs if paragraph)
+    return text, spans_of(used)
+
+
+def lines_between(document: Document, start: int, end: int) -> list[Line]:
+    """The document's lines cut to offsets ``start``..``end`` of its joined text."""
+    starts = document.starts
+    first = bisect.bisect_right(starts, start) - 1
+    last = bisect.bisect_right(starts, max(start, end - 1)) - 1
+    out = []
+    for index in range(first, last + 1):
+        line = document.lines[index]
+        begin = max(0, start - starts[index])
+        stop = min(len(line.text), end - starts[index])
+        out.append(line._replace(text=line.text[begin:stop]))
+    return out
+
+
+def where(document: Document, heading: Heading) -> str:
+    """``file:line`` of a heading."""
+    starts = document.starts
+    line = document.lines[bisect.bisect_right(starts, heading.start) - 1]
+    return f"{line.file}:{line.number}"
+
+
+def find_section(document: Document, source: str, title: str | None, anchor: str | None) -> list[Line]:
+    """The lines of the section named by ``title`` (or path) or ``anchor``, up to
+    the next heading of the same or a higher level."""
+    headings = document.headings
+    if anchor is not None:
+        index = _by_anchor(document, source, anchor)
+    else:
+        assert title is not None
+        index = _by_title(document, source, title)
+    heading = headings[index]
+    end = next((h.start for h in headings[index + 1 :] if h.level <= heading.level), None)
+    end = len(document.joined) if end is None else end
+    return lines_between(document, heading.start, end)
+
+
+def _by_anchor(document: Document, source: str, anchor: str) -> int:
+    headings = document.headings
+    for index, heading in enumerate(headings):
+        if heading.anchor == anchor:
+            return index
+    # A \label further into a section still names it, as LaTeX's \ref would.
+    for offset, name in document.labels:
+        if name == anchor:
+            before = [i for i, h in enumerate(headings) if h.start < offset]
+            if before:
+                return before[-1]
+            raise ContentError(f"{source}: \\label{{{anchor}}} follows no heading")
+    known = ", ".join(h.anchor for h in headings if h.anchor) or "none"
+    raise ContentError(f"{source}: no heading labelled '{anchor}'", hint=f"labels there: {known}")
+
+
+def _by_title(document: Document, source: str, title: str) -> int:
+    headings = document.headings
+    wanted = title_key(title)
+    matches = [i for i, h in enumerate(headings) if wanted in (title_key(h.title), _short_key(h))]
+    if not matches and "/" in title:
+        matches = _by_path(headings, [title_key(part) for part in title.split("/")])
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        names = ", ".join(f"'{h.title}'" for h in headings) or "none"
+        raise ContentError(f"{source}: no section titled '{title}'", hint=f"sections there: {names}")
+    listed = "; ".join(f"{where(document, headings[i])} '{_path(headings, i)}'" for i in matches)
+    anchors = [headings[i].anchor for i in matches if headings[i].anchor]
+    example = f"label: {anchors[0]}" if anchors else f"section: {_path(headings, matches[-1])}"
+    raise ContentError(
+        f"{source}: section '{title}' matches {len(matches)} headings: {listed}",
+        hint=f"name one with `label:` or a path such as `{example}`",
+    )
+
+
+def _short_key(heading: Heading) -> str | None:
+    return title_key(heading.short) if heading.short is not None else None
+
+
+def _parents(headings: Sequence[Heading], index: int) -> list[int]:
+    """Indices of the headings that enclose heading ``index``, innermost first."""
+    out, level = [], headings[index].level
+    for i in range(index - 1, -1, -1):
+        if headings[i].level < level:
+            out.append(i)
+            level = headings[i].level
+    return out
+
+
+def _by_path(headings: Sequence[Heading], keys: list[str]) -> list[int]:
+    def matches(i: int, key: str) -> bool:
+        return key in (title_key(headings[i].title), _short_key(headings[i]))
+
+    found = []
+    for index in range(len(headings)):
+        if not matches(index, keys[-1]):
+            continue
+        wanted = list(reversed(keys[:-1]))
+        for parent in _parents(headings, index):
+            if wanted and matches(parent, wanted[0]):
+                wanted.pop(0)
+        if not wanted:
+            found.append(index)
+    return found
+
+
+def _path(headings: Sequence[Heading], index: int) -> str:
+    titles = [headings[i].title for i in reversed(_parents(headings, index))]
+    return "/".join([*titles, headings[index].title])

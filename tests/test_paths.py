@@ -1,0 +1,45 @@
+"""Keeping paths inside the paper root, symlinks resolved."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from figbuild.paths import RootGuard
+
+
+def test_inside_and_outside(tmp_path: Path) -> None:
+    root = tmp_path / "paper"
+    (root / "sections").mkdir(parents=True)
+    guard = RootGuard(root)
+    assert guard.inside(root / "sections" / "a.tex")
+    assert guard.inside(root / "not-yet-there.tex")
+    assert guard.inside(root)
+    assert not guard.inside(root / ".." / "secret.txt")
+    assert not guard.inside(tmp_path / "paper-sibling" / "a.tex"), "a shared prefix is not inside"
+
+
+def test_symlinks_are_followed(tmp_path: Path) -> None:
+    root = tmp_path / "paper"
+    root.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "data.tex").write_text("x", encoding="utf-8")
+    (root / "linked-dir").symlink_to(outside)
+    (root / "linked-file.tex").symlink_to(outside / "data.tex")
+    (root / "inner.tex").write_text("y", encoding="utf-8")
+    (root / "alias.tex").symlink_to(root / "inner.tex")
+    guard = RootGuard(root)
+    assert not guard.inside(root / "linked-dir" / "data.tex")
+    assert not guard.inside(root / "linked-file.tex")
+    assert guard.inside(root / "alias.tex")
+    assert guard.real(root / "linked-file.tex") == os.path.realpath(outside / "data.tex")
+
+
+def test_a_root_reached_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real-paper"
+    real.mkdir()
+    (tmp_path / "paper").symlink_to(real)
+    guard = RootGuard(tmp_path / "paper")
+    assert guard.inside(tmp_path / "paper" / "a.tex")
+    assert guard.inside(real / "a.tex")
