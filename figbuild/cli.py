@@ -248,6 +248,21 @@ def diff(env: Env, figure_id: str) -> int:
     return ExitCode.OK
 
 
+@cli.command()
+@pass_env
+def deps(env: Env) -> int:
+    """Print the files the figures are made from, one per line (for build tools).
+
+    The manifest, the lock and every content file, relative to the paper root;
+    a manifest or content problem leaves out what it hides, and exits 0.
+    """
+    from figbuild.deps import dependencies
+
+    for name in dependencies(env.directory, search_parents=not env.explicit):
+        env.console.print(name)
+    return ExitCode.OK
+
+
 def _backend_options(func: _F) -> _F:
     """Options shared by every command that produces figures."""
     func = click.option(
@@ -290,6 +305,12 @@ def _backend_options(func: _F) -> _F:
     default=None,
     help="Generate N images per request this run (N times the credits); `figbuild pick` chooses.",
 )
+@click.option(
+    "--best-effort",
+    is_flag=True,
+    help="For build hooks: whatever stops a figure is a one-line warning, figures keep their "
+    "image or get a placeholder, and the exit status is 0.",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -299,6 +320,7 @@ def sync(
     force: bool,
     as_json: bool,
     candidates: int | None,
+    best_effort: bool,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -308,6 +330,8 @@ def sync(
     from figbuild import backends, engine
     from figbuild.output import ignored_lines, plan_lines, reporter_for, sync_json, sync_summary
 
+    if best_effort and not dry_run:
+        return _sync_best_effort(env, ids, force, jobs, max_credits, placeholder, emulator, as_json)
     paper = env.paper()
     name = backends.choose(placeholder=placeholder, emulator=emulator)
     reporter = reporter_for(env.console)
@@ -433,21 +457,70 @@ def store_gc(env: Env, keep: int, dry_run: bool) -> int:
     return ExitCode.OK
 
 
+def _sync_best_effort(
+    env: Env,
+    ids: tuple[str, ...],
+    force: bool,
+    jobs: int | None,
+    max_credits: int | None,
+    placeholder: bool,
+    emulator: bool,
+    as_json: bool,
+) -> int:
+    from functools import partial
+
+    from figbuild import backends, besteffort
+    from figbuild.output import best_effort_json, reporter_for
+
+    reporter = reporter_for(env.console)
+    name = backends.choose(placeholder=placeholder, emulator=emulator)
+    session = partial(backends.open_backend, name, reporter=reporter, trace=env.console.debug, fail_fast=True)
+    try:
+        result = besteffort.sync(
+            env.directory,
+            session,
+            reporter,
+            ids=ids,
+            force=force,
+            max_credits=max_credits,
+            jobs=jobs,
+            search_parents=not env.explicit,
+        )
+    finally:
+        reporter.close()
+    for line in result.warnings:
+        env.console.error(f"figbuild: warning: {line}")
+    if as_json:
+        env.console.print(best_effort_json(result))
+    elif result.generated or result.placeholders:
+        env.console.note(
+            f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
+            f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
+        )
+    return ExitCode.OK
+
+
 @cli.command()
 @click.option(
     "--settle",
     type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Seconds without further edits before a sync starts.",
+    default=None,
+    help="Seconds without further edits before a sync starts (default 2; 0.5 with --draft).",
 )
 @click.option("--poll", is_flag=True, help="Poll for changes instead of using native file events.")
+@click.option(
+    "--draft",
+    is_flag=True,
+    help="Draw placeholders for stale figures as you type (no key, no credits); "
+    "real generation is left to an explicit `figbuild sync`.",
+)
 @_backend_options
 @pass_env
 def watch(
     env: Env,
-    settle: float,
+    settle: float | None,
     poll: bool,
+    draft: bool,
     jobs: int | None,
     max_credits: int | None,
     placeholder: bool,
@@ -472,9 +545,15 @@ def watch(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs)
-    name = backends.choose(placeholder=placeholder, emulator=emulator)
+    if draft and emulator:
+        raise click.UsageError("--draft draws placeholders; it excludes --emulator")
+    if settle is None:
+        settle = 0.5 if draft else 2.0
+    options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs, draft=draft)
+    name = backends.choose(placeholder=placeholder or draft, emulator=emulator)
     reporter = reporter_for(env.console)
+    if draft:
+        env.console.note("draft: placeholders for stale figures; `figbuild sync` makes the real ones")
     try:
         with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
             Watcher(root, backend, reporter, options).run()

@@ -129,6 +129,7 @@ def sync(
             terms=backend.terms,
             sources=sources,
             candidates=candidates,
+            makes=backend.makes,
         )
         result = SyncResult(plan, statuses)
         for status, why in plan.skipped:

@@ -140,6 +140,10 @@ class BudgetExceeded(FigbuildError):
     exit_code = ExitCode.FAILED
 
 
+class CapExceeded(BudgetExceeded):
+    """The plan costs more than ``--max-credits`` allows."""
+
+
 class Interrupted(FigbuildError):
     """The user pressed Ctrl-C; work that was submitted is recorded as pending."""
 

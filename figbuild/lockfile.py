@@ -155,7 +155,7 @@ def loads(text: str, path: Path) -> Lock:
     if not isinstance(version, int) or version > FORMAT:
         raise LockFileError(
             f"{path} was written by a newer figbuild (lock format {version}; this one reads {FORMAT})",
-            hint="upgrade figbuild: pip install -U figbuild",
+            hint="upgrade figbuild: pip install -U ./figbuild from an updated clone of its repository",
         )
     try:
         figures = {

@@ -152,7 +152,7 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
         return None, [Problem(name, f"not UTF-8 text ({exc.reason})", hint="save the file as UTF-8")]
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    text_key = key_of(text)
+    text_key = key_of(text, yamlsource.READING)
     cached = cache.get("manifest", text_key) if cache is not None else None
     if cached is not None:
         # This exact text passed every check before: skip YAML, the schema and the checks
@@ -166,14 +166,16 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        return None, [
-            Problem(name, f"invalid YAML: {reason}", line=line, hint="check indentation and quoting")
-        ]
+        hint = getattr(exc, "hint", None) or "check indentation and quoting"
+        return None, [Problem(name, f"invalid YAML: {reason}", line=line, hint=hint)]
     problems: list[Problem] = list(_structure_problems(name, doc))
     if doc.data is None:
         problems.append(Problem(name, "the file is empty", hint="run `figbuild init` for a starter"))
-    elif not problems:
-        problems.extend(_schema_problems(name, doc))
+    else:
+        # Also after a duplicate or a secret: a figure whose shape is wrong must be
+        # known as a problem (and skipped below) whatever else is wrong.
+        seen = {(problem.line, problem.figure, problem.key) for problem in problems}
+        problems.extend(p for p in _schema_problems(name, doc) if (p.line, p.figure, p.key) not in seen)
     if any(problem.figure is None for problem in problems):
         return None, problems
     if cache is not None and not problems:
@@ -322,7 +324,7 @@ def _explain(name: str, doc: Any, error: Any) -> Iterator[Problem]:
             )
         return
     figure, where = _locate(path)
-    yield Problem(name, _message(error), line=doc.line(path), figure=figure, key=where)
+    yield Problem(name, _message(error), line=doc.line(path), figure=figure, key=where, hint=_hint(error))
 
 
 def _wrong_type(error: Any) -> bool:
@@ -335,6 +337,10 @@ def _wrong_type(error: Any) -> bool:
 def _message(error: Any) -> str:
     validator, expected, instance = error.validator, error.validator_value, error.instance
     shown = _show(instance)
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if custom and validator in ("not", "pattern"):
+        # The schema's own words (editors show them too); a path names itself.
+        return f"{shown} {custom}" if isinstance(instance, str) and custom[0].islower() else custom
     if validator == "enum":
         return f"{shown} is not one of: {', '.join(map(str, expected))}"
     if validator == "const":
@@ -354,6 +360,21 @@ def _message(error: Any) -> str:
             return f"{shown} must end in .png, .jpg, .jpeg or .pdf"
         return f"{shown} does not match {expected}"
     return str(error.message)
+
+
+#: Plain words YAML 1.1 read as booleans; YAML 1.2 (and editors) read them as text.
+_YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+def _hint(error: Any) -> str | None:
+    """What to do about a value that YAML 1.1 habits put there."""
+    instance = error.instance
+    if error.validator == "type" and isinstance(instance, str) and instance.lower() in _YAML11_BOOLS:
+        return "use true or false: YAML 1.2, as editors read it, takes yes/no/on/off as text"
+    ratios = error.validator == "enum" and any(":" in str(v) for v in error.validator_value)
+    if ratios and isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        return 'write the ratio as text, e.g. "16:9"'
+    return None
 
 
 def _show(value: Any) -> str:

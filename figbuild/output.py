@@ -24,6 +24,7 @@ StatusRow = FigureStatus | OrphanStatus
 
 if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.backends.paperbanana.client import Credits, Task
+    from figbuild.besteffort import BestEffortResult
     from figbuild.engine import SyncResult
     from figbuild.history import Log
 
@@ -297,6 +298,23 @@ def sync_json(result: SyncResult) -> str:
     if result.refusal is not None:
         document["refused"] = result.refusal
     return json.dumps(document, indent=2)
+
+
+def best_effort_json(result: BestEffortResult) -> str:
+    """A best-effort sync as one JSON object: its placeholders and warnings too."""
+    return json.dumps(
+        {
+            "generated": result.generated,
+            "restored": [],
+            "placeholders": result.placeholders,
+            "skipped": [],
+            "failed": [],
+            "warnings": result.warnings,
+            "credits_spent": result.credits_spent,
+            "balance": None,
+        },
+        indent=2,
+    )
 
 
 def ignored_lines(rules: dict[str, str]) -> list[str]:

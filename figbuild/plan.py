@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from figbuild.errors import BudgetExceeded
+from figbuild.errors import BudgetExceeded, CapExceeded
 from figbuild.lockfile import Pending
 from figbuild.request import FREE, Terms
 from figbuild.state import FigureStatus, State
@@ -46,6 +46,9 @@ class Decision:
 
 
 NOTHING = Decision()
+
+#: Stand-ins, lesser first: a rehearsal through the emulator replaces a placeholder.
+_STAND_INS = ("placeholder", "emulator")
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,13 @@ def make_plan(
     terms: Terms,
     sources: Mapping[str, Source] | None = None,
     candidates: int | None = None,
+    makes: str = "placeholder",
 ) -> Plan:
     """The plan for ``statuses``; ``provisional`` for a backend whose images only stand in.
 
     ``sources`` are images already made for a figure's current request, by figure id;
-    ``candidates`` overrides each figure's ``candidates:`` for this run.
+    ``candidates`` overrides each figure's ``candidates:`` for this run; ``makes`` is
+    what a provisional backend's images are.
     """
     sources = sources or {}
     generate: list[FigureStatus] = []
@@ -98,7 +103,9 @@ def make_plan(
     adopt: list[FigureStatus] = []
     counts: dict[str, int] = {}
     for status in statuses:
-        decision = decide(status, force=force, provisional=provisional, source=sources.get(status.id))
+        decision = decide(
+            status, force=force, provisional=provisional, source=sources.get(status.id), makes=makes
+        )
         resume.extend((status, pending) for pending in decision.resume)
         if decision.generate:
             generate.append(status)
@@ -114,10 +121,17 @@ def make_plan(
     return Plan(tuple(generate), tuple(resume), tuple(skipped), terms, tuple(restore), tuple(adopt), counts)
 
 
-def decide(status: FigureStatus, *, force: bool, provisional: bool, source: Source | None = None) -> Decision:
+def decide(
+    status: FigureStatus,
+    *,
+    force: bool,
+    provisional: bool,
+    source: Source | None = None,
+    makes: str = "placeholder",
+) -> Decision:
     """What a sync does with one figure."""
     if provisional:
-        return for_provisional(status, source)
+        return for_provisional(status, source, makes)
     return for_real(status, force=force, source=source)
 
 
@@ -139,7 +153,9 @@ def for_real(status: FigureStatus, *, force: bool, source: Source | None = None)
     return Decision(resume=pending, generate=generate)
 
 
-def for_provisional(status: FigureStatus, source: Source | None = None) -> Decision:
+def for_provisional(
+    status: FigureStatus, source: Source | None = None, makes: str = "placeholder"
+) -> Decision:
     """Placeholders fill figures that have no real image, and only those; a real image
     already made for the request is better still, and costs nothing too."""
     generated = status.record.generated
@@ -156,8 +172,10 @@ def for_provisional(status: FigureStatus, source: Source | None = None) -> Decis
         return Decision(generate=True)
     if status.state is State.STALE and has_provisional:
         assert generated is not None
-        # A placeholder drawn for these very inputs says nothing new when drawn again.
-        return Decision(generate=generated.fingerprint != status.resolved.fingerprint.digest)
+        # A stand-in drawn for these very inputs says nothing new when drawn again,
+        # unless it is a lesser one (a placeholder, when the emulator is asked).
+        lesser = makes in _STAND_INS and _STAND_INS.index(generated.how) < _STAND_INS.index(makes)
+        return Decision(generate=generated.fingerprint != status.resolved.fingerprint.digest or lesser)
     if status.state in (State.MODIFIED, State.STALE):
         return Decision(skip="has a real image; placeholders never replace one")
     return NOTHING
@@ -166,7 +184,7 @@ def for_provisional(status: FigureStatus, source: Source | None = None) -> Decis
 def check_budget(plan: Plan, max_credits: int | None, balance: int | None) -> None:
     """Refuse a plan over ``max_credits`` or the ``balance`` (None: not known) before anything is sent."""
     if max_credits is not None and plan.cost > max_credits:
-        raise BudgetExceeded(
+        raise CapExceeded(
             f"the plan costs {plan.cost} credits, more than --max-credits {max_credits}; nothing was sent",
             hint="raise --max-credits, or sync fewer figures by naming them",
         )

@@ -20,7 +20,7 @@ from figbuild import engine, lockfile
 from figbuild import manifest as manifests
 from figbuild.atomic import TEMP_SUFFIX
 from figbuild.backends.base import Backend
-from figbuild.errors import BudgetExceeded, FigbuildError, Interrupted, ManifestError
+from figbuild.errors import CapExceeded, FigbuildError, Interrupted, ManifestError
 from figbuild.paper import Paper
 from figbuild.report import Reporter
 from figbuild.resolve import Resolved
@@ -103,6 +103,8 @@ class WatchOptions:
     poll: bool = False
     max_credits: int | None = None
     jobs: int | None = None
+    #: Placeholders only: real generation is left to an explicit `figbuild sync`.
+    draft: bool = False
 
 
 class Watcher:
@@ -185,11 +187,14 @@ class Watcher:
             result = engine.sync(
                 paper, self.backend, self.reporter, max_credits=budget, jobs=self.options.jobs
             )
-        except BudgetExceeded as exc:
-            self.reporter.info(
-                f"credit cap reached: {self.spent} of --max-credits {self.options.max_credits} spent "
-                f"this session; not submitting ({exc.message})"
-            )
+        except CapExceeded as exc:
+            if self.spent:
+                self.reporter.info(
+                    f"credit cap reached: {self.spent} of --max-credits {self.options.max_credits} "
+                    "spent this session; not submitting more"
+                )
+            else:  # nothing spent: the plan alone is over the cap, and says by how much
+                self.reporter.info(f"not submitting: {exc.message} (the cap is for the whole session)")
             return
         except Interrupted:
             raise
@@ -197,7 +202,13 @@ class Watcher:
             self.reporter.info(f"error: {exc}")
             return
         self.spent += result.credits_spent
-        if result.plan.empty:
+        if self.options.draft:
+            stale, drawn = len(result.plan.skipped), len(result.generated)
+            self.reporter.info(
+                f"draft pass done: {drawn} placeholder{'s' if drawn != 1 else ''} drawn"
+                + (f"; {stale} figures left for `figbuild sync`" if stale else "")
+            )
+        elif result.plan.empty:
             self.reporter.info("up to date")
         else:
             self.reporter.info(

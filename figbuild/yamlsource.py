@@ -2,6 +2,13 @@
 
 PyYAML's loaders keep the last of two equal keys silently; in a manifest that
 would drop a figure without a word, so duplicates are problems here.
+
+Plain scalars are read as YAML 1.2's core schema reads them, as editors do
+(yaml-language-server is YAML 1.2), not as PyYAML's YAML 1.1: ``16:9`` is the text
+"16:9" (1.1: the sexagesimal number 969), ``yes``/``no``/``on``/``off`` are text
+(1.1: booleans), ``2024-01-01`` is text (1.1: a date), ``010`` is ten (1.1: eight).
+Only the core schema's tags are accepted: anything else (``!!python/object``,
+``!!binary``, a local ``!tag``) and a recursive alias are errors, not data.
 """
 
 from __future__ import annotations
@@ -17,6 +24,36 @@ Path_ = tuple[str | int, ...]
 #: Most values a document may hold once its aliases are expanded. Consumers walk
 #: values (to hash vars, say), so a "billion laughs" document is refused here.
 MAX_EXPANDED = 1_000_000
+
+
+#: Stands for how plain scalars are read, in cache keys of parsed documents.
+READING = "yaml-1.2-core"
+
+_CORE = "tag:yaml.org,2002:"
+#: The tags of YAML 1.2's core schema: the only ones a manifest may use.
+CORE_TAGS = frozenset(_CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq"))
+
+#: YAML 1.2 core schema resolution of plain scalars: (tag, pattern, first characters).
+_RESOLVERS = (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+)
+
+
+class YamlProblem(ValueError):
+    """Valid YAML that is not plain data: an unsupported tag, a recursive alias."""
+
+    def __init__(self, problem: str, node: Any, hint: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = node.start_mark
+        self.hint = hint
 
 
 class TooLarge(ValueError):
@@ -44,6 +81,8 @@ class YamlDocument:
     #: Nodes already built, by identity: an alias reuses its anchor's object, so
     #: a "billion laughs" document costs linear time, as in PyYAML itself.
     built: dict[int, Any] = field(default_factory=dict, repr=False)
+    #: Nodes being built: meeting one again is a recursive alias.
+    building: set[int] = field(default_factory=set, repr=False)
 
     def line(self, path: Path_) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -57,12 +96,7 @@ class YamlDocument:
 def load(text: str) -> YamlDocument:
     """Parse one YAML document. Raises ``yaml.YAMLError`` on invalid YAML."""
 
-    try:  # the C loader is several times faster where libyaml is available
-        from yaml import CSafeLoader as _Loader
-    except ImportError:  # pragma: no cover - depends on how PyYAML was built
-        from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
-    loader = _Loader(text)
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         doc = YamlDocument(data=None)
@@ -76,16 +110,72 @@ def load(text: str) -> YamlDocument:
         loader.dispose()
 
 
-def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
-    import yaml
+_LOADER: Any = None
 
+
+def _loader_class() -> Any:
+    """A safe loader (the C one where libyaml is available) reading YAML 1.2 core scalars."""
+    global _LOADER
+    if _LOADER is None:
+        import re
+
+        import yaml
+
+        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class Loader(base):  # type: ignore[misc]
+            yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's class-level table
+
+        for name, pattern, first in _RESOLVERS:
+            Loader.add_implicit_resolver(_CORE + name, re.compile(pattern), list(first))
+        Loader.add_constructor(_CORE + "int", _construct_int)
+        _LOADER = Loader
+    return _LOADER
+
+
+def _construct_int(loader: Any, node: Any) -> int:
+    value = str(loader.construct_scalar(node))
+    if value.startswith("0o"):
+        return int(value[2:], 8)
+    if value.startswith("0x"):
+        return int(value[2:], 16)
+    return int(value, 10)
+
+
+def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+
+    if node.tag not in CORE_TAGS:
+        raise YamlProblem(
+            f"unsupported tag {node.tag.replace(_CORE, '!!')!r}",
+            node,
+            "figures.yaml holds plain data (text, numbers, true/false, lists, mappings): remove the tag",
+        )
+    if id(node) in doc.building:
+        raise YamlProblem(
+            "an alias refers to a value that contains it (a recursive alias)",
+            node,
+            "copy the value instead of aliasing it inside itself",
+        )
     if id(node) in doc.built:
         return doc.built[id(node)]
+    doc.building.add(id(node))
+    try:
+        value = _build_new(loader, node, path, doc)
+    finally:
+        doc.building.discard(id(node))
+    return value
+
+
+def _build_new(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
-        doc.built[id(node)] = out  # before the children: a recursive alias ends here
+        doc.built[id(node)] = out
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlProblem("a key is a list or a mapping", key_node, "keys are plain names")
+            key = _build(loader, key_node, path, doc)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 key = str(key)
             child = (*path, key if isinstance(key, (str, int)) else str(key))

@@ -198,3 +198,33 @@ def test_an_included_file_is_in_the_watch_scope(make_paper: PaperFactory) -> Non
     assert scope.relevant(root / "sections" / "method.tex")
     assert scope.relevant(root / "main.tex")
     assert not scope.relevant(root / "sections" / "unrelated.tex")
+
+
+def test_a_cap_the_plan_alone_exceeds_says_so_without_claiming_spending(
+    paper: Path, server: Emulator
+) -> None:
+    watch = Watch(paper, server, "--max-credits", "15")
+    try:
+        line = watch.expect(r"not submitting")
+        assert "the plan costs 20 credits, more than --max-credits 15" in line
+        assert not any("credit cap reached: 0" in seen for seen in watch.seen)
+        assert posts(server) == 0
+    finally:
+        watch.stop()
+
+
+def test_draft_draws_placeholders_as_you_type_and_leaves_real_figures_to_sync(
+    paper: Path, server: Emulator
+) -> None:
+    watch = Watch(paper, server, "--draft")
+    try:
+        watch.expect(r"draft pass done: 2 placeholders drawn")
+        watch.expect(r"watching ")
+        (paper / "sections/method.tex").write_text("\\section{Method}\nA draft sentence.\n")
+        watch.expect(r"draft pass done: 1 placeholder drawn")
+        generated = read(paper / "figures.lock").record("method").generated
+        assert generated is not None
+        assert generated.provisional
+        assert posts(server) == 0, "no request, no credits"
+    finally:
+        assert watch.stop() == 130

@@ -45,9 +45,17 @@ def default_terms() -> Terms:
 
 @contextlib.contextmanager
 def open_backend(
-    name: str, *, reporter: Reporter, trace: Callable[[str], None] | None = None
+    name: str,
+    *,
+    reporter: Reporter,
+    trace: Callable[[str], None] | None = None,
+    fail_fast: bool = False,
 ) -> Iterator[Backend]:
-    """Set up the backend called ``name`` for one command; torn down on exit."""
+    """Set up the backend called ``name`` for one command; torn down on exit.
+
+    ``fail_fast`` (for build hooks): give up on an unreachable service after one
+    retry, instead of backing off for minutes on every build.
+    """
     module = importlib.import_module(BACKENDS[name])
-    with module.open_session(reporter, trace) as backend:
+    with module.open_session(reporter, trace, fail_fast=fail_fast) as backend:
         yield backend

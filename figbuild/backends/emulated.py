@@ -13,7 +13,7 @@ EMULATOR_LATENCY = 0.5
 
 
 def open_session(
-    reporter: Reporter, trace: Callable[[str], None] | None = None
+    reporter: Reporter, trace: Callable[[str], None] | None = None, *, fail_fast: bool = False
 ) -> contextlib.AbstractContextManager[Backend]:
     """The API backend, talking over loopback to an emulator started on first use."""
     from figbuild.backends.paperbanana.backend import connected

@@ -56,5 +56,7 @@ class PlaceholderBackend:
 
 
 @contextlib.contextmanager
-def open_session(reporter: Reporter, trace: Callable[[str], None] | None = None) -> Iterator[Backend]:
+def open_session(
+    reporter: Reporter, trace: Callable[[str], None] | None = None, *, fail_fast: bool = False
+) -> Iterator[Backend]:
     yield PlaceholderBackend()

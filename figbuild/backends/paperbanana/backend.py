@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import BinaryIO
 
 from figbuild.backends.base import Backend, FigureFailed, Job, TaskNotFound, Ticket
@@ -230,19 +231,29 @@ def connected(
     settings: Callable[[contextlib.ExitStack], Settings],
     trace: Callable[[str], None] | None = None,
     makes: str = "generated",
+    policy: RetryPolicy | None = None,
 ) -> Iterator[Backend]:
     """An ApiBackend whose client is made on first use from ``settings(stack)``: a sync
     with nothing to do needs no key, no connection and no emulator."""
     with contextlib.ExitStack() as stack:
 
         def connect() -> Client:
-            return stack.enter_context(Client(settings(stack), trace=trace))
+            return stack.enter_context(Client(settings(stack), policy=policy, trace=trace))
 
         yield ApiBackend(connect, makes=makes)
 
 
+#: Attempts per request with ``fail_fast``: one retry rides out a blip, not an outage.
+FAIL_FAST = RetryPolicy(max_attempts=2)
+
+
 def open_session(
-    reporter: Reporter, trace: Callable[[str], None] | None = None
+    reporter: Reporter, trace: Callable[[str], None] | None = None, *, fail_fast: bool = False
 ) -> contextlib.AbstractContextManager[Backend]:
     """The real API, with the key and base URL from the environment."""
-    return connected(lambda stack: Settings.from_env(), trace)
+
+    def settings(stack: contextlib.ExitStack) -> Settings:
+        found = Settings.from_env()
+        return replace(found, connect_timeout=5.0) if fail_fast else found
+
+    return connected(settings, trace, policy=FAIL_FAST if fail_fast else None)

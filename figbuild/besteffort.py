@@ -1,0 +1,271 @@
+"""``sync --best-effort``: a sync for build hooks that never fails the build.
+
+Whatever stops a figure -- no key, no network, no credits, a manifest or content
+error -- becomes one warning for that figure saying what was skipped and how to
+fix it. Existing images are kept; a figure left without any image gets a
+placeholder, so LaTeX or pandoc still finds a file to include. Only Ctrl-C
+(``Interrupted``) still escapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from figbuild import atomic, engine, images, lockfile
+from figbuild import manifest as manifests
+from figbuild.backends import default_terms
+from figbuild.backends.base import Backend
+from figbuild.backends.placeholder import PlaceholderBackend
+from figbuild.cache import Cache
+from figbuild.digests import sha256_file
+from figbuild.errors import FigbuildError, Interrupted, ManifestError, Problem
+from figbuild.manifest import Figure, Manifest
+from figbuild.paper import Paper
+from figbuild.placeholder import placeholder_image
+from figbuild.plan import make_plan
+from figbuild.report import Reporter
+from figbuild.resolve import resolve
+from figbuild.state import FigureStatus, State
+from figbuild.statedir import run_lock
+from figbuild.timestamps import now
+
+#: What a fix for a manifest problem starts with.
+MANIFEST_FIX = "fix figures.yaml (`figbuild validate` lists every problem)"
+#: Lock fingerprint of a placeholder drawn for a figure that could not be resolved:
+#: it matches no request, so the next sync that can resolve the figure replaces it.
+UNRESOLVED = "unresolved"
+
+
+@dataclass
+class BestEffortResult:
+    generated: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+    #: One line per figure that was skipped (or per problem that stopped every figure).
+    warnings: list[str] = field(default_factory=list)
+    credits_spent: int = 0
+
+
+BackendFactory = Callable[[], AbstractContextManager[Backend]]
+
+
+@dataclass(frozen=True)
+class _Options:
+    force: bool
+    max_credits: int | None
+    jobs: int | None
+
+
+def sync(
+    directory: Path,
+    backend: BackendFactory,
+    reporter: Reporter,
+    *,
+    ids: tuple[str, ...] = (),
+    force: bool = False,
+    max_credits: int | None = None,
+    jobs: int | None = None,
+    search_parents: bool = False,
+) -> BestEffortResult:
+    """Sync what can be synced; turn everything else into warnings. Never raises
+    a FigbuildError except :class:`Interrupted`."""
+    result = BestEffortResult()
+    try:
+        path = manifests.find(directory, search_parents=search_parents)
+        cache = Cache(path.parent)
+        manifest, problems = manifests.check(path, cache)
+    except FigbuildError as exc:
+        result.warnings.append(f"skipped every figure: {_one_line(exc)}")
+        return result
+    if manifest is None:
+        result.warnings.extend(
+            f"skipped every figure, kept their images: {_flat(problem)}; {MANIFEST_FIX}"
+            for problem in problems
+        )
+        return result
+    try:
+        selected = manifest.select(ids)
+    except FigbuildError as exc:
+        result.warnings.append(f"skipped: {_one_line(exc)}")
+        return result
+    wanted = set(ids)
+    broken = {k: v for k, v in _group(problems).items() if not wanted or k in wanted}
+    broken.update(_unresolvable(manifest, [f for f in selected if f.id not in broken], cache))
+    good = tuple(figure for figure in selected if figure.id not in broken)
+    try:
+        if good:
+            paper = Paper(replace(manifest, figures=good), cache, default_terms())
+            _sync_good(paper, backend, reporter, result, _Options(force, max_credits, jobs))
+            _fill_missing(paper, reporter, result)
+        for figure_id, figure_problems in broken.items():
+            result.warnings.append(_broken(manifest, figure_id, figure_problems, result))
+    except Interrupted:
+        raise
+    except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
+        result.warnings.append(f"skipped the rest, kept their images: {_one_line(exc)}")
+    return result
+
+
+def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result: BestEffortResult) -> str:
+    """The warning for a figure the manifest gets wrong; a placeholder if it has no image."""
+    figure = next((f for f in manifest.figures if f.id == figure_id), None)
+    if figure is None:  # its entry itself is invalid: not even its output is known
+        kept = "kept its image, if any"
+    else:
+        kept = "drew a placeholder" if _draw_unresolved(manifest, figure, result) else "kept its image"
+    detail = "; ".join(_flat(problem, with_figure=False) for problem in problems)
+    return f"{figure_id}: skipped ({detail}); {kept}; {MANIFEST_FIX}"
+
+
+def _sync_good(
+    paper: Paper,
+    backend: BackendFactory,
+    reporter: Reporter,
+    result: BestEffortResult,
+    options: _Options,
+) -> None:
+    """The ordinary sync of the figures that resolve; its failures become warnings."""
+    ids = tuple(figure.id for figure in paper.manifest.figures)
+    statuses = {status.id: status for status in paper.statuses(paper.resolve(), paper.read_lock())}
+    quiet = _NoFailures(reporter)
+    with backend() as chosen:
+        plan = make_plan(
+            statuses.values(),
+            force=options.force,
+            provisional=chosen.provisional,
+            terms=chosen.terms,
+            makes=chosen.makes,
+        )
+        try:
+            # Named explicitly: the broken figures are not this sync's to touch.
+            done = engine.sync(
+                paper,
+                chosen,
+                quiet,
+                ids=ids,
+                force=options.force,
+                max_credits=options.max_credits,
+                jobs=options.jobs,
+            )
+        except Interrupted:
+            raise
+        except FigbuildError as exc:
+            # Nothing was produced: every figure the plan wanted is skipped for this reason.
+            wanted = [*plan.generate, *(status for status, _ in plan.resume)]
+            for status in _unique(wanted):
+                result.warnings.append(_skipped(status, _one_line(exc)))
+            return
+    result.generated.extend(done.generated)
+    result.credits_spent += done.credits_spent
+    for figure_id, reason in done.failed:
+        result.warnings.append(_skipped(statuses[figure_id], reason))
+
+
+def _fill_missing(paper: Paper, reporter: Reporter, result: BestEffortResult) -> None:
+    """Placeholders for the figures that still have no image file."""
+    missing = tuple(f.id for f in paper.manifest.figures if not (paper.root / f.output).exists())
+    if not missing:
+        return
+    placeholders = PlaceholderBackend()
+    done = engine.sync(paper, placeholders, _NoFailures(reporter), ids=missing)
+    result.placeholders.extend(done.generated)
+
+
+def _draw_unresolved(manifest: Manifest, figure: Figure, result: BestEffortResult) -> bool:
+    """A placeholder for a figure that cannot be resolved, if it has no image; recorded
+    in the lock as a placeholder for no request, so that a later sync replaces it."""
+    target = manifest.root / figure.output
+    if target.exists():
+        return False
+    try:
+        fmt = images.format_for(figure.output)
+    except FigbuildError:
+        return False
+    data = placeholder_image(figure.id, figure.prompt, figure.resolution, figure.aspect_ratio, fmt)
+    with run_lock(manifest.root):
+        lock_path = manifest.root / lockfile.LOCK_NAME
+        lock = lockfile.read(lock_path)
+        atomic.write_bytes(target, data)
+        generated = lockfile.Generated(
+            fingerprint=UNRESOLVED,
+            parts=_known_parts(figure),
+            output=figure.output,
+            sha256=sha256_file(target) or "",
+            generated_at=now(),
+            how="placeholder",
+        )
+        lockfile.write(lock_path, lock.with_generated(figure.id, generated))
+    result.placeholders.append(figure.id)
+    return True
+
+
+def _known_parts(figure: Figure) -> dict[str, str]:
+    """The fingerprint parts an unresolved figure has, so that once it resolves its
+    reasons name only what the placeholder lacked (content, vars), not every option."""
+    template = hashlib.sha256(figure.prompt.encode("utf-8")).hexdigest()
+    return {
+        "type": figure.mode,
+        "model": figure.model,
+        "resolution": figure.resolution,
+        "aspect_ratio": figure.aspect_ratio,
+        "template": template,
+    }
+
+
+def _unresolvable(manifest: Manifest, figures: list[Figure], cache: Cache) -> dict[str, list[Problem]]:
+    """The figures whose prompt or content cannot be resolved, with their problems."""
+    try:
+        resolve(manifest, figures, cache)
+        return {}
+    except ManifestError as exc:
+        return _group(exc.problems)
+
+
+def _group(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
+    grouped: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem.figure is not None:
+            grouped.setdefault(problem.figure, []).append(problem)
+    return grouped
+
+
+def _skipped(status: FigureStatus, why: str) -> str:
+    state = status.state.value + (f": {'; '.join(status.reasons)}" if status.reasons else "")
+    kept = "a placeholder stands in" if status.state is State.MISSING else "kept its image"
+    return f"{status.id}: not synced ({state}): {why}; {kept}"
+
+
+def _one_line(exc: FigbuildError) -> str:
+    text = exc.message if not isinstance(exc, ManifestError) else "; ".join(map(_flat, exc.problems))
+    return " ".join((text + (f"; {exc.hint}" if exc.hint else "")).split())
+
+
+def _flat(problem: Problem, with_figure: bool = True) -> str:
+    if not with_figure:
+        problem = replace(problem, figure=None)
+    return " ".join(str(problem).split())
+
+
+def _unique(statuses: Iterable[FigureStatus]) -> Iterator[FigureStatus]:
+    seen: set[str] = set()
+    for status in statuses:
+        if status.id not in seen:
+            seen.add(status.id)
+            yield status
+
+
+class _NoFailures:
+    """Passes progress on, but not ``failed`` events: those become the warnings."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    def info(self, message: str) -> None:
+        self.reporter.info(message)
+
+    def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
+        if event != "failed":
+            self.reporter.figure(figure_id, event, detail, credits)
