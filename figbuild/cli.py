@@ -497,6 +497,9 @@ def _sync_best_effort(
             f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
             f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
         )
+    if result.root is not None and not (result.generated or result.placeholders or result.warnings):
+        # Nothing was done: the next identical sync may be answered by the fast path.
+        fastpath.offer(result.root, result.outputs, ExitCode.OK)
     return ExitCode.OK
 
 

@@ -73,6 +73,7 @@ _OPTIONS: dict[str, dict[str, bool]] = {
         "--dry-run": False,
         "--placeholder": False,
         "--emulator": False,
+        "--best-effort": False,
         "--jobs": True,
         "--max-credits": True,
     },
