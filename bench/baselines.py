@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import figbuild, median_seconds, script, settle, user_env
+from common import figbuild, interleaved_medians, script, settle, user_env
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example-paper"
 LATEXMK = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"]
@@ -38,11 +38,18 @@ def latexmk_noop(runs: int) -> dict[str, Any] | None:
         if built.returncode != 0:
             return {"error": built.stdout.decode(errors="replace")[-500:]}
         settle()
-        latexmk = median_seconds(LATEXMK, runs, cwd=root, env=env)
-        # What the .latexmkrc runs before each pdflatex run.
-        sync = median_seconds(figbuild("sync", "--best-effort", "--placeholder"), runs, cwd=root, env=env)
-        python = median_seconds([sys.executable, "-c", "pass"], runs, cwd=root)
-    return {"latexmk_s": latexmk, "sync_noop_s": sync, "python_s": python, "ratio": sync / latexmk}
+        times = interleaved_medians(
+            {
+                "latexmk_s": LATEXMK,
+                # What the .latexmkrc runs before each pdflatex run.
+                "sync_noop_s": figbuild("sync", "--best-effort", "--placeholder"),
+                "python_s": [sys.executable, "-c", "pass"],
+            },
+            runs * 3,
+            cwd=root,
+            env=env,
+        )
+    return {**times, "ratio": times["sync_noop_s"] / times["latexmk_s"]}
 
 
 def dvc_status(root: Path, runs: int) -> float | None:

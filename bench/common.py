@@ -109,6 +109,22 @@ def peak_rss_mb(
     return statistics.median(samples)
 
 
+def interleaved_medians(
+    commands: dict[str, list[str]], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, float]:
+    """Median wall time of each command, run in turn ``runs`` times after one warm-up each:
+    on a shared machine, load that comes and goes then hits the baseline and the command alike."""
+    env = env or user_env()
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for rounds in range(runs + 1):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if rounds:  # the first round warms up (and writes the fast path's snapshots)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
 def median_seconds(
     command: list[str],
     runs: int,

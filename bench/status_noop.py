@@ -3,7 +3,8 @@ through the installed console script, against the interpreter's own start-up
 (`python -c pass`) measured in the same run.
 
 Builds a paper in a temp dir, fills it with placeholders, waits out the fast path's
-racy window, then times both commands as subprocesses (median of --runs): as users
+racy window, then times both commands as subprocesses (median of 3x --runs, interleaved with
+the baseline; the full CLI: median of --runs): as users
 run them (the fast path answers), and with FIGBUILD_NO_FASTPATH=1 (the full CLI).
 Also the peak RSS of a no-op status against the interpreter's, and where the fast
 path's time goes (interpreter, imports, work). A benchmark, not a test.
@@ -24,7 +25,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import content_bytes, figbuild, make_paper, median_seconds, peak_rss_mb, settle, user_env
+from common import (
+    content_bytes,
+    figbuild,
+    interleaved_medians,
+    make_paper,
+    median_seconds,
+    peak_rss_mb,
+    settle,
+    user_env,
+)
 
 FULL = {"FIGBUILD_NO_FASTPATH": "1"}
 PYTHON = [sys.executable, "-c", "pass"]
@@ -71,13 +81,20 @@ def measure(figures: int, runs: int, compare_dvc: bool = False) -> dict[str, Any
         )
         settle()
         full = user_env(**FULL)
+        # The baseline and the replayed no-ops take a few ms each: many interleaved runs.
+        fast = interleaved_medians(
+            {
+                "python_s": PYTHON,
+                "status_s": figbuild("status"),
+                "sync_noop_s": figbuild("sync", "--placeholder"),
+            },
+            runs * 3,
+            cwd=root,
+        )
         result: dict[str, Any] = {
             "figures": figures,
             "content_bytes": content_bytes(root),
-            "python_s": median_seconds(PYTHON, runs, cwd=root),
-            # The first (warm-up) run of each is the full CLI, which writes the snapshot.
-            "status_s": median_seconds(figbuild("status"), runs, cwd=root),
-            "sync_noop_s": median_seconds(figbuild("sync", "--placeholder"), runs, cwd=root),
+            **fast,
             "status_full_s": median_seconds(figbuild("status"), runs, cwd=root, env=full),
             "sync_noop_full_s": median_seconds(figbuild("sync", "--placeholder"), runs, cwd=root, env=full),
             "python_rss_mb": peak_rss_mb(PYTHON, runs, cwd=root),
