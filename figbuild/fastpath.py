@@ -193,6 +193,11 @@ def _snapshot_path(key: bytes) -> str:
 
 
 def signature(path: str) -> Signature:
+    """What a change to ``path`` shows in: its type, size, times and identity; None if absent.
+
+    ctime is there because nothing can set it back: an edit that keeps the size and
+    restores the mtime still changes it.
+    """
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -208,7 +213,7 @@ def _load(path: str, key: bytes) -> tuple[int, tuple[tuple[int, str], ...]] | No
         version, stored_key, code, chunks, paths, signatures = snapshot
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if version != FORMAT or stored_key != key:
+    if version != FORMAT or stored_key != key or len(paths) != len(signatures):
         return None
     for input_path, expected in zip(paths, signatures, strict=True):
         if signature(input_path) != expected:
