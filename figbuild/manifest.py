@@ -284,7 +284,7 @@ def _explain(name: str, doc: Any, error: Any) -> Iterator[Problem]:
         return
     if validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        for key in sorted(set(error.instance) - set(allowed)):
+        for key in sorted(set(error.instance) - set(allowed), key=str):  # YAML keys need not be text
             figure, where = _locate((*path, key))
             yield Problem(
                 name,
