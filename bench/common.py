@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,19 +59,90 @@ def user_env(**extra: str) -> dict[str, str]:
 
 
 def figbuild(*args: str) -> list[str]:
-    return [sys.executable, "-m", "figbuild", "-q", *args]
+    """``figbuild ARGS`` through the installed console script, as a user runs it."""
+    return [script(), *args]
+
+
+def script() -> str:
+    """The console script beside this interpreter (else on PATH)."""
+    beside = Path(sys.executable).with_name("figbuild")
+    found = str(beside) if beside.exists() else shutil.which("figbuild")
+    if not found:
+        raise SystemExit("the figbuild console script is not installed: pip install -e .")
+    return found
+
+
+#: Files written less than this long before a run are never trusted by the fast path.
+RACY_S = 2.2
+
+
+def settle() -> None:
+    """Wait out the fast path's racy window after writing a paper (figbuild.fastpath.RACY_NS)."""
+    time.sleep(RACY_S)
+
+
+def peak_rss_mb(
+    command: list[str], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> float | None:
+    """Median peak RSS (MB) of ``command``, from GNU time; None without it.
+
+    Not this process's wait4(): on Linux a child's ru_maxrss starts from the forking
+    parent's high-water mark (it survives fork and exec), which would hide a small
+    process behind the benchmark's own memory. GNU time is a small parent.
+    """
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    if not Path(gnu_time).exists():
+        return None
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rss"
+        for _ in range(max(runs, 1)):
+            subprocess.run(
+                [gnu_time, "-f", "%M", "-o", str(report), *command],
+                cwd=cwd,
+                env=env or user_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+            samples.append(int(report.read_text().split()[-1]) / 1024)  # kB
+    return statistics.median(samples)
+
+
+def interleaved_medians(
+    commands: dict[str, list[str]], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, float]:
+    """Median wall time of each command, run in turn ``runs`` times after one warm-up each:
+    on a shared machine, load that comes and goes then hits the baseline and the command alike."""
+    env = env or user_env()
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for rounds in range(runs + 1):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if rounds:  # the first round warms up (and writes the fast path's snapshots)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(samples) for name, samples in times.items()}
 
 
 def median_seconds(
-    command: list[str], runs: int, cwd: Path | None = None, env: dict[str, str] | None = None
+    command: list[str],
+    runs: int,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> float:
     """Median wall time of ``command`` over ``runs`` runs, after one warm-up run."""
     env = env or user_env()
-    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=cwd, env=env, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            command, cwd=cwd, env=env, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -1,4 +1,45 @@
-from figbuild.cli import main
+"""The console script and ``python -m figbuild``: the no-op fast path, else the full CLI.
+
+Nothing is imported before :func:`figbuild.fastpath.replay` has had its chance: a
+status with nothing changed never loads click or the rest of figbuild.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+
+def main() -> NoReturn:
+    """Entry point of the console script and of ``python -m figbuild``."""
+    from figbuild import fastpath
+
+    argv = sys.argv[1:]
+    fastpath.replay(argv)  # exits when it could answer
+    from figbuild.cli import main as cli_main
+
+    try:
+        cli_main(argv)
+    except SystemExit as exc:
+        _save(fastpath.finish(exc.code))
+        raise
+
+
+def _save(snapshot: tuple[str, bytes] | None) -> None:
+    """Write the run's snapshot for the next one; a cache that cannot be written is no error."""
+    if snapshot is None:
+        return
+    import contextlib
+    from pathlib import Path
+
+    from figbuild import atomic
+
+    with contextlib.suppress(OSError):
+        atomic.write_bytes(Path(snapshot[0]), snapshot[1])
+
 
 if __name__ == "__main__":
     main()

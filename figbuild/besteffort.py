@@ -47,6 +47,9 @@ class BestEffortResult:
     #: One line per figure that was skipped (or per problem that stopped every figure).
     warnings: list[str] = field(default_factory=list)
     credits_spent: int = 0
+    #: The paper root and the outputs of the figures synced (for the no-op fast path).
+    root: Path | None = None
+    outputs: list[Path] = field(default_factory=list)
 
 
 BackendFactory = Callable[[], AbstractContextManager[Backend]]
@@ -95,6 +98,7 @@ def sync(
     broken = {k: v for k, v in _group(problems).items() if not wanted or k in wanted}
     broken.update(_unresolvable(manifest, [f for f in selected if f.id not in broken], cache))
     good = tuple(figure for figure in selected if figure.id not in broken)
+    result.root, result.outputs = manifest.root, [manifest.root / figure.output for figure in good]
     try:
         if good:
             paper = Paper(replace(manifest, figures=good), cache, default_terms())

@@ -4,6 +4,10 @@ It remembers work whose result depends only on its key: that a manifest text
 passed the schema, and what a prompt template renders to with given vars. A
 cache written by another figbuild version is ignored. It lives outside the
 paper so that read-only commands (status, validate) write nothing into it.
+
+It is stored with :mod:`marshal`, which reads a 2,000-figure paper's cache several
+times faster than JSON; the file name carries the Python version, whose marshal
+format it is.
 """
 
 from __future__ import annotations
@@ -11,22 +15,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
+import marshal
 import sys
 from pathlib import Path
 from typing import Any
 
-from figbuild import __version__, atomic
+from figbuild import __version__, atomic, fastpath
 
 
 def cache_home() -> Path:
     """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
-    configured = os.environ.get("XDG_CACHE_HOME")
-    if configured:
-        return Path(configured) / "figbuild"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "figbuild"
-    return Path.home() / ".cache" / "figbuild"
+    return Path(fastpath.cache_home())
 
 
 def key_of(*parts: str) -> str:
@@ -40,12 +39,15 @@ def key_of(*parts: str) -> str:
 class Cache:
     def __init__(self, root: Path | None) -> None:
         """The cache of the paper at ``root``, or one in memory only when None."""
-        self.path = cache_home() / f"{key_of(str(root.resolve()))[:24]}.json" if root is not None else None
+        self.path: Path | None = None
+        if root is not None:
+            python = f"py{sys.version_info[0]}{sys.version_info[1]}"
+            self.path = cache_home() / f"{key_of(str(root.resolve()))[:24]}.{python}.marshal"
         self._data: dict[str, dict[str, Any]] = {}
         self._dirty = False
         if self.path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                document = json.loads(self.path.read_text(encoding="utf-8"))
+            with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+                document = marshal.loads(self.path.read_bytes())  # noqa: S302 - our own cache file
                 if isinstance(document, dict) and document.get("figbuild") == __version__:
                     self._data = {k: v for k, v in document.items() if isinstance(v, dict)}
 
@@ -78,7 +80,11 @@ class Cache:
         if not self._dirty or self.path is None:
             return
         document = {"figbuild": __version__, **self._data}
-        with contextlib.suppress(OSError):
+        try:
             # Keys keep their order: a cached manifest's figures are in the manifest's order.
-            atomic.write_bytes(self.path, json.dumps(document, default=str).encode("utf-8"))
+            data = marshal.dumps(document)
+        except ValueError:  # a YAML date or the like: stored as text, as JSON would
+            data = marshal.dumps(json.loads(json.dumps(document, default=str)))
+        with contextlib.suppress(OSError):
+            atomic.write_bytes(self.path, data)
         self._dirty = False

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from figbuild import fastpath
 from figbuild.cache import Cache
 
 #: Files modified more recently than this (ns) are hashed every time.
@@ -52,6 +53,7 @@ class StatCache:
         if not entry or not isinstance(entry[0], list):
             return None
         for file, size, mtime_ns, inode in entry[0]:
+            fastpath.note_input(root / file)  # decides the value as if it had been read
             try:
                 st = (root / file).stat()
             except OSError:
@@ -76,20 +78,21 @@ class StatCache:
         self.cache.put(self.section, key, [stats, *values])
 
 
-def sha256_file(path: Path, stats: StatCache | None = None) -> str | None:
+def sha256_file(path: str | os.PathLike[str], stats: StatCache | None = None) -> str | None:
     """The hex sha256 of a file, or None when it does not exist."""
+    # os on strings, not pathlib: a status calls this once per figure.
     try:
-        st = path.stat()
+        st = os.stat(path)  # noqa: PTH116
     except (FileNotFoundError, NotADirectoryError):
         return None
-    key = str(path)
+    key = os.fspath(path)
     if stats is not None:
         hit = stats.lookup(key, st)
         if hit is not None:
             return str(hit[0])
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:  # noqa: PTH123
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):

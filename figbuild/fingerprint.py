@@ -71,6 +71,8 @@ def reasons(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     Under changed content rules the content digests are not comparable, so that
     is the one reason given for the content.
     """
+    if old == new:  # the common case, by far: nothing to sort or describe
+        return []
     out: list[str] = []
     rules_changed = _has_content(old) and _has_content(new) and old.get(RULES_PART) != new.get(RULES_PART)
     if rules_changed:

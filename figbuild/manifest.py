@@ -158,10 +158,11 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
     text_key = key_of(text, yamlsource.READING)
     cached = cache.get("manifest", text_key) if cache is not None else None
     if cached is not None:
-        # This exact text passed every check before: skip YAML and the schema.
+        # This exact text passed every check before: skip YAML, the schema and the checks
+        # that depend on the text alone. Symlinks may have changed since: those are checked.
         doc = yamlsource.from_json(cached)
         manifest = _build(path, doc, skip=set())
-        return manifest, list(_path_problems(manifest, doc))
+        return manifest, list(_path_problems(manifest, doc, text_checked=True))
     try:
         doc = yamlsource.load(text)
     except Exception as exc:  # yaml.YAMLError, and ValueError for odd scalars
@@ -286,7 +287,7 @@ def _explain(name: str, doc: Any, error: Any) -> Iterator[Problem]:
         return
     if validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        for key in sorted(set(error.instance) - set(allowed)):
+        for key in sorted(set(error.instance) - set(allowed), key=str):  # YAML keys need not be text
             figure, where = _locate((*path, key))
             yield Problem(
                 name,
@@ -459,7 +460,11 @@ def _content_sources(
             )
 
 
-def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
+def _path_problems(manifest: Manifest, doc: Any, text_checked: bool = False) -> Iterator[Problem]:
+    """Paths that leave the root, outputs shared by two figures, content in standard mode.
+
+    ``text_checked``: the text passed before, so only what symlinks decide is checked.
+    """
     name = manifest.path.name
     guard = RootGuard(manifest.root)
     problem = check_relative(guard, manifest.output_dir)
@@ -469,10 +474,10 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
     # symlinked directory are seen to be the same file as `figures/a.png`.
     outputs: dict[str, Figure] = {}
     for figure in manifest.figures:
-        key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
-        line = doc.line(("figures", figure.id, "output")) or figure.line
         problem = check_relative(guard, figure.output)
         if problem:
+            key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
+            line = doc.line(("figures", figure.id, "output")) or figure.line
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
         first = outputs.setdefault(guard.real(manifest.root / figure.output), figure)
         if first is not figure:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from figbuild import fastpath
 from figbuild.backends import redact
 from figbuild.report import FINAL_EVENTS
 from figbuild.state import FigureStatus, OrphanStatus, State
@@ -38,26 +39,29 @@ class Console:
 
     def print(self, text: str = "") -> None:
         """Requested output: to stdout, always."""
-        _write(self.out, text + "\n")
+        fastpath.transcribe(1, _write(self.out, text + "\n"))
 
     def note(self, text: str) -> None:
         """Progress and hints: to stderr, silenced by -q."""
         if self.verbosity >= 0:
-            _write(self.err, text + "\n")
+            fastpath.transcribe(2, _write(self.err, text + "\n"))
 
     def debug(self, text: str) -> None:
         """Detail for -v: to stderr."""
         if self.verbosity > 0:
-            _write(self.err, text + "\n")
+            fastpath.transcribe(2, _write(self.err, text + "\n"))
 
     def error(self, text: str) -> None:
         """Errors: to stderr, even with -q."""
-        _write(self.err, text + "\n")
+        fastpath.transcribe(2, _write(self.err, text + "\n"))
 
 
-def _write(stream: TextIO, text: str) -> None:
-    stream.write(redact(text))
+def _write(stream: TextIO, text: str) -> str:
+    """Write ``text`` (redacted) and flush; returns what was written."""
+    text = redact(text)
+    stream.write(text)
     stream.flush()
+    return text
 
 
 class LineReporter:
@@ -68,6 +72,7 @@ class LineReporter:
         self.started = time.monotonic()
 
     def info(self, message: str) -> None:
+        fastpath.unrepeatable()  # e.g. "another figbuild run holds this paper"
         self.console.note(message)
 
     def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
@@ -78,6 +83,7 @@ class LineReporter:
             self.console.note(line)
 
     def _line(self, figure_id: str, event: str, detail: str) -> str:
+        fastpath.unrepeatable()  # the line shows the time elapsed
         elapsed = time.monotonic() - self.started
         return f"[{elapsed:6.1f}s] {figure_id}: {event}" + (f" ({detail})" if detail else "")
 
@@ -100,10 +106,12 @@ class TerminalReporter(LineReporter):
         self._ticker.start()
 
     def info(self, message: str) -> None:
+        fastpath.unrepeatable()
         with self._lock:
             self._print(message)
 
     def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
+        fastpath.unrepeatable()
         with self._lock:
             self._credits += credits
             if event in FINAL_EVENTS:

@@ -20,7 +20,7 @@ class RootGuard:
         self._real_dirs: dict[str, str] = {}
         self._real_paths: dict[str, str] = {}  # the manifest's checks ask for each output twice
 
-    def real(self, path: Path) -> str:
+    def real(self, path: str | os.PathLike[str]) -> str:
         """``path`` with every symlink resolved (it need not exist)."""
         key = str(path)
         real = self._real_paths.get(key)
@@ -28,7 +28,7 @@ class RootGuard:
             real = self._real_paths[key] = self._resolve(path)
         return real
 
-    def _resolve(self, path: Path) -> str:
+    def _resolve(self, path: str | os.PathLike[str]) -> str:
         directory = os.path.dirname(path)  # noqa: PTH120
         real_dir = self._real_dirs.get(directory)
         if real_dir is None:
@@ -36,7 +36,7 @@ class RootGuard:
         real = os.path.normpath(os.path.join(real_dir, os.path.basename(path)))  # noqa: PTH118, PTH119
         return os.path.realpath(real) if os.path.islink(real) else real  # noqa: PTH114
 
-    def inside(self, path: Path) -> bool:
+    def inside(self, path: str | os.PathLike[str]) -> bool:
         real = self.real(path)
         return real == self.real_root or real.startswith(self.real_root + os.sep)
 

@@ -1,8 +1,10 @@
-"""The per-paper cache in the user's cache directory: disposable, versioned, pruned."""
+"""The per-paper cache in the user's cache directory: disposable, versioned, pruned; marshal
+on disk, and values marshal cannot hold kept as JSON would keep them."""
 
 from __future__ import annotations
 
-import json
+import datetime
+import marshal
 from pathlib import Path
 
 import pytest
@@ -36,11 +38,11 @@ def test_another_versions_or_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     assert cache.path is not None
     cache.path.parent.mkdir(parents=True, exist_ok=True)
-    cache.path.write_text(json.dumps({"figbuild": "0.0.0-other", "prompts": {"k": 1}}), encoding="utf-8")
+    cache.path.write_bytes(marshal.dumps({"figbuild": "0.0.0-other", "prompts": {"k": 1}}))
     assert Cache(tmp_path).get("prompts", "k") is None
-    cache.path.write_text("{not json", encoding="utf-8")
+    cache.path.write_bytes(b"\x00not marshal")
     assert Cache(tmp_path).get("prompts", "k") is None
-    cache.path.write_text(json.dumps({"figbuild": __version__, "prompts": {"k": 1}}), encoding="utf-8")
+    cache.path.write_bytes(marshal.dumps({"figbuild": __version__, "prompts": {"k": 1}}))
     assert Cache(tmp_path).get("prompts", "k") == 1
 
 
@@ -86,3 +88,21 @@ def test_an_unwritable_cache_is_no_error(tmp_path: Path, monkeypatch: pytest.Mon
     cache = Cache(tmp_path)
     cache.put("prompts", "k", 1)
     cache.save()  # cannot write under a file: only speed is lost
+
+
+def test_the_cache_keeps_order_and_types(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("manifest", "k", {"figures": {"b": 1, "a": [1, "x", None, True]}})
+    cache.save()
+    assert cache.path is not None
+    assert cache.path.suffix == ".marshal"
+    again = Cache(tmp_path).get("manifest", "k")
+    assert again == {"figures": {"b": 1, "a": [1, "x", None, True]}}
+    assert list(again["figures"]) == ["b", "a"]
+
+
+def test_values_marshal_cannot_hold_are_stored_as_text(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("manifest", "k", {"when": datetime.date(2026, 1, 2)})
+    cache.save()
+    assert Cache(tmp_path).get("manifest", "k") == {"when": "2026-01-02"}

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from figbuild import fastpath
 from figbuild.content.model import RULES_VERSION, ContentError, ContentPart, kind_of, label_of
 from figbuild.digests import StatCache
 from figbuild.manifest import ContentSource
@@ -121,6 +122,7 @@ class ContentReader:
         if Path(pattern).is_absolute():
             raise ContentError(f"{pattern!r} is absolute; paths must be relative to the paper root")
         if glob.has_magic(pattern):
+            fastpath.note_glob(self.root, pattern)
             matches = sorted(
                 Path(match)
                 for match in glob.glob(pattern, root_dir=self.root, recursive=True)  # noqa: PTH207 - root_dir keeps names relative
@@ -152,6 +154,7 @@ class ContentReader:
         """The first candidate that is a file; a ContentError if it resolves outside the root."""
         for candidate in candidates:
             path = self.root / candidate
+            fastpath.note_input(path)  # a candidate that appears later changes what is found
             if path.is_file():
                 if not self._guard.inside(path):
                     raise ContentError(
@@ -164,6 +167,7 @@ class ContentReader:
         """The text of ``relative`` (read once per reader)."""
         text = self._texts.get(relative)
         if text is None:
+            fastpath.note_input(self.root / relative)
             try:
                 text = (self.root / relative).read_bytes().decode("utf-8")
             except UnicodeDecodeError as exc:

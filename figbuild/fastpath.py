@@ -1,0 +1,485 @@
+"""The no-op fast path: replay a ``status`` (or a ``sync`` with nothing to do) whose inputs
+have not changed, before click and the rest of figbuild are imported.
+
+The console script runs :func:`replay` first. It finds the paper, derives a key from
+the paper root, the figbuild version, the normalised arguments and the environment
+that changes what is printed, and loads the one snapshot stored under that key. The
+snapshot holds the exact stdout, stderr and exit code of the full run that wrote it,
+and the stat signature of every input that run depended on: the manifest, the lock,
+every content file it read, the directories its globs listed, every output, the git
+files that decide the "ignored by git" warning, the history store's index, and
+figbuild's own source. If every signature still matches, the output is replayed;
+anything else (including a question this module does not understand) falls through
+to the full CLI, which records its inputs (:func:`note_input`, :func:`note_glob`,
+:func:`offer`) so that :func:`finish` can write a new snapshot.
+
+A snapshot is only written for a run that did nothing, whose output does not depend
+on time, and none of whose inputs was modified within two seconds of the run's start
+(the racy-git rule of :mod:`figbuild.digests`): any later change to an input then
+shows in its ctime, which nothing can set back. It is an optimisation, never a
+second source of truth: deleting the cache directory only costs speed.
+
+Standard library only, and nothing from figbuild but its version: every import here
+is paid by every run, so there are very few of them (no pathlib, re, hashlib or glob).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+
+from figbuild import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, NoReturn
+
+    #: A path's stat signature: (mode, size, mtime_ns, ctime_ns, inode, device), None if absent.
+    Signature = tuple[int, int, int, int, int, int] | None
+
+#: Set (to anything but "" or "0") to always run the full CLI, e.g. to compare the two.
+DISABLE_ENV = "FIGBUILD_NO_FASTPATH"
+#: Inputs modified more recently than this before a run began (ns) are never trusted.
+RACY_NS = 2_000_000_000
+FORMAT = 1
+MANIFEST_NAME = "figures.yaml"
+LOCK_NAME = "figures.lock"
+KEY_ENV = "PAPERBANANA_API_KEY"  # figbuild.backends.paperbanana.settings.KEY_ENV
+STORE_ENV = "FIGBUILD_STORE"
+
+#: Environment variables that change what status or sync print, or which files they read.
+_ENV = (
+    STORE_ENV,
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "HOME",
+    "PATH",
+    "TERM",
+    "PAPERBANANA_BASE_URL",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "PYTHONIOENCODING",
+    "PYTHONUTF8",
+)
+#: Options of each command the fast path understands, with whether they take a value.
+_OPTIONS: dict[str, dict[str, bool]] = {
+    "status": {"--json": False, "--check": False},
+    "sync": {
+        "--json": False,
+        "--dry-run": False,
+        "--placeholder": False,
+        "--emulator": False,
+        "--best-effort": False,
+        "--jobs": True,
+        "--max-credits": True,
+    },
+}
+
+
+def cache_home() -> str:
+    """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
+    configured = os.environ.get("XDG_CACHE_HOME")
+    if configured:
+        return os.path.join(configured, "figbuild")
+    home = os.path.expanduser("~")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Caches", "figbuild")
+    return os.path.join(home, ".cache", "figbuild")
+
+
+# --- which question is asked -------------------------------------------------------------
+
+
+def parse(argv: Sequence[str]) -> tuple[Any, ...] | None:
+    """``argv`` normalised, so that argument lists the CLI reads alike compare equal:
+    (command, verbosity, -C directory, flags, valued options, ids). None for anything
+    else: other commands, ``--help``, ``--``, unknown or malformed options."""
+    directory: str | None = None
+    verbose, quiet = 0, False
+    command: str | None = None
+    flags: set[str] = set()
+    values: dict[str, int] = {}
+    ids: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "-C":
+            directory = next(args, None)
+            if not directory:
+                return None
+        elif arg in ("-q", "--quiet"):
+            quiet = True
+        elif arg == "--verbose":
+            verbose += 1
+        elif len(arg) > 1 and arg[0] == "-" and set(arg[1:]) <= {"v", "q"}:
+            verbose += arg.count("v")
+            quiet = quiet or "q" in arg
+        elif arg.startswith("-"):
+            if command is None:
+                return None
+            name, eq, value = arg.partition("=")
+            takes_value = _OPTIONS[command].get(name)
+            if takes_value is None or (eq and not takes_value):
+                return None
+            if not takes_value:
+                flags.add(name)
+                continue
+            given = value if eq else next(args, None)
+            if given is None or not (given.isascii() and given.isdigit()):
+                return None
+            values[name] = int(given)
+        elif command is None:
+            if arg not in _OPTIONS:
+                return None
+            command = arg
+        else:
+            ids.append(arg)
+    if command is None:
+        return None
+    options = tuple(sorted(values.items()))
+    return (command, -1 if quiet else verbose, directory, tuple(sorted(flags)), options, tuple(ids))
+
+
+def find_root(directory: str | None) -> str | None:
+    """The paper root as the CLI finds it: ``-C DIR``, else the nearest directory from
+    here upwards with a manifest. None when there is none (the CLI then says why)."""
+    if directory is not None:
+        if os.path.isdir(directory) and os.path.isfile(os.path.join(directory, MANIFEST_NAME)):
+            return directory
+        return None
+    if os.path.isfile(MANIFEST_NAME):
+        return "."
+    here = os.path.realpath(".")
+    while True:
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+        if os.path.isfile(os.path.join(here, MANIFEST_NAME)):
+            return here
+
+
+def _key(request: tuple[Any, ...], root: str) -> bytes:
+    """Everything besides the files that decides what the run prints."""
+    streams = (sys.stdout, sys.stderr)
+    environment = sorted(
+        (name, value) for name, value in os.environ.items() if name in _ENV or name.startswith("GIT_")
+    )
+    material = (
+        FORMAT,
+        __version__,
+        sys.version,
+        sys.prefix,
+        os.getcwd(),
+        os.path.realpath(root),
+        request,
+        tuple(environment),
+        tuple(stream is not None and stream.isatty() for stream in streams),
+    )
+    return repr(material).encode("utf-8", "surrogateescape")
+
+
+def _snapshot_path(key: bytes) -> str:
+    import zlib
+
+    name = f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
+    return os.path.join(cache_home(), "fastpath", name)
+
+
+# --- replaying ---------------------------------------------------------------------------------
+
+
+def signature(path: str) -> Signature:
+    """What a change to ``path`` shows in: its type, size, times and identity; None if absent.
+
+    ctime is there because nothing can set it back: an edit that keeps the size and
+    restores the mtime still changes it.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _load(path: str, key: bytes) -> tuple[int, tuple[tuple[int, str], ...]] | None:
+    """The exit code and output chunks of a valid snapshot at ``path``, else None."""
+    try:
+        with open(path, "rb") as handle:
+            snapshot = marshal.loads(handle.read())  # noqa: S302 - our own cache file
+        version, stored_key, code, chunks, paths, signatures = snapshot
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if version != FORMAT or stored_key != key or len(paths) != len(signatures):
+        return None
+    for input_path, expected in zip(paths, signatures, strict=True):
+        if signature(input_path) != expected:
+            return None
+    return code, chunks
+
+
+def replay(argv: Sequence[str]) -> None:
+    """Print the stored output of this exact no-op and exit, when nothing it depends on
+    changed. Otherwise return, having prepared to record the full run for next time."""
+    global _trace
+    started = time.time_ns()
+    try:
+        request = parse(argv)
+        root = find_root(request[2]) if request is not None else None
+        if request is None or root is None:
+            return
+        key = _key(request, root)
+        path = _snapshot_path(key)
+        if os.environ.get(DISABLE_ENV, "") in ("", "0"):
+            found = _load(path, key)
+            if found is not None:
+                _print(*found)
+        _trace = _Trace(root, key, path, started)
+    except Exception:  # whatever goes wrong here, the full CLI decides
+        _trace = None
+
+
+def key_forms(environ: Mapping[str, str]) -> set[str]:
+    """As :func:`figbuild.backends.paperbanana.settings.key_forms` (tested to agree): every
+    spelling of the configured key that could appear in text."""
+    raw = environ.get(KEY_ENV, "")
+    return {form for form in {raw, raw.strip(), *raw.split()} if len(form.strip()) >= 6}
+
+
+def _print(code: int, chunks: Iterable[tuple[int, str]]) -> NoReturn:
+    # The text was redacted when it was recorded; redacted again, as figbuild.output.redact
+    # does, in case the key has changed since.
+    forms = sorted(key_forms(os.environ), key=len, reverse=True)
+    try:
+        for fd, text in chunks:
+            for form in forms:
+                text = text.replace(form, "sk-***")
+            stream = sys.stdout if fd == 1 else sys.stderr
+            stream.write(text)
+            stream.flush()
+    except BrokenPipeError:
+        code = 1  # as the CLI's error handler
+    except KeyboardInterrupt:  # as the CLI's error handler
+        sys.stderr.write("figbuild: interrupted; run the same command again to resume\n")
+        code = 130
+    sys.exit(code)
+
+
+# --- recording the full run ------------------------------------------------------------------
+
+
+class _Trace:
+    """What the full run that follows depends on and prints."""
+
+    def __init__(self, root: str, key: bytes, path: str, started: int) -> None:
+        self.root = root
+        self.key = key
+        self.path = path
+        self.started = started
+        self.inputs: set[str] = set()
+        self.globs: set[tuple[str, str]] = set()
+        self.chunks: list[tuple[int, str]] = []
+        self.outputs: list[str] | None = None
+        self.code: int | None = None
+        self.repeatable = True
+
+
+_trace: _Trace | None = None
+
+
+def note_input(path: str | os.PathLike[str]) -> None:
+    """The run read (or stat'ed for a digest) this file: its contents decide the output."""
+    if _trace is not None:
+        _trace.inputs.add(os.path.abspath(path))
+
+
+def note_glob(root: str | os.PathLike[str], pattern: str) -> None:
+    """The run expanded this glob (relative to ``root``): its directories' listings count."""
+    if _trace is not None:
+        _trace.globs.add((os.path.abspath(root), pattern))
+
+
+def transcribe(fd: int, text: str) -> None:
+    """The run wrote ``text`` to stdout (1) or stderr (2)."""
+    if _trace is not None:
+        _trace.chunks.append((fd, text))
+
+
+def unrepeatable() -> None:
+    """The run printed something that depends on time or on other processes."""
+    if _trace is not None:
+        _trace.repeatable = False
+
+
+def offer(root: str | os.PathLike[str], outputs: Iterable[str | os.PathLike[str]], code: int) -> None:
+    """The run did nothing, reads no clock, and will exit with ``code``; ``outputs`` are
+    the figures' files whose presence and bytes its answer depends on."""
+    if _trace is not None:
+        _trace.outputs = [os.path.abspath(output) for output in outputs]
+        _trace.code = int(code)
+        if os.path.realpath(root) != os.path.realpath(_trace.root):
+            _trace.repeatable = False
+
+
+def finish(code: object) -> tuple[str, bytes] | None:
+    """The snapshot of the run that is exiting with ``code`` (path and bytes), or None
+    when it must not be replayed: it did something, its output depends on time, it
+    failed, or an input changed too recently to be told apart from a later change."""
+    trace = _trace
+    if trace is None or not trace.repeatable or trace.outputs is None or code != trace.code:
+        return None
+    try:
+        paths = sorted(_inputs(trace))
+    except OSError:
+        return None
+    signatures = [signature(path) for path in paths]
+    limit = trace.started - RACY_NS
+    if any(sig is not None and (sig[2] >= limit or sig[3] >= limit) for sig in signatures):
+        return None
+    snapshot = (FORMAT, trace.key, trace.code, _coalesced(trace.chunks), tuple(paths), tuple(signatures))
+    return trace.path, marshal.dumps(snapshot)
+
+
+def _coalesced(chunks: Iterable[tuple[int, str]]) -> tuple[tuple[int, str], ...]:
+    """Consecutive chunks to one stream joined: the same bytes on each stream, in the same
+    order between the two, in fewer writes."""
+    joined: list[tuple[int, str]] = []
+    for fd, text in chunks:
+        if joined and joined[-1][0] == fd:
+            joined[-1] = (fd, joined[-1][1] + text)
+        else:
+            joined.append((fd, text))
+    return tuple(joined)
+
+
+def _inputs(trace: _Trace) -> set[str]:
+    assert trace.outputs is not None
+    root = os.path.abspath(trace.root)
+    inputs = {
+        os.path.join(root, MANIFEST_NAME),
+        os.path.join(root, LOCK_NAME),
+        *_store_inputs(root),
+        *trace.inputs,
+        *trace.outputs,
+        *_own_source(),
+    }
+    for glob_root, pattern in trace.globs:
+        inputs.update(_listed(glob_root, pattern))
+    inputs.update(_git_inputs(root, trace.outputs))
+    return inputs
+
+
+def _store_inputs(root: str) -> list[str]:
+    """The history store's index directory (it need not exist), as
+    :func:`figbuild.store.disk.location` finds the store, and the paper's label in it."""
+    configured = os.environ.get(STORE_ENV, "").strip()
+    store = os.path.join(root, os.path.expanduser(configured) if configured else ".figbuild/store")
+    return [os.path.join(store, "index"), os.path.join(root, ".figbuild", "paper-id")]
+
+
+def _own_source() -> list[str]:
+    """figbuild's own files: a changed figbuild (an editable install) may print otherwise."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    found: list[str] = []
+    for directory, subdirectories, files in os.walk(package):
+        subdirectories[:] = [name for name in subdirectories if name != "__pycache__"]
+        found.extend(os.path.join(directory, name) for name in files if name.endswith((".py", ".json")))
+    return found
+
+
+def _listed(root: str, pattern: str) -> list[str]:
+    """Every directory whose listing the glob ``pattern`` may depend on: an entry added,
+    removed or renamed in one changes its mtime and ctime."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if any(char in part for char in "*?["):
+            break
+        fixed.append(part)
+    base = os.path.join(root, *fixed)
+    magic = parts[len(fixed) :]
+    depth = None if any("**" in part for part in magic) else len(magic) - 1
+    hidden = any(part.startswith(".") for part in magic)  # glob skips hidden names otherwise
+    # The literal directories on the way are stat'ed, not listed: a LaTeX build writing
+    # into the paper root must not count as a change to ``sections/*.tex``.
+    directories = [os.path.join(root, *fixed[:i]) for i in range(1, len(fixed))]
+    for directory, subdirectories, _ in os.walk(base, followlinks=True):
+        directories.append(directory)
+        if not hidden:
+            subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        level = directory[len(base) :].count(os.sep)
+        if depth is not None and level >= depth:
+            subdirectories[:] = []
+        if len(directories) > 10_000:
+            raise OSError("too many directories to watch")
+    return directories
+
+
+def _git_inputs(root: str, outputs: Sequence[str]) -> list[str]:
+    """The files git reads to decide whether an output is ignored: the repository's
+    ``.git`` (or its absence in every directory above the root), the index (a tracked
+    file is never ignored), ``info/exclude``, config and global excludes, and every
+    ``.gitignore`` from the work tree's top down to each output's directory."""
+    inputs = []
+    top = os.path.realpath(root)
+    while True:
+        dot_git = os.path.join(top, ".git")
+        inputs.append(dot_git)
+        if os.path.lexists(dot_git):
+            break
+        parent = os.path.dirname(top)
+        if parent == top:
+            return inputs  # not in a work tree: only a new .git would change the answer
+        top = parent
+    git_dir = dot_git
+    if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: <path>"
+        with open(dot_git, encoding="utf-8") as handle:
+            git_dir = os.path.join(top, handle.read().strip().removeprefix("gitdir:").strip())
+    common = git_dir
+    commondir = os.path.join(git_dir, "commondir")
+    inputs.append(commondir)
+    if os.path.isfile(commondir):
+        with open(commondir, encoding="utf-8") as handle:
+            common = os.path.join(git_dir, handle.read().strip())
+    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    configs = [
+        os.path.join(common, "config"),
+        os.path.join(git_dir, "config.worktree"),
+        os.path.expanduser("~/.gitconfig"),
+        os.path.join(config_home, "git", "config"),
+        "/etc/gitconfig",
+    ]
+    inputs += configs
+    inputs += [
+        os.path.join(git_dir, "index"),
+        os.path.join(common, "info", "exclude"),
+        os.path.join(config_home, "git", "ignore"),
+    ]
+    inputs += _excludes_files(configs)
+    directories = {top}
+    for output in outputs:
+        directory = os.path.dirname(os.path.realpath(output))
+        while directory.startswith(top) and directory not in directories:
+            directories.add(directory)
+            directory = os.path.dirname(directory)
+    inputs += [os.path.join(directory, ".gitignore") for directory in directories]
+    return inputs
+
+
+def _excludes_files(configs: Iterable[str]) -> list[str]:
+    """The files a ``core.excludesFile`` setting names in ``configs`` (best effort)."""
+    found = []
+    for config in configs:
+        try:
+            with open(config, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            name, _, value = line.partition("=")
+            if name.strip().lower() == "excludesfile":
+                found.append(os.path.expanduser(value.strip().strip('"')))
+    return found
