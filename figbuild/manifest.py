@@ -158,11 +158,10 @@ def check(path: Path, cache: Cache | None = None) -> tuple[Manifest | None, list
     text_key = key_of(text, yamlsource.READING)
     cached = cache.get("manifest", text_key) if cache is not None else None
     if cached is not None:
-        # This exact text passed every check before: skip YAML, the schema and the checks
-        # that depend on the text alone. Symlinks may have changed since: those are checked.
+        # This exact text passed every check before: skip YAML and the schema.
         doc = yamlsource.from_json(cached)
         manifest = _build(path, doc, skip=set())
-        return manifest, list(_path_problems(manifest, doc, text_checked=True))
+        return manifest, list(_path_problems(manifest, doc))
     try:
         doc = yamlsource.load(text)
     except Exception as exc:  # yaml.YAMLError, and ValueError for odd scalars
@@ -460,11 +459,7 @@ def _content_sources(
             )
 
 
-def _path_problems(manifest: Manifest, doc: Any, text_checked: bool = False) -> Iterator[Problem]:
-    """Paths that leave the root, outputs shared by two figures, content in standard mode.
-
-    ``text_checked``: the text passed before, so only what symlinks decide is checked.
-    """
+def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
     name = manifest.path.name
     guard = RootGuard(manifest.root)
     problem = check_relative(guard, manifest.output_dir)
@@ -474,10 +469,10 @@ def _path_problems(manifest: Manifest, doc: Any, text_checked: bool = False) -> 
     # symlinked directory are seen to be the same file as `figures/a.png`.
     outputs: dict[str, Figure] = {}
     for figure in manifest.figures:
+        key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
+        line = doc.line(("figures", figure.id, "output")) or figure.line
         problem = check_relative(guard, figure.output)
         if problem:
-            key = "output" if ("figures", figure.id, "output") in doc.lines else "output_dir"
-            line = doc.line(("figures", figure.id, "output")) or figure.line
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
         first = outputs.setdefault(guard.real(manifest.root / figure.output), figure)
         if first is not figure:
