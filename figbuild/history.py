@@ -53,18 +53,29 @@ class History:
         """For each outdated figure, an image already made for its exact current request:
         in the store (newest first, the first candidate preferred) or, for locks older than
         the store, a file in the paper whose bytes the lock records for that request."""
+        outdated = [status for status in statuses if status.state.outdated]
+        if not outdated:
+            return {}
+        # One read of the index for every figure (a lookup per figure reads it each time).
+        made: dict[str, list[Entry]] = {}
+        wanted = {status.fingerprint for status in outdated}
+        for entry in self.store.entries():  # newest first
+            if entry.fingerprint in wanted and not entry.trimmed and not entry.how.provisional:
+                made.setdefault(entry.fingerprint, []).append(entry)
         found: dict[str, Source] = {}
-        for status in statuses:
-            if status.state.outdated:
-                source = self._in_store(status.fingerprint) or _in_paper(self.root, status.fingerprint, lock)
-                if source is not None:
-                    found[status.id] = source
+        for status in outdated:
+            source = self._in_store(made.get(status.fingerprint, [])) or _in_paper(
+                self.root, status.fingerprint, lock
+            )
+            if source is not None:
+                found[status.id] = source
         return found
 
-    def _in_store(self, fingerprint: str) -> Source | None:
-        real = [entry for entry in self.store.lookup(fingerprint) if not entry.how.provisional]
-        real.sort(key=lambda entry: entry.candidate not in (None, 1))  # stable: newest first within
-        return Source(real[0].sha256, entry=real[0]) if real else None
+    def _in_store(self, entries: list[Entry]) -> Source | None:
+        """The first entry whose bytes verify, the first candidate preferred."""
+        ordered = sorted(entries, key=lambda entry: entry.candidate not in (None, 1))  # stable
+        entry = next((entry for entry in ordered if self.store.verify(entry)), None)
+        return Source(entry.sha256, entry=entry) if entry else None
 
     def read(self, source: Source) -> bytes | None:
         """The source's bytes, verified against its sha256; None when they are gone or damaged."""
