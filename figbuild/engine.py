@@ -30,7 +30,7 @@ from figbuild.errors import (
     PaymentRequired,
     Unauthorized,
 )
-from figbuild.history import History, changed, pinned
+from figbuild.history import History, changed, meta_of, pinned
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget, make_plan
@@ -389,7 +389,7 @@ class _Runner:
             return
         generated = pinned(status, digest, How.RESTORED, source.entry)
         self.keeper.update(lambda lock: lock.with_generated(status.id, generated))
-        self._store(target, generated, status.id, How.RESTORED, f"restored {source.describe()}")
+        self._store(target, generated, status.id, f"restored {source.describe()}")
         with self._mutex:
             self.result.restored.append(status.id)
         self.reporter.figure(status.id, "restored", f"{status.output}, {source.describe()}, 0 credits")
@@ -580,7 +580,7 @@ class _Runner:
             return
         previous = self.keeper.lock.record(figure_id).generated
         generated = self._record(figure_id, ticket, pending, digest, how)
-        self._store(target, generated, figure_id, how, changed(previous, dict(pending.parts)))
+        self._store(target, generated, figure_id, changed(previous, dict(pending.parts)))
         with self._mutex:
             self.result.generated.append(figure_id)
         self.reporter.figure(figure_id, "written", pending.output)
@@ -706,20 +706,9 @@ class _Runner:
                 f"{target.name} was kept, since history could not store it first: {exc}"
             ) from None
 
-    def _store(self, image: Path, generated: Generated, figure_id: str, how: How, what: str) -> None:
-        meta = Meta(
-            generated.fingerprint,
-            figure_id,
-            how,
-            generated.task_id,
-            generated.credits,
-            generated.model,
-            generated.resolution,
-            generated.candidate,
-            changed=what,
-        )
+    def _store(self, image: Path, generated: Generated, figure_id: str, what: str) -> None:
         try:
-            self.history.keep(image, meta)
+            self.history.keep(image, meta_of(figure_id, generated, changed=what))
         except StoreError as exc:  # the image is in place and recorded; only its history copy failed
             self.reporter.info(f"warning: {figure_id}: {exc}")
 

@@ -98,7 +98,7 @@ class History:
             return  # nothing there, or already kept
         generated = record.generated
         if generated is not None and generated.sha256 == sha:
-            meta = _meta_of(figure_id, generated, How.of(generated.how))
+            meta = meta_of(figure_id, generated)
         else:
             fingerprint = generated.fingerprint if generated is not None else ""
             meta = Meta(fingerprint=fingerprint, figure=figure_id, how=How.HAND_EDIT)
@@ -127,16 +127,18 @@ def pinned(
     )
 
 
-def _meta_of(figure_id: str, generated: Generated, how: How) -> Meta:
+def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
+    """What the history store keeps about the image a lock record describes."""
     return Meta(
         fingerprint=generated.fingerprint,
         figure=figure_id,
-        how=how,
+        how=How.of(generated.how),
         task_id=generated.task_id,
         credits=generated.credits,
         model=generated.model,
         resolution=generated.resolution,
         candidate=generated.candidate,
+        changed=changed,
     )
 
 
