@@ -268,11 +268,13 @@ def accept(paper: Paper, ids: Sequence[str]) -> list[str]:
         statuses = paper.statuses(paper.resolve(tuple(ids)), lock)
         for status in statuses:
             target = paper.root / status.output
-            sha = sha256_file(target)
-            if sha is None:
+            if not target.is_file():
                 raise UsageError(f"{status.id}: there is no image at {status.output} to accept")
-            store.put(target, Meta(status.fingerprint, status.id, How.ACCEPTED, changed="accepted as is"))
-            lock = lock.with_generated(status.id, pinned(status, sha, How.ACCEPTED))
+            # The store hashes what it keeps: that hash is the one recorded.
+            entry = store.put(
+                target, Meta(status.fingerprint, status.id, How.ACCEPTED, changed="accepted as is")
+            )
+            lock = lock.with_generated(status.id, pinned(status, entry.sha256, How.ACCEPTED))
         lockfile.write(paper.lock_path, lock)
         return [status.id for status in statuses]
 
