@@ -144,11 +144,19 @@ def make_candidates(server: Emulator, root: Path, figure_id: str, count: int) ->
 
 def reloaded(driver: Any) -> Any:
     """A wait across the page's own reloads: elements found just before one go stale."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # A node dropped by a reload mid-call may also surface as chromedriver's "Node with
+    # given id does not belong to the document", a plain WebDriverException.
     return WebDriverWait(
-        driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        driver,
+        30,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException, WebDriverException),
     )
 
 
@@ -389,11 +397,19 @@ def test_the_pick_button_puts_a_candidate_in_place_for_no_request(
     calls = len(emulator.records())
 
     browser.get(server.url)
-    card = cards(browser)["overview"]
     assert all(width > 0 for _, width in images_loaded(browser))
-    button = card.find_element(By.CSS_SELECTOR, ".candidates button[data-action=pick][data-k='1']")
-    browser.execute_script("arguments[0].scrollIntoView();", button)
-    button.click()
+
+    def click_pick(driver: Any) -> bool:
+        # Found and clicked in one go: the page may reload itself (the candidates were
+        # made just before it was served), and an element found before that goes stale.
+        button = cards(driver)["overview"].find_element(
+            By.CSS_SELECTOR, ".candidates button[data-action=pick][data-k='1']"
+        )
+        driver.execute_script("arguments[0].scrollIntoView();", button)
+        button.click()
+        return True
+
+    reloaded(browser).until(click_pick)
 
     reloaded(browser).until(
         lambda d: (
