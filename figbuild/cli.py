@@ -1,51 +1,28 @@
-"""The command line: parse, call one core function, print. Nothing else lives here."""
+"""The command line: parse the arguments and call one command of `figbuild.commands`.
+
+The only module that knows click; also the one place exceptions become exit codes.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from figbuild import __version__, fastpath
+from figbuild import __version__
+from figbuild.commands import BackendOptions, Env
 from figbuild.errors import ExitCode, FigbuildError
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-    from figbuild.output import Console
-    from figbuild.paper import Paper
-
-
-@dataclass(frozen=True)
-class Env:
-    """What every command needs: the paper directory and where to print.
-
-    Without ``-C``, the paper is the nearest directory from here upwards that has a
-    manifest, as git finds its repository; with ``-C DIR``, it is DIR.
-    """
-
-    directory: Path
-    console: Console
-    explicit: bool = False
-
-    def paper(self) -> Paper:
-        from figbuild.paper import Paper
-
-        return Paper.open(self.directory, search_parents=not self.explicit)
-
-    def paper_root(self) -> Path:
-        from figbuild.manifest import find
-
-        return find(self.directory, search_parents=not self.explicit).parent
-
 
 pass_env = click.make_pass_decorator(Env)
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Global flags that may also follow the command name (`figbuild status -q`), as in git.
 _GLOBAL_FLAG = re.compile(r"-[vq]+|--verbose|--quiet|-C.+")
@@ -162,11 +139,9 @@ _figure_ids = click.argument("ids", nargs=-1, shell_complete=_complete_ids)
 @pass_env
 def init(env: Env) -> int:
     """Write a commented starter figures.yaml (never overwrites one)."""
-    from figbuild.starter import write_starter
+    from figbuild.commands import paper
 
-    path = write_starter(env.directory)
-    env.console.note(f"wrote {path}; edit it, then run `figbuild status`")
-    return ExitCode.OK
+    return paper.init(env)
 
 
 @cli.command()
@@ -174,19 +149,9 @@ def init(env: Env) -> int:
 @pass_env
 def validate(env: Env, schema_path: bool) -> int:
     """Check the manifest and its content sources; sends nothing."""
-    from figbuild.manifest import SCHEMA_PATH
+    from figbuild.commands import paper
 
-    if schema_path:
-        env.console.print(str(SCHEMA_PATH))
-        return ExitCode.OK
-    from figbuild.resolve import warnings
-
-    paper = env.paper()
-    resolved = paper.resolve()
-    for warning in warnings(resolved):
-        env.console.error(f"warning: {warning}")
-    env.console.note(f"{paper.manifest.path}: {len(resolved)} figures, all valid")
-    return ExitCode.OK
+    return paper.validate(env, schema_path=schema_path)
 
 
 @cli.command()
@@ -200,57 +165,32 @@ def validate(env: Env, schema_path: bool) -> int:
 @pass_env
 def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
-    from figbuild.output import StatusRow, ignored_lines, status_json, status_table
+    from figbuild.commands import paper
 
-    paper = env.paper()
-    lock = paper.read_lock()
-    statuses = paper.statuses(paper.resolve(ids), lock)
-    rows: list[StatusRow] = [*statuses, *([] if ids else paper.orphans(lock))]
-    if as_json:
-        env.console.print(status_json(rows))
-    else:
-        env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
-    for line in ignored_lines(paper.ignored_outputs(statuses)):
-        env.console.note(line)
-    code = ExitCode.OK
-    if check:
-        behind = [s.id for s in statuses if not s.state.passes_check]
-        if behind:
-            env.console.error(f"not fresh: {', '.join(behind)}")
-            code = ExitCode.FAILED
-    fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)
-    return code
+    return paper.status(env, ids, as_json=as_json, check=check)
 
 
 @cli.command()
-@click.argument("figure_id", metavar="ID")
+@click.argument("figure_id", metavar="ID", shell_complete=_complete_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
 @pass_env
 def show(env: Env, figure_id: str, as_json: bool) -> int:
     """Print exactly what would be sent for figure ID: the rendered prompt, the options,
     and the content with the file and lines each part came from."""
-    from figbuild import show as shows
+    from figbuild.commands import paper
 
-    shown = shows.show(env.paper(), figure_id)
-    for line in shows.show_json(shown) if as_json else shows.show_lines(shown):
-        env.console.print(line)
-    return ExitCode.OK
+    return paper.show(env, figure_id, as_json=as_json)
 
 
 @cli.command()
-@click.argument("figure_id", metavar="ID")
+@click.argument("figure_id", metavar="ID", shell_complete=_complete_ids)
 @pass_env
 def diff(env: Env, figure_id: str) -> int:
     """Show what changed in the prompt, options and content of figure ID since its
     image was made, as a unified diff (nothing when nothing changed)."""
-    from figbuild import show as shows
+    from figbuild.commands import paper
 
-    lines = shows.diff(env.paper(), figure_id)
-    for line in lines:
-        env.console.print(line)
-    if not lines:
-        env.console.note(f"{figure_id}: no change since its image was made")
-    return ExitCode.OK
+    return paper.diff(env, figure_id)
 
 
 @cli.command()
@@ -261,37 +201,56 @@ def deps(env: Env) -> int:
     The manifest, the lock and every content file, relative to the paper root;
     a manifest or content problem leaves out what it hides, and exits 0.
     """
-    from figbuild.deps import dependencies
+    from figbuild.commands import paper
 
-    for name in dependencies(env.directory, search_parents=not env.explicit):
-        env.console.print(name)
-    return ExitCode.OK
+    return paper.deps(env)
 
 
-def _backend_options(func: _F) -> _F:
-    """Options shared by every command that produces figures."""
-    func = click.option(
-        "--jobs",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Figures in flight at once (default: what the key's rate limit sustains).",
-    )(func)
-    func = click.option(
-        "--emulator",
-        is_flag=True,
-        help="Run against the bundled emulator on a free loopback port: no key, no network.",
-    )(func)
-    func = click.option(
-        "--placeholder",
-        is_flag=True,
-        help="Draw local placeholder images instead of calling the API: no key, no credits.",
-    )(func)
-    return click.option(
-        "--max-credits",
-        type=click.IntRange(min=0),
-        default=None,
-        help="Refuse, before spending anything, to spend more than N credits.",
-    )(func)
+def _backend_options(func: Callable[..., int]) -> Callable[..., int]:
+    """Options shared by every command that produces figures, passed on as one
+    `BackendOptions` named ``backend``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        jobs: int | None,
+        max_credits: int | None,
+        placeholder: bool,
+        emulator: bool,
+        **kwargs: Any,
+    ) -> int:
+        options = BackendOptions(
+            jobs=jobs, max_credits=max_credits, placeholder=placeholder, emulator=emulator
+        )
+        return func(*args, backend=options, **kwargs)
+
+    decorated: Callable[..., int] = wrapper
+    for option in (
+        click.option(
+            "--max-credits",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Refuse, before spending anything, to spend more than N credits.",
+        ),
+        click.option(
+            "--placeholder",
+            is_flag=True,
+            help="Draw local placeholder images instead of calling the API: no key, no credits.",
+        ),
+        click.option(
+            "--emulator",
+            is_flag=True,
+            help="Run against the bundled emulator on a free loopback port: no key, no network.",
+        ),
+        click.option(
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Figures in flight at once (default: what the key's rate limit sustains).",
+        ),
+    ):
+        decorated = option(decorated)
+    return decorated
 
 
 @cli.command()
@@ -326,48 +285,15 @@ def sync(
     as_json: bool,
     candidates: int | None,
     best_effort: bool,
-    jobs: int | None,
-    max_credits: int | None,
-    placeholder: bool,
-    emulator: bool,
+    backend: BackendOptions,
 ) -> int:
     """Bring the named (or all) figures up to date."""
-    from figbuild import backends, engine
-    from figbuild.output import ignored_lines, plan_lines, reporter_for, sync_json, sync_summary
+    from figbuild.commands import sync as syncs
 
-    if best_effort and not dry_run:
-        return _sync_best_effort(env, ids, force, jobs, max_credits, placeholder, emulator, as_json)
-    paper = env.paper()
-    name = backends.choose(placeholder=placeholder, emulator=emulator)
-    reporter = reporter_for(env.console)
-    try:
-        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
-            result = engine.sync(
-                paper,
-                backend,
-                reporter,
-                ids=ids,
-                force=force,
-                dry_run=dry_run,
-                max_credits=max_credits,
-                jobs=jobs,
-                candidates=candidates,
-            )
-    finally:
-        reporter.close()
-    for line in ignored_lines(paper.ignored_outputs(result.statuses)):
-        env.console.note(line)
-    if as_json:
-        env.console.print(sync_json(result))
-    elif dry_run:
-        env.console.print("\n".join(plan_lines(result)))
-    else:
-        show = env.console.error if result.failed else env.console.note
-        show("\n".join(sync_summary(result)))  # one write: 2,000 lines are 2,000 syscalls otherwise
-    if result.plan.empty and not result.plan.skipped and not result.failed and result.refusal is None:
-        # Nothing was done: the next identical sync may be answered by the fast path.
-        fastpath.offer(paper.root, (paper.root / s.output for s in result.statuses), ExitCode.OK)
-    return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
+    options = syncs.SyncOptions(
+        ids=ids, dry_run=dry_run, force=force, as_json=as_json, candidates=candidates, best_effort=best_effort
+    )
+    return syncs.sync(env, options, backend)
 
 
 @cli.command()
@@ -376,13 +302,9 @@ def sync(
 @pass_env
 def log(env: Env, ids: tuple[str, ...], as_json: bool) -> int:
     """List each figure's versions, newest first, and the credit ledger."""
-    from figbuild import history
-    from figbuild.output import log_json, log_lines
+    from figbuild.commands import history
 
-    result = history.log(env.paper(), ids)
-    for line in log_json(result) if as_json else log_lines(result):
-        env.console.print(line)
-    return ExitCode.OK
+    return history.log(env, ids, as_json=as_json)
 
 
 @cli.command()
@@ -391,13 +313,9 @@ def log(env: Env, ids: tuple[str, ...], as_json: bool) -> int:
 @pass_env
 def restore(env: Env, figure_id: str, version: int) -> int:
     """Put VERSION (as `figbuild log` numbers them) of a figure back, for 0 credits."""
-    from figbuild import history
+    from figbuild.commands import history
 
-    chosen = history.restore(env.paper(), figure_id, version)
-    env.console.note(
-        f"{figure_id}: version {version} ({chosen.entry.how.value}, {chosen.entry.when}) is back"
-    )
-    return ExitCode.OK
+    return history.restore(env, figure_id, version)
 
 
 @cli.command()
@@ -406,11 +324,9 @@ def restore(env: Env, figure_id: str, version: int) -> int:
 @pass_env
 def pick(env: Env, figure_id: str, candidate: int) -> int:
     """Put candidate K of a figure's current request in place, for 0 credits."""
-    from figbuild import history
+    from figbuild.commands import history
 
-    history.pick(env.paper(), figure_id, candidate)
-    env.console.note(f"{figure_id}: candidate {candidate} is in place")
-    return ExitCode.OK
+    return history.pick(env, figure_id, candidate)
 
 
 @cli.command()
@@ -418,11 +334,9 @@ def pick(env: Env, figure_id: str, candidate: int) -> int:
 @pass_env
 def accept(env: Env, ids: tuple[str, ...]) -> int:
     """Take the image on disk as each figure's image for its current inputs."""
-    from figbuild import history
+    from figbuild.commands import history
 
-    for figure_id in history.accept(env.paper(), ids):
-        env.console.note(f"{figure_id}: accepted the image on disk; fresh until an input changes")
-    return ExitCode.OK
+    return history.accept(env, ids)
 
 
 @cli.command()
@@ -430,15 +344,9 @@ def accept(env: Env, ids: tuple[str, ...]) -> int:
 @pass_env
 def prune(env: Env, dry_run: bool) -> int:
     """Store, then remove, the outputs and records of figures no longer in the manifest."""
-    from figbuild import history
+    from figbuild.commands import history
 
-    orphans = history.prune(env.paper(), dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed (kept in history)"
-    for orphan in orphans:
-        env.console.note(f"{orphan.id}: {verb} {orphan.output} and its record")
-    if not orphans:
-        env.console.note("nothing to prune")
-    return ExitCode.OK
+    return history.prune(env, dry_run=dry_run)
 
 
 @cli.group()
@@ -452,58 +360,9 @@ def store() -> None:
 @pass_env
 def store_gc(env: Env, keep: int, dry_run: bool) -> int:
     """Trim old versions beyond the newest N per figure (never a current image)."""
-    from figbuild import history
+    from figbuild.commands import history
 
-    result = history.gc(env.paper(), keep, dry_run=dry_run)
-    verb = "would trim" if dry_run else "trimmed"
-    env.console.note(f"{verb} {len(result.trimmed)} versions, freeing {result.freed_bytes:,} bytes")
-    return ExitCode.OK
-
-
-def _sync_best_effort(
-    env: Env,
-    ids: tuple[str, ...],
-    force: bool,
-    jobs: int | None,
-    max_credits: int | None,
-    placeholder: bool,
-    emulator: bool,
-    as_json: bool,
-) -> int:
-    from functools import partial
-
-    from figbuild import backends, besteffort
-    from figbuild.output import best_effort_json, reporter_for
-
-    reporter = reporter_for(env.console)
-    name = backends.choose(placeholder=placeholder, emulator=emulator)
-    session = partial(backends.open_backend, name, reporter=reporter, trace=env.console.debug, fail_fast=True)
-    try:
-        result = besteffort.sync(
-            env.directory,
-            session,
-            reporter,
-            ids=ids,
-            force=force,
-            max_credits=max_credits,
-            jobs=jobs,
-            search_parents=not env.explicit,
-        )
-    finally:
-        reporter.close()
-    for line in result.warnings:
-        env.console.error(f"figbuild: warning: {line}")
-    if as_json:
-        env.console.print(best_effort_json(result))
-    elif result.generated or result.placeholders:
-        env.console.note(
-            f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
-            f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
-        )
-    if result.root is not None and not (result.generated or result.placeholders or result.warnings):
-        # Nothing was done: the next identical sync may be answered by the fast path.
-        fastpath.offer(result.root, result.outputs, ExitCode.OK)
-    return ExitCode.OK
+    return history.store_gc(env, keep, dry_run=dry_run)
 
 
 @cli.command()
@@ -522,55 +381,14 @@ def _sync_best_effort(
 )
 @_backend_options
 @pass_env
-def watch(
-    env: Env,
-    settle: float | None,
-    poll: bool,
-    draft: bool,
-    jobs: int | None,
-    max_credits: int | None,
-    placeholder: bool,
-    emulator: bool,
-) -> int:
+def watch(env: Env, settle: float | None, poll: bool, draft: bool, backend: BackendOptions) -> int:
     """Sync what each edit makes stale, until Ctrl-C (exit 130) or SIGTERM (exit 0).
 
     --max-credits caps what the whole session may spend.
     """
-    import signal
+    from figbuild.commands import watch as watching
 
-    from figbuild import backends
-    from figbuild.output import reporter_for
-    from figbuild.watch import Watcher, WatchOptions
-
-    root = env.paper_root()
-
-    terminated = []
-
-    def on_term(signum: int, frame: object) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    if draft and emulator:
-        raise click.UsageError("--draft draws placeholders; it excludes --emulator")
-    if settle is None:
-        settle = 0.5 if draft else 2.0
-    options = WatchOptions(settle=settle, poll=poll, max_credits=max_credits, jobs=jobs, draft=draft)
-    name = backends.choose(placeholder=placeholder or draft, emulator=emulator)
-    reporter = reporter_for(env.console)
-    if draft:
-        env.console.note("draft: placeholders for stale figures; `figbuild sync` makes the real ones")
-    try:
-        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as backend:
-            Watcher(root, backend, reporter, options).run()
-    except (KeyboardInterrupt, FigbuildError) as exc:
-        if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
-            raise
-        env.console.note("stopped watching; every submitted task is recorded in figures.lock")
-        return ExitCode.OK if terminated else ExitCode.INTERRUPTED
-    finally:
-        reporter.close()
-    return ExitCode.OK
+    return watching.watch(env, backend, settle=settle, poll=poll, draft=draft)
 
 
 @cli.command()
@@ -591,62 +409,16 @@ def watch(
 @_backend_options
 @pass_env
 def gallery(
-    env: Env,
-    out: Path | None,
-    serve: bool,
-    host: str,
-    port: int,
-    watching: bool,
-    jobs: int | None,
-    max_credits: int | None,
-    placeholder: bool,
-    emulator: bool,
+    env: Env, out: Path | None, serve: bool, host: str, port: int, watching: bool, backend: BackendOptions
 ) -> int:
     """Write an HTML page of every figure (image, state, prompt, versions, credits).
 
     With --serve, serve it on loopback until Ctrl-C; the backend options apply to
     its sync button and to --watch.
     """
-    from figbuild import backends
-    from figbuild.gallery import serve as serving
-    from figbuild.gallery import site
+    from figbuild.commands import gallery as galleries
 
-    if not serve:
-        if watching or port or placeholder or emulator or jobs is not None or max_credits is not None:
-            raise click.UsageError("--watch, --port and the backend options need --serve")
-        index = site.build(env.paper(), out, balance=site.key_balance())
-        env.console.print(index.resolve().as_uri())
-        return ExitCode.OK
-    from figbuild.output import reporter_for
-    from figbuild.watch import WatchOptions
-
-    serving.check_host(host)
-    name = backends.choose(placeholder=placeholder, emulator=emulator)
-    reporter = reporter_for(env.console)
-    watch = WatchOptions(max_credits=max_credits, jobs=jobs) if watching else None
-
-    def ready(url: str) -> None:
-        env.console.print(f"figbuild gallery: {url}")
-        env.console.note("Ctrl-C stops it.")
-
-    try:
-        serving.run(
-            env.paper(),
-            name,
-            reporter,
-            ready,
-            out=out,
-            host=host,
-            port=port,
-            watch=watch,
-            max_credits=max_credits,
-            jobs=jobs,
-        )
-    except KeyboardInterrupt:
-        env.console.note("gallery server stopped")
-    finally:
-        reporter.close()
-    return ExitCode.OK
+    return galleries.gallery(env, backend, out=out, serve=serve, host=host, port=port, watching=watching)
 
 
 @cli.command()
@@ -654,15 +426,9 @@ def gallery(
 @pass_env
 def credits(env: Env, as_json: bool) -> int:
     """Show remaining credits, plan and rate limit."""
-    from figbuild.backends.paperbanana.client import Client
-    from figbuild.backends.paperbanana.settings import Settings
-    from figbuild.output import credits_lines
+    from figbuild.commands import api
 
-    with Client(Settings.from_env(), trace=env.console.debug) as client:
-        balance = client.credits()
-    for line in credits_lines(balance, as_json):
-        env.console.print(line)
-    return ExitCode.OK
+    return api.credits(env, as_json=as_json)
 
 
 @cli.command()
@@ -677,23 +443,10 @@ def tasks(
     env: Env, status: str | None, type_: str | None, page: int, limit: int, all_pages: bool, as_json: bool
 ) -> int:
     """List the remote tasks of this key."""
-    from figbuild.backends.paperbanana.client import Client
-    from figbuild.backends.paperbanana.settings import Settings
-    from figbuild.output import task_lines
+    from figbuild.commands import api
 
-    with Client(Settings.from_env(), trace=env.console.debug) as client:
-        if all_pages:
-            listed = list(client.iter_tasks(type=type_, status=status))
-            footer = f"{len(listed)} tasks"
-        else:
-            result = client.tasks(page=page, limit=limit, type=type_, status=status)
-            listed = list(result.tasks)
-            footer = f"page {result.page}, {len(listed)} of {result.total} tasks"
-    for line in task_lines(listed, as_json):
-        env.console.print(line)
-    if not as_json:
-        env.console.note(footer)
-    return ExitCode.OK
+    query = api.TaskQuery(status=status, type=type_, page=page, limit=limit, all_pages=all_pages)
+    return api.tasks(env, query, as_json=as_json)
 
 
 @cli.command()
@@ -736,10 +489,10 @@ def emulator(
     key: str | None,
 ) -> int:
     """Run a local Paper Banana-compatible server (no key, no credits) until Ctrl-C."""
-    from figbuild import emulator as emulators
-    from figbuild.backends.paperbanana.settings import BASE_URL_ENV, EMULATOR_KEY, KEY_ENV
+    from figbuild.commands import api
+    from figbuild.emulator import EmulatorConfig
 
-    config = emulators.EmulatorConfig(
+    config = EmulatorConfig(
         host=host,
         port=port,
         latency=latency,
@@ -750,21 +503,7 @@ def emulator(
         seed=seed,
         key=key,
     )
-
-    def ready(base_url: str) -> None:
-        env.console.print(f"Paper Banana emulator listening on {base_url}")
-        env.console.print("Use it from another shell with:")
-        env.console.print(f"  export {BASE_URL_ENV}={base_url}")
-        env.console.print(f"  export {KEY_ENV}={key or EMULATOR_KEY}")
-        env.console.note("Ctrl-C stops it.")
-
-    try:
-        emulators.serve(config, ready)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--host") from None
-    except KeyboardInterrupt:
-        env.console.note("emulator stopped")
-    return ExitCode.OK
+    return api.emulator(env, config)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
