@@ -33,7 +33,7 @@ from PIL import Image
 
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.emulator import Emulator, EmulatorConfig, Faults
-from figbuild.emulator.service import HOSTILE_URLS
+from figbuild.emulator.faults import HOSTILE_URLS
 from figbuild.lockfile import read
 
 from .conftest import PaperFactory, all_files

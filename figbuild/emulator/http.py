@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from figbuild.emulator.checks import MAX_BODY
 from figbuild.emulator.service import (
     API_PREFIX,
-    MAX_BODY,
     EmulatorConfig,
     Reply,
     Request,

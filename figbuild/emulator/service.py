@@ -24,30 +24,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 from figbuild import images, placeholder
+from figbuild.emulator.checks import (
+    Generate,
+    Invalid,
+    parse_generate,
+    parse_list_query,
+)
+from figbuild.emulator.faults import (
+    AFTER_CREATE,
+    BEFORE,
+    HOSTILE_URLS,
+    IN_DOWNLOADS,
+    IN_VIEWS,
+    Faults,
+    Injection,
+)
 
 API_PREFIX = "/api/v1"
 FILES_PREFIX = "/files/"
 
-TYPES = ("standard", "pipeline")
-MODELS = ("nano-banana-pro", "nano-banana", "nano-banana-2")
-RESOLUTIONS = ("1K", "2K", "4K")
-ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-STATUSES = ("pending", "processing", "success", "failed")
 CREDIT_COST = {"1K": 10, "2K": 15, "4K": 25}
-
-MAX_PROMPT = 10_000
-MAX_CONTENT = 100_000
-MAX_IMAGE_INPUT = 10
-MAX_PAGE_LIMIT = 100
-DEFAULT_PAGE_LIMIT = 20
 
 #: Share of a task's latency spent "pending" before it turns "processing".
 PENDING_SHARE = 0.2
-#: Larger bodies are refused unread (the largest valid request is far smaller).
-MAX_BODY = 4 * 1024 * 1024
 #: How many drawn images are kept; older ones are simply drawn again.
 IMAGE_CACHE_SIZE = 8
 
@@ -58,90 +60,6 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 _TASK_PATH = re.compile(r"/task/([^/]+)")
 _FILE_PATH = re.compile(re.escape(FILES_PREFIX) + r"([^/]+)\.png")
-_GENERATE_FIELDS = ("type", "prompt", "model", "options")
-_OPTION_FIELDS = ("resolution", "aspect_ratio", "image_input", "content")
-
-
-#: The phases of a sync as the emulator sees them: which request a fault hits.
-PHASES = ("submit", "list", "poll", "download", "credits")
-
-#: What an :class:`Injection` can do, by when it acts. Before the request is acted on:
-BEFORE = ("drop", "429", "500", "502", "echo_key", "hang")
-#: After POST /generate created (and charged) the task:
-AFTER_CREATE = ("drop_after_create", "html_2xx", "no_task_id", "delay_after_create")
-#: To the task views a GET /task/:id or GET /tasks answers (unreadable answers too):
-IN_VIEWS = ("unknown_status", "no_url", "hostile_url", "html_2xx", "no_task_id")
-#: To an image download:
-IN_DOWNLOADS = ("truncate", "trickle", "endless", "wrong_format")
-KINDS = tuple(dict.fromkeys(BEFORE + AFTER_CREATE + IN_VIEWS + IN_DOWNLOADS))
-
-#: Image URLs no client may follow: another scheme, plain http off this machine, a path.
-HOSTILE_URLS = ("file:///etc/passwd", "http://images.example.org/x.png", "../../outside.png")
-
-
-@dataclass
-class Injection:
-    """One fault aimed at one phase: the next ``count`` requests of ``phase`` ("any":
-    every phase) whose body contains ``match`` (when given) get ``kind``, after
-    ``delay`` seconds. ``value`` is the kind's parameter (the URL of ``hostile_url``,
-    the state of ``unknown_status``)."""
-
-    kind: str
-    phase: str = "any"
-    count: int = 1
-    match: str | None = None
-    value: str | None = None
-    #: Seconds to hold the request before the fault acts.
-    delay: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
-        if self.phase not in (*PHASES, "any"):
-            raise ValueError(f"unknown phase {self.phase!r}; one of {', '.join(PHASES)}, any")
-
-
-@dataclass
-class Faults:
-    """Failures to inject; tests change these while the emulator runs.
-
-    Each counter is consumed by the requests it affects, one per request.
-    ``injections`` aim any fault of :data:`KINDS` at one phase of a sync.
-    """
-
-    #: A task whose prompt contains one of these ends "failed".
-    fail_prompts: tuple[str, ...] = ()
-    #: POST /generate creates and charges the task, then hangs up without answering.
-    drop_after_create: int = 0
-    #: GET /task/:id and GET /tasks answer 500 JSON.
-    read_errors: int = 0
-    #: POST /generate answers 500 JSON without creating a task.
-    generate_errors: int = 0
-    #: Any API request answers 502 with an HTML page (before auth and rate limit).
-    bad_gateway: int = 0
-    #: API requests answer 429 with Retry-After: 1 (after auth; not counted).
-    rate_limit_storm: int = 0
-    #: Image downloads send the full Content-Length but half the bytes, then close.
-    truncate_downloads: int = 0
-    #: "PNG", "JPEG" or "PDF"; the URL still ends in .png, so clients must sniff.
-    serve_format: str = "PNG"
-    #: Phase-aimed faults, consumed in order.
-    injections: list[Injection] = field(default_factory=list)
-    #: While True, no task finishes: every one reports "processing".
-    stuck: bool = False
-    #: Seconds the server's clock is off (negative: behind), in created_at and the Date header.
-    clock_skew: float = 0.0
-    #: Seconds a "hang" or "delay_after_create" holds its request.
-    hang_seconds: float = 30.0
-    #: Seconds between the 1 KiB pieces of a "trickle" download.
-    trickle_delay: float = 0.005
-    #: Retry-After of an injected "429".
-    retry_after: int = 1
-
-    def inject(self, kind: str, phase: str = "any", count: int = 1, **extra: Any) -> Faults:
-        """Add an :class:`Injection`; returns self, so calls chain."""
-        self.injections.append(Injection(kind, phase, count, **extra))
-        return self
 
 
 @dataclass
@@ -236,129 +154,6 @@ _HTML_200 = Reply(
 _NO_TASK_ID = _ok({"status": "pending"})
 
 
-class _Invalid(Exception):
-    """A request parameter is wrong; the message is the 400 answer's ``error``."""
-
-
-def _show(value: object) -> str:
-    """A value for an error message, cut short so one bad field cannot flood it."""
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_of(value: object, name: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        choices = ", ".join(f'"{choice}"' for choice in allowed)
-        raise _Invalid(f"{name} must be one of {choices}; got {_show(value)}")
-    assert isinstance(value, str)
-    return value
-
-
-def _no_unknown(obj: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(obj) - set(allowed))
-    if unknown:
-        raise _Invalid(
-            f"unknown field{'s' if len(unknown) > 1 else ''} in {name}: "
-            f"{', '.join(_show(key) for key in unknown)}; allowed: {', '.join(allowed)}"
-        )
-
-
-@dataclass(frozen=True)
-class _Generate:
-    type: str
-    prompt: str
-    model: str
-    resolution: str
-    aspect_ratio: str
-
-
-def _parse_generate(body: bytes | None) -> _Generate:
-    """Validate a POST /generate body the way the reference documents it."""
-    if body is None:
-        raise _Invalid(f"request body must be JSON of at most {MAX_BODY} bytes, sent with a Content-Length")
-    try:
-        request = json.loads(body)
-    # ValueError covers bytes that are not UTF-8; RecursionError absurdly deep nesting.
-    except (ValueError, RecursionError) as exc:
-        raise _Invalid(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(request, dict):
-        raise _Invalid("request body must be a JSON object")
-    _no_unknown(request, "request body", _GENERATE_FIELDS)
-    if "type" not in request:
-        raise _Invalid('type is required: "standard" or "pipeline"')
-    kind = _one_of(request["type"], "type", TYPES)
-    prompt = _parse_prompt(request.get("prompt"))
-    model = _one_of(request.get("model", MODELS[0]), "model", MODELS)
-    options = request.get("options", {})
-    if not isinstance(options, dict):
-        raise _Invalid("options must be a JSON object")
-    _no_unknown(options, "options", _OPTION_FIELDS)
-    resolution = _one_of(options.get("resolution", RESOLUTIONS[0]), "options.resolution", RESOLUTIONS)
-    ratio = _one_of(options.get("aspect_ratio", ASPECT_RATIOS[0]), "options.aspect_ratio", ASPECT_RATIOS)
-    _check_image_input(options.get("image_input", []))
-    # The content is only used in pipeline mode, but it is checked in either mode.
-    content = options.get("content", "")
-    if not isinstance(content, str):
-        raise _Invalid("options.content must be a string")
-    if len(content) > MAX_CONTENT:
-        raise _Invalid(f"options.content is too long: {len(content)} characters, at most {MAX_CONTENT}")
-    return _Generate(kind, prompt, model, resolution, ratio)
-
-
-def _parse_prompt(prompt: object) -> str:
-    if prompt is None:
-        raise _Invalid("prompt is required: a non-empty string")
-    if not isinstance(prompt, str):
-        raise _Invalid(f"prompt must be a string; got {_show(prompt)}")
-    if not prompt.strip():
-        raise _Invalid("prompt must not be empty")
-    if len(prompt) > MAX_PROMPT:
-        raise _Invalid(f"prompt is too long: {len(prompt)} characters, at most {MAX_PROMPT}")
-    return prompt
-
-
-def _check_image_input(urls: object) -> None:
-    if not isinstance(urls, list):
-        raise _Invalid("options.image_input must be a list of https:// URLs")
-    if len(urls) > MAX_IMAGE_INPUT:
-        raise _Invalid(f"options.image_input has {len(urls)} URLs, at most {MAX_IMAGE_INPUT}")
-    for index, url in enumerate(urls):
-        if not isinstance(url, str) or not url.startswith("https://") or len(url) <= 8:
-            raise _Invalid(f"options.image_input[{index}] must be an https:// URL; got {_show(url)}")
-
-
-@dataclass(frozen=True)
-class _ListQuery:
-    page: int
-    limit: int
-    type: str | None
-    status: str | None
-
-
-def _parse_list_query(query: str) -> _ListQuery:
-    """Validate GET /tasks parameters; "all" (the documented default) means no filter."""
-    params = {name: values[-1] for name, values in parse_qs(query, keep_blank_values=True).items()}
-    page = _int_param(params, "page", 1, 1, None)
-    limit = _int_param(params, "limit", DEFAULT_PAGE_LIMIT, 1, MAX_PAGE_LIMIT)
-    kind = _one_of(params.get("type", "all"), "type", ("all", *TYPES))
-    status = _one_of(params.get("status", "all"), "status", ("all", *STATUSES))
-    return _ListQuery(page, limit, None if kind == "all" else kind, None if status == "all" else status)
-
-
-def _int_param(params: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    text = params.get(name)
-    if text is None:
-        return default
-    bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
-    try:
-        value = int(text)
-    except ValueError:
-        raise _Invalid(f"{name} must be an integer {bounds}; got {_show(text)}") from None
-    if value < low or (high is not None and value > high):
-        raise _Invalid(f"{name} must be an integer {bounds}; got {value}")
-    return value
-
-
 def _phase(request: Request) -> str:
     """Which phase of a sync ``request`` belongs to (see :data:`PHASES`)."""
     if request.path.startswith(FILES_PREFIX):
@@ -382,7 +177,7 @@ def _iso(timestamp: float) -> str:
 class _Task:
     task_id: str
     owner: str
-    params: _Generate
+    params: Generate
     credits_used: int
     created: float  # the service clock, drives the status
     created_wall: float  # time.time(), for created_at / completed_at
@@ -544,7 +339,7 @@ class Service:
             )
         try:
             return action()
-        except _Invalid as exc:
+        except Invalid as exc:
             return _error(400, str(exc))
 
     def _injected(
@@ -642,7 +437,7 @@ class Service:
         return {"drop_after_create": _DROP, "html_2xx": _HTML_200, "no_task_id": _NO_TASK_ID}[after.kind]
 
     def _generate_answer(self, key: str, body: bytes | None) -> Reply:
-        params = _parse_generate(body)
+        params = parse_generate(body)
         cost = CREDIT_COST[params.resolution]
         with self._lock:
             if self._take_fault_locked("generate_errors"):
@@ -663,7 +458,7 @@ class Service:
             }
         )
 
-    def _create_locked(self, key: str, params: _Generate, cost: int) -> _Task:
+    def _create_locked(self, key: str, params: Generate, cost: int) -> _Task:
         # Drawn for every task, so a seed gives the same outcomes in the same order.
         unlucky = self._rng.random() < self._config.fail_rate
         injected = any(part in params.prompt for part in self._config.faults.fail_prompts)
@@ -702,7 +497,7 @@ class Service:
         return self._in_views("poll", [view], lambda views: _ok(views[0]))
 
     def _list_tasks(self, key: str, query: str, origin: str) -> Reply:
-        wanted = _parse_list_query(query)
+        wanted = parse_list_query(query)
         if self._take_fault("read_errors"):
             return _INJECTED_500
         now = self._clock()
