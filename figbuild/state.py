@@ -145,7 +145,7 @@ def classify(
         return status(State.FRESH, "the image recorded for these inputs", *older)
     # The digest decides (it is the exact request); the parts only say why it differs.
     diff: tuple[str, ...] = ()
-    if generated.fingerprint != current.digest:
+    if not current.made_by(generated.fingerprint, generated.parts):
         diff = tuple(changes(generated.parts, current.parts)) or ("request format changed",)
     if generated.provisional:
         return status(State.STALE, _provisional(generated), *diff, *older, *failure)

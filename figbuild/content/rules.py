@@ -8,26 +8,31 @@ from __future__ import annotations
 
 import re
 
-from figbuild.content import latex, markdown
+from figbuild.content import latex, macros, markdown
+from figbuild.content.canonical import canonical, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
-from figbuild.content.text import Document, find_section, normalise_lines
+from figbuild.content.text import Document, find_section
 
-_LATEX_HEAD = re.compile(
-    r"^\\(?:part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?\s*(?:\[[^\]]*\])?\s*\{"
-)
 _LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _PARSERS = {"latex": latex.parse, "markdown": markdown.parse}
 
 
 def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> Document:
     """The document of one file's ``text``, without following includes."""
     if kind == "latex":
-        cleaned = latex.clean(text, name, keep_figures)
+        texts, code = latex.clean(text, name, keep_figures)
     elif kind == "markdown":
-        cleaned = markdown.clean(text, name, keep_figures)
+        texts, code = markdown.clean(text, name, keep_figures)
     else:
-        cleaned = list(split_lines(text))
-    lines = [Line(name, number, line) for number, line in enumerate(cleaned, 1) if line is not None]
+        texts, code = list(split_lines(text)), frozenset()
+    lines = [
+        Line(name, number, line, number - 1 in code)
+        for number, line in enumerate(texts, 1)
+        if line is not None
+    ]
+    if kind == "latex":
+        lines = latex.body_of(macros.process(lines))
     return Document.of(lines, kind, _PARSERS.get(kind))
 
 
@@ -39,17 +44,29 @@ def expanded(
     if expander is None:
         expander = cache[keep_figures] = latex.Expander(files, keep_figures)
     expansion = expander.expand(relative)
-    return Document.of(expansion.lines, "latex", latex.parse), tuple(expansion.files)
+    lines = latex.body_of(macros.process(expansion.lines))
+    return Document.of(lines, "latex", latex.parse, expansion.missing), tuple(expansion.files)
+
+
+def expanded_markdown(
+    files: latex.Files, relative: str, keep_figures: bool
+) -> tuple[Document, tuple[str, ...]]:
+    """The Markdown document of ``relative`` with its Quarto includes followed, and every file read."""
+    expansion = markdown.expand(files, relative, keep_figures)
+    return Document.of(expansion.lines, "markdown", markdown.parse, expansion.missing), tuple(expansion.files)
 
 
 def select(document: Document, name: str, section: str | None, anchor: str | None) -> list[Line]:
     """The lines a part takes from ``document``: all, or one section (never an empty one)."""
     if section is None and anchor is None:
-        return list(document.lines)
+        lines = list(document.lines)
+        _check_missing(document, lines)
+        return lines
     if document.kind not in _PARSERS:
         raise ContentError(f"{name}: sections can only be picked from LaTeX (.tex) or Markdown (.md) files")
     lines = find_section(document, name, section, anchor)
-    text, _ = normalise_lines(lines, document.kind)
+    _check_missing(document, lines)
+    text, _ = sent_text(lines, document.kind)
     if _is_empty(text, document.kind):
         wanted = f"label '{anchor}'" if anchor is not None else f"'{section}'"
         raise ContentError(
@@ -60,10 +77,24 @@ def select(document: Document, name: str, section: str | None, anchor: str | Non
     return lines
 
 
+def _check_missing(document: Document, lines: list[Line]) -> None:
+    """A missing include is an error only for the part whose lines include it."""
+    if not document.missing:
+        return
+    for line in lines:
+        error = document.missing.get((line.file, line.number))
+        if error is not None:
+            raise ContentError(str(error), error.hint)
+
+
 def _is_empty(text: str, kind: str) -> bool:
     if kind == "markdown":
-        return not text.partition("\n")[2].strip()
-    head = _LATEX_HEAD.match(text)
+        rest = text.partition("\n")[2]
+        underline, _, after = rest.partition("\n")
+        if _SETEXT.match(underline):
+            rest = after
+        return not rest.strip()
+    head = latex.HEADING.match(text)
     if head is None:
         return not text.strip()
     close = latex.closing_brace(text, head.end())
@@ -76,24 +107,34 @@ def part_of(
 ) -> ContentPart:
     """The part ``document`` gives for a section (or all of it), with its sources and warnings."""
     lines = select(document, relative, section, anchor)
-    text, spans = normalise_lines(lines, document.kind)
-    by_file: dict[str, list[str]] = {}
+    kind = document.kind
+    text, spans = sent_text(lines, kind)
+    by_file: dict[str, list[Line]] = {}
     for line in lines:
-        by_file.setdefault(line.file, []).append(line.text)
-    sources = tuple((file, sha256_text("\n".join(texts))) for file, texts in by_file.items())
+        by_file.setdefault(line.file, []).append(line)
+    if len(by_file) == 1:
+        digest = sha256_text(canonical(lines, kind, keep_figures))
+        sources = tuple((file, digest) for file in by_file)
+    else:
+        digest = sha256_text(canonical(lines, kind, keep_figures))
+        sources = tuple(
+            (file, sha256_text(canonical(file_lines, kind, keep_figures)))
+            for file, file_lines in by_file.items()
+        )
     label = label_of(relative, section, anchor)
     return ContentPart(
         label,
         relative,
         section,
-        sha256_text(text),
+        digest,
         len(text),
         text,
         spans,
         sources,
-        _warnings(label, text, document.kind),
+        _warnings(label, text, kind),
         anchor,
         keep_figures,
+        sha256_text(text),
     )
 
 
@@ -105,7 +146,7 @@ def _warnings(label: str, text: str, kind: str) -> tuple[str, ...]:
     if not unfollowed:
         return ()
     prose = latex.UNFOLLOWED.sub("", _LATEX_LABEL.sub("", text))
-    head = _LATEX_HEAD.match(prose)
+    head = latex.HEADING.match(prose)
     if head is not None:
         close = latex.closing_brace(prose, head.end())
         prose = prose[close + 1 :] if close is not None else ""

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from figbuild.content.model import ContentError, Line, Span, spans_of
+from figbuild.content.model import ContentError, Line, Span
 
-_SPACES = re.compile(r"[ \t\f\v]+")
 _ESCAPED = re.compile(r"\\([^A-Za-z@])")
 _MACRO = re.compile(r"\\[A-Za-z@]+\*?")
 _DECORATION = re.compile(r"[{}$*_`]")
@@ -40,6 +39,8 @@ class Document:
     starts: tuple[int, ...]  # the offset in ``joined`` at which each line starts
     headings: tuple[Heading, ...] = ()
     labels: tuple[tuple[int, str], ...] = ()  # (offset, \label name) anywhere in the text
+    #: includes that name no file, by (file, line): an error for a part that takes that line
+    missing: Mapping[tuple[str, int], ContentError] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -47,15 +48,22 @@ class Document:
         lines: Sequence[Line],
         kind: str,
         parse: Callable[[str], tuple[list[Heading], list[tuple[int, str]]]] | None = None,
+        missing: Mapping[tuple[str, int], ContentError] | None = None,
     ) -> Document:
-        """The document of ``lines``; ``parse`` finds headings and labels in the joined text."""
+        """The document of ``lines``; ``parse`` finds headings and labels in the joined text
+        (code lines hidden from it: a heading in a listing is no heading)."""
         starts, offset = [], 0
+        code = False
         for line in lines:
             starts.append(offset)
             offset += len(line.text) + 1
+            code = code or line.code
         joined = "\n".join(line.text for line in lines)
-        headings, labels = parse(joined) if parse is not None else ([], [])
-        return cls(tuple(lines), kind, joined, tuple(starts), tuple(headings), tuple(labels))
+        parsed = (
+            "\n".join(" " * len(line.text) if line.code else line.text for line in lines) if code else joined
+        )
+        headings, labels = parse(parsed) if parse is not None else ([], [])
+        return cls(tuple(lines), kind, joined, tuple(starts), tuple(headings), tuple(labels), missing or {})
 
 
 def title_key(title: str) -> str:
@@ -65,36 +73,11 @@ def title_key(title: str) -> str:
     return " ".join(_DECORATION.sub("", text).casefold().split())
 
 
-def _has_blank_run(text: str) -> bool:
-    return "  " in text or "\t" in text or "\f" in text or "\v" in text
-
-
 def normalise_lines(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
-    """The text as sent, and the spans of the lines it came from.
+    """The text as sent, and the spans of the lines it came from (see :mod:`.canonical`)."""
+    from figbuild.content.canonical import sent_text
 
-    LaTeX: each paragraph joined onto one line, since TeX treats a newline as a
-    space. Markdown and plain text keep their lines (they can carry meaning) and
-    indentation, with runs of blanks collapsed. Both: trailing spaces and
-    repeated blank lines go.
-    """
-    latex = kind == "latex"
-    paragraphs: list[list[str]] = [[]]
-    used: list[Line] = []
-    for line in lines:
-        stripped = line.text.strip()
-        if not stripped:
-            if paragraphs[-1]:
-                paragraphs.append([])
-            continue
-        # The check first: most lines have no run of blanks, and sub() on a long line is slow.
-        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
-        if not latex:
-            body = line.text[: len(line.text) - len(line.text.lstrip(" \t"))] + body
-        paragraphs[-1].append(body)
-        used.append(line)
-    joiner = " " if latex else "\n"
-    text = "\n\n".join(joiner.join(paragraph) for paragraph in paragraphs if paragraph)
-    return text, spans_of(used)
+    return sent_text(lines, kind)
 
 
 def lines_between(document: Document, start: int, end: int) -> list[Line]:
