@@ -29,7 +29,7 @@ MAX_DEPTH = 12
 MAX_GROWTH = 100_000
 
 _DEFINE = re.compile(
-    r"\\(?P<cmd>(?:re|provide)?newcommand|DeclareRobustCommand|(?:New|Renew|Provide|Declare)DocumentCommand"
+    r"\\(?P<cmd>(?:re)?newcommand|providecommand|DeclareRobustCommand|(?:New|Renew|Provide|Declare)DocumentCommand"
     r"|[gex]?def)(?![A-Za-z@])\*?\s*"
 )
 _CONTROL = re.compile(r"\\(?:[A-Za-z@]+|.)")
