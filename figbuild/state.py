@@ -25,6 +25,7 @@ class State(str, Enum):
     MODIFIED = "modified"
     FROZEN = "frozen"
     ORPHANED = "orphaned"
+    ERROR = "error"  # its request cannot be made: a section renamed away, a missing file
 
     def __str__(self) -> str:
         return self.value
@@ -95,6 +96,23 @@ class OrphanStatus:
         if generated is not None:
             return generated.output
         return self.record.pending[0].output if self.record.pending else "-"
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.record.generated.fingerprint if self.record.generated else None
+
+
+@dataclass(frozen=True)
+class ErrorStatus:
+    """A figure whose request cannot be made (its content cannot be read, its prompt does
+    not render): shown with the reason, and the other figures keep their states."""
+
+    id: str
+    output: str
+    record: Record
+    reasons: tuple[str, ...]
+    state: State = State.ERROR
+    cost: int = 0
 
     @property
     def fingerprint(self) -> str | None:

@@ -7,12 +7,26 @@ the reader reads them. One test per report, each failing on the rules before it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import Result
 
 from figbuild.content import ContentError, ContentPart, ContentReader
 from figbuild.manifest import ContentSource
+
+from .conftest import PaperFactory
+
+RunCli = Callable[..., Result]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -300,3 +314,79 @@ def test_an_input_guarded_by_iffileexists_is_optional(tmp_path: Path) -> None:
     assert sent(tmp_path, "a.tex") == "Intro. unversioned"
     write(tmp_path, {"version.tex": "v1.2"})
     assert sent(tmp_path, "a.tex") == "Intro. v1.2"
+
+
+def _two_figures(make_paper: PaperFactory) -> Path:
+    return make_paper(
+        {
+            "version": 1,
+            "figures": {
+                "method": {"prompt": "Method.", "content": {"file": "main.tex", "section": "Method"}},
+                "intro": {"prompt": "Intro.", "content": {"file": "main.tex", "section": "Intro"}},
+            },
+        },
+        files={"main.tex": "\\section{Intro}\nHello.\n\\section{Method}\\label{sec:method}\nWe fuse.\n"},
+    )
+
+
+def test_a_renamed_section_is_an_error_row_and_the_others_keep_their_states(
+    make_paper: PaperFactory, run_cli: RunCli
+) -> None:
+    root = _two_figures(make_paper)
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    edit(root / "main.tex", "\\section{Method}", "\\section{Our Method}")
+    result = run_cli("status", "--json", root=root)
+    assert result.exit_code == 2
+    rows = {row["id"]: row for row in json.loads(result.stdout)}
+    assert rows["intro"]["state"] == "stale"  # a placeholder: stale, as it was
+    assert rows["method"]["state"] == "error"
+    assert "no section titled 'Method'" in rows["method"]["reasons"][0]
+    table = run_cli("status", root=root)
+    assert table.exit_code == 2
+    assert [line.split()[:2] for line in table.stdout.splitlines()[:2]] == [
+        ["method", "error"],
+        ["intro", "stale"],
+    ]
+
+
+def test_best_effort_keeps_the_image_of_an_unresolvable_figure_with_one_warning(
+    make_paper: PaperFactory, run_cli: RunCli
+) -> None:
+    root = _two_figures(make_paper)
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    image = (root / "figures" / "method.png").read_bytes()
+    edit(root / "main.tex", "\\section{Method}", "\\section{Our Method}")
+    result = run_cli("sync", "--best-effort", root=root)
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if "method" in line and "skipped" in line]
+    assert len(warnings) == 1
+    assert "kept its image" in warnings[0]
+    assert "fix its content" in warnings[0]
+    assert (root / "figures" / "method.png").read_bytes() == image
+
+
+def test_a_selector_error_lists_near_matches_first_with_paths_and_labels(tmp_path: Path) -> None:
+    text = (
+        "\\section{Intro}\n\\section{Method}\\label{sec:method}\n\\subsection{Flow Encoder}\\label{sec:enc}\n"
+        "x\n" + "".join(f"\\section{{Topic {n}}}\ny\n" for n in range(30))
+    )
+    write(tmp_path, {"main.tex": text})
+    with pytest.raises(ContentError) as caught:
+        part(tmp_path, "main.tex", "Flow encoders")
+    hint = caught.value.hint or ""
+    assert hint.startswith(
+        "near matches first: section: 'Method/Flow Encoder' or label: 'sec:enc' (main.tex:3)"
+    )
+    assert "and 27 more" in hint
+
+
+def test_a_suggested_title_with_a_backslash_pastes_as_valid_yaml(tmp_path: Path) -> None:
+    write(tmp_path, {"main.tex": "\\section{The \\emph{Flow} Model}\nx\n"})
+    with pytest.raises(ContentError) as caught:
+        part(tmp_path, "main.tex", "Flow Modl")
+    suggestion = (caught.value.hint or "").removeprefix("near matches first: ").split(" (")[0]
+    pasted = yaml.safe_load(f"content:\n  file: main.tex\n  {suggestion}\n")
+    assert pasted["content"]["section"] == "The \\emph{Flow} Model"
+    assert (
+        part(tmp_path, "main.tex", pasted["content"]["section"]).text == "\\section{The \\emph{Flow} Model} x"
+    )

@@ -7,6 +7,7 @@ are prose and where the headings are.
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -128,8 +129,14 @@ def _by_anchor(document: Document, source: str, anchor: str) -> int:
             if before:
                 return before[-1]
             raise ContentError(f"{source}: \\label{{{anchor}}} follows no heading")
-    known = ", ".join(h.anchor for h in headings if h.anchor) or "none"
-    raise ContentError(f"{source}: no heading labelled '{anchor}'", hint=f"labels there: {known}")
+    known = [h.anchor for h in headings if h.anchor]
+    near = difflib.get_close_matches(anchor, known, n=_SHOWN, cutoff=0.4)
+    listed = [*near, *(name for name in known if name not in near)][:_SHOWN]
+    shown = ", ".join(f"label: {yaml_quote(name)}" for name in listed if name) or "none"
+    more = f" (and {len(known) - len(listed)} more)" if len(known) > len(listed) else ""
+    raise ContentError(
+        f"{source}: no heading labelled {yaml_quote(anchor)}", hint=f"near matches first: {shown}{more}"
+    )
 
 
 def _by_title(document: Document, source: str, title: str) -> int:
@@ -141,15 +148,53 @@ def _by_title(document: Document, source: str, title: str) -> int:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        names = ", ".join(f"'{h.title}'" for h in headings) or "none"
-        raise ContentError(f"{source}: no section titled '{title}'", hint=f"sections there: {names}")
+        raise ContentError(f"{source}: no section titled {yaml_quote(title)}", hint=_near(document, wanted))
     listed = "; ".join(f"{where(document, headings[i])} '{_path(headings, i)}'" for i in matches)
     anchors = [headings[i].anchor for i in matches if headings[i].anchor]
-    example = f"label: {anchors[0]}" if anchors else f"section: {_path(headings, matches[-1])}"
+    example = (
+        f"label: {yaml_quote(anchors[0] or '')}"
+        if anchors
+        else f"section: {yaml_quote(_path(headings, matches[-1]))}"
+    )
     raise ContentError(
         f"{source}: section '{title}' matches {len(matches)} headings: {listed}",
         hint=f"name one with `label:` or a path such as `{example}`",
     )
+
+
+#: How many suggestions a selector error lists.
+_SHOWN = 6
+
+
+def yaml_quote(text: str) -> str:
+    """``text`` as a YAML single-quoted scalar: valid pasted anywhere in a manifest (a
+    backslash is literal in it, unlike in double quotes)."""
+    return "'" + " ".join(text.split()).replace("'", "''") + "'"
+
+
+def _near(document: Document, wanted: str) -> str:
+    """The headings a title that matches none most likely meant, nearest first, each as the
+    selector to paste: its nesting path, and its own ``label:`` (which survives a rename)."""
+    headings = document.headings
+    if not headings:
+        return "the file has no headings figbuild knows"
+    keys = [title_key(h.title) for h in headings]
+    scores = []
+    for index, key in enumerate(keys):
+        ratio = difflib.SequenceMatcher(None, wanted, key).ratio()
+        if wanted and (wanted in key or key in wanted):
+            ratio = max(ratio, 0.75)
+        scores.append((-ratio, index))
+    order = [index for _, index in sorted(scores)]
+    shown = []
+    for index in order[:_SHOWN]:
+        heading = headings[index]
+        text = f"section: {yaml_quote(_path(headings, index))}"
+        if heading.anchor:
+            text += f" or label: {yaml_quote(heading.anchor)}"
+        shown.append(f"{text} ({where(document, heading)})")
+    more = f"; and {len(headings) - len(shown)} more" if len(headings) > len(shown) else ""
+    return "near matches first: " + "; ".join(shown) + more
 
 
 def _short_key(heading: Heading) -> str | None:
