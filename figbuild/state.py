@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePosixPath
 
+from figbuild.fingerprint import RULES_PART
 from figbuild.fingerprint import reasons as changes
 from figbuild.lockfile import Generated, Pending, Record
 from figbuild.resolve import Resolved
@@ -77,6 +78,8 @@ class FigureStatus:
             or generated.sha256 != self.output_sha256
             or generated.output != self.output
             or generated.fingerprint != self.fingerprint
+            # made under the previous content rules with the same text: recorded under these
+            or generated.parts.get(RULES_PART) != self.resolved.fingerprint.parts.get(RULES_PART)
         )
 
 
