@@ -390,3 +390,39 @@ def test_a_suggested_title_with_a_backslash_pastes_as_valid_yaml(tmp_path: Path)
     assert (
         part(tmp_path, "main.tex", pasted["content"]["section"]).text == "\\section{The \\emph{Flow} Model} x"
     )
+
+
+def test_deps_lists_quarto_includes(make_paper: PaperFactory, run_cli: RunCli) -> None:
+    root = make_paper(
+        {
+            "version": 1,
+            "figures": {"m": {"prompt": "M.", "content": {"file": "ch/m.qmd", "section": "Method"}}},
+        },
+        files={"ch/m.qmd": "# Method\n\n{{< include _part.qmd >}}\n", "ch/_part.qmd": "We fuse.\n"},
+    )
+    result = run_cli("deps", root=root)
+    assert result.exit_code == 0
+    assert "ch/_part.qmd" in result.stdout.split()
+
+
+def test_show_prints_a_macro_using_section_expanded_with_file_and_lines(
+    make_paper: PaperFactory, run_cli: RunCli
+) -> None:
+    root = make_paper(
+        {
+            "version": 1,
+            "figures": {"m": {"prompt": "M.", "content": {"file": "main.tex", "section": "Method"}}},
+        },
+        files={
+            "main.tex": (
+                "\\documentclass{article}\n\\newcommand{\\ours}{GraphFlow}\n\\begin{document}\n"
+                "\\section{\\ours: Method}\n\\input{sections/method}\n\\end{document}\n"
+            ),
+            "sections/method.tex": "We present \\ours.\n\\ours{} is fast.\n",
+        },
+    )
+    result = run_cli("show", "m", root=root)
+    assert result.exit_code == 0
+    assert "--- part 1: main.tex#Method (main.tex:4, sections/method.tex:1-2)" in result.stdout
+    assert "\\section{GraphFlow: Method} We present GraphFlow. GraphFlow is fast." in result.stdout
+    assert "\\ours" not in result.stdout

@@ -48,11 +48,12 @@ class Macro:
     body: str
 
 
-def process(lines: Sequence[Line]) -> list[Line]:
-    """``lines`` with conditionals decided, definitions removed and macros expanded."""
-    joined = _joined(lines)
+def process(lines: list[Line]) -> list[Line]:
+    """``lines`` with conditionals decided, definitions removed and macros expanded (the
+    same list when there is nothing to do)."""
+    joined = original = _joined(lines)
     if "\\" not in joined:
-        return list(lines)
+        return lines
     flags: dict[str, bool] = {}
     texts = joined.split("\n")
     if "\\if" in joined or "\\newif" in joined:
@@ -68,6 +69,8 @@ def process(lines: Sequence[Line]) -> list[Line]:
         if "\\if" in expanded and flags:
             texts = _apply(expanded, conditional_spans(expanded, flags)).split("\n")
             texts = [line.text if line.code else text for line, text in zip(lines, texts, strict=True)]
+    if not macros and original == "\n".join(texts):
+        return lines
     out = []
     for line, text in zip(lines, texts, strict=True):
         if line.code:

@@ -7,11 +7,12 @@ Only imported when a file must be read (a stat-cache miss), so that a no-op
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from figbuild.content import latex, macros, markdown
 from figbuild.content.canonical import canonical, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
-from figbuild.content.text import Document, find_section
+from figbuild.content.text import Document, find_section, where
 
 _LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
@@ -32,8 +33,26 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
         if line is not None
     ]
     if kind == "latex":
-        lines = latex.body_of(macros.process(lines))
+        return _latex_document(lines, {})
     return Document.of(lines, kind, _PARSERS.get(kind))
+
+
+def _latex_document(lines: list[Line], missing: dict[tuple[str, int], ContentError]) -> Document:
+    """The document of LaTeX lines: macros applied, the preamble gone, headings found (each
+    knowing its title as written too, so that a selector may leave user macros out)."""
+    processed = macros.process(lines)
+    document = Document.of(latex.body_of(processed), "latex", latex.parse, missing)
+    if processed is lines or not document.headings:
+        return document
+    before = Document.of(lines, "latex", latex.parse)
+    raw = {where(before, heading): heading.title for heading in before.headings}
+    headings = tuple(
+        replace(heading, raw=raw.get(where(document, heading)))
+        if raw.get(where(document, heading), heading.title) != heading.title
+        else heading
+        for heading in document.headings
+    )
+    return replace(document, headings=headings)
 
 
 def expanded(
@@ -44,8 +63,7 @@ def expanded(
     if expander is None:
         expander = cache[keep_figures] = latex.Expander(files, keep_figures)
     expansion = expander.expand(relative)
-    lines = latex.body_of(macros.process(expansion.lines))
-    return Document.of(lines, "latex", latex.parse, expansion.missing), tuple(expansion.files)
+    return _latex_document(expansion.lines, expansion.missing), tuple(expansion.files)
 
 
 def expanded_markdown(

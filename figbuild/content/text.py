@@ -28,6 +28,8 @@ class Heading:
     title: str  # as written
     short: str | None = None  # LaTeX's \section[short]{...}
     anchor: str | None = None  # a \label right after it, or a Markdown {#id}
+    #: the title as written, before user macros were expanded (None: the same)
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def _by_anchor(document: Document, source: str, anchor: str) -> int:
 def _by_title(document: Document, source: str, title: str) -> int:
     headings = document.headings
     wanted = title_key(title)
-    matches = [i for i, h in enumerate(headings) if wanted in (title_key(h.title), _short_key(h))]
+    matches = [i for i, h in enumerate(headings) if wanted in _keys(h)]
     if not matches and "/" in title:
         matches = _by_path(headings, [title_key(part) for part in title.split("/")])
     if len(matches) == 1:
@@ -197,6 +199,13 @@ def _near(document: Document, wanted: str) -> str:
     return "near matches first: " + "; ".join(shown) + more
 
 
+def _keys(heading: Heading) -> tuple[str | None, ...]:
+    """What a title selector may match: the title (macros expanded), the short title, and
+    the title as written with its user macros left out (``\\ours: Method`` is ``Method``)."""
+    raw = title_key(heading.raw).strip(" :;,.-") if heading.raw is not None else None
+    return (title_key(heading.title), _short_key(heading), raw)
+
+
 def _short_key(heading: Heading) -> str | None:
     return title_key(heading.short) if heading.short is not None else None
 
@@ -213,7 +222,7 @@ def _parents(headings: Sequence[Heading], index: int) -> list[int]:
 
 def _by_path(headings: Sequence[Heading], keys: list[str]) -> list[int]:
     def matches(i: int, key: str) -> bool:
-        return key in (title_key(headings[i].title), _short_key(headings[i]))
+        return key in _keys(headings[i])
 
     found = []
     for index in range(len(headings)):
