@@ -426,3 +426,9 @@ def test_show_prints_a_macro_using_section_expanded_with_file_and_lines(
     assert "--- part 1: main.tex#Method (main.tex:4, sections/method.tex:1-2)" in result.stdout
     assert "\\section{GraphFlow: Method} We present GraphFlow. GraphFlow is fast." in result.stdout
     assert "\\ours" not in result.stdout
+
+
+def test_a_starred_include_is_followed(tmp_path: Path) -> None:
+    # excludeonly's \include*, as in a public paper tried for issue 19 (CROCUS).
+    write(tmp_path, {"main.tex": "\\include*{intro}\n", "intro.tex": "\\section{Introduction}\nCrowds.\n"})
+    assert sent(tmp_path, "main.tex", "Introduction") == "\\section{Introduction} Crowds."

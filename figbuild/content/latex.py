@@ -80,7 +80,8 @@ _END_DOCUMENT = re.compile(r"\\end\s*\{document\}")
 _BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
 _SUBFILE_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{(?:subfiles|standalone)\}")
 _INCLUDE = re.compile(
-    r"\\(?P<cmd>input|include|subfile)(?![A-Za-z@])\s*(?:\{(?P<arg>[^{}]*)\}|(?P<bare>[A-Za-z0-9_./-]+))"
+    r"\\(?P<cmd>input|include|subfile)(?![A-Za-z@])(?:\s*\*(?=\s*\{))?\s*"  # \include* (excludeonly)
+    r"(?:\{(?P<arg>[^{}]*)\}|(?P<bare>[A-Za-z0-9_./-]+))"
     r"|\\(?P<icmd>(?:sub)?(?:import|inputfrom|includefrom))\*?(?![A-Za-z@])\s*"
     r"\{(?P<dir>[^{}]*)\}\s*\{(?P<file>[^{}]*)\}"
 )
