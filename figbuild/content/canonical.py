@@ -96,6 +96,8 @@ def sent_text(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
 
 def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False) -> str:
     """The canonical form of ``lines``: prose as words, headings as titles, code as lines."""
+    if kind != "markdown" and not any(line.code for line in lines):
+        return " ".join(_prose_words(" ".join([line.text for line in lines]), kind, keep_figures))
     words: list[str] = []
     prose: list[str] = []
 

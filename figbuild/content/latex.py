@@ -340,8 +340,9 @@ class Expander:
     def _lines(self, relative: str) -> Cleaned:
         cleaned = self._cleaned.get(relative)
         if cleaned is None:
-            cleaned = clean(self.files.read(relative), relative, self.keep_figures)
-            if any(text is not None and "FileExists" in text for text in cleaned[0]):
+            text = self.files.read(relative)
+            cleaned = clean(text, relative, self.keep_figures)
+            if "FileExists" in text:
                 cleaned = self._if_file_exists(relative, cleaned)
             self._cleaned[relative] = cleaned
         return cleaned

@@ -17,6 +17,7 @@ Lines marked ``code`` (verbatim-like environments) are never touched.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,46 +49,77 @@ class Macro:
     body: str
 
 
-def process(lines: list[Line]) -> list[Line]:
+def process(lines: list[Line]) -> tuple[list[Line], bool]:
     """``lines`` with conditionals decided, definitions removed and macros expanded (the
-    same list when there is nothing to do)."""
-    joined = original = _joined(lines)
+    same list when there is nothing to do), and whether any macro was defined."""
+    joined = _joined(lines)
     if "\\" not in joined:
-        return lines
+        return lines, False
     flags: dict[str, bool] = {}
-    texts = joined.split("\n")
-    if "\\if" in joined or "\\newif" in joined:
-        texts = _apply(joined, conditional_spans(joined, flags)).split("\n")
-        joined = "\n".join(texts)
+    spans = conditional_spans(joined, flags) if "\\if" in joined else []
     macros: dict[str, Macro] = {}
-    if _DEFINE.search(joined) is not None:
-        macros, spans = definitions(joined)
-        texts = _apply(joined, spans).split("\n")
-    if macros:
-        texts = [text if line.code else expand(text, macros) for line, text in zip(lines, texts, strict=True)]
-        expanded = "\n".join("" if line.code else text for line, text in zip(lines, texts, strict=True))
-        if "\\if" in expanded and flags:
-            texts = _apply(expanded, conditional_spans(expanded, flags)).split("\n")
-            texts = [line.text if line.code else text for line, text in zip(lines, texts, strict=True)]
-    if not macros and original == "\n".join(texts):
-        return lines
-    out = []
-    for line, text in zip(lines, texts, strict=True):
-        if line.code:
-            out.append(line)
-        elif text.strip() or not line.text.strip():
-            out.append(line if text == line.text else line._replace(text=text))
-    return out
+    if any(command in joined for command in _COMMANDS):
+        macros, defined = definitions(joined, sorted(spans))
+        spans += defined
+    if spans:
+        lines = _cut(lines, joined, spans)
+    if not macros:
+        return lines, False
+    lines = [
+        line if line.code or "\\" not in line.text else line._replace(text=expand(line.text, macros))
+        for line in lines
+    ]
+    if flags:
+        expanded = _joined(lines)
+        if "\\if" in expanded:
+            lines = _cut(lines, expanded, conditional_spans(expanded, flags))
+    return lines, True
+
+
+#: The definition commands, as plain text: a quick test before the regular expression.
+_COMMANDS = ("newcommand", "providecommand", "def", "DeclareRobustCommand", "DocumentCommand")
 
 
 def _joined(lines: Sequence[Line]) -> str:
-    return "\n".join("" if line.code else line.text for line in lines)
+    return "\n".join(["" if line.code else line.text for line in lines])
 
 
-def _apply(text: str, spans: list[tuple[int, int]]) -> str:
-    from figbuild.content.latex import blank
-
-    return blank(text, spans)
+def _cut(lines: list[Line], joined: str, spans: list[tuple[int, int]]) -> list[Line]:
+    """``lines`` with the spans (offsets in ``joined``, their text with code lines empty) cut
+    out; a line left with nothing that had something goes, as a comment line does for TeX."""
+    cuts: dict[int, list[tuple[int, int]]] = {}
+    index, position = 0, 0  # the line at offset ``position`` (counting newlines, in C)
+    for start, end in sorted(spans):
+        index += joined.count("\n", position, start)
+        position = start
+        line_start = joined.rfind("\n", 0, start) + 1
+        while True:
+            line_end = joined.find("\n", line_start)
+            line_end = len(joined) if line_end == -1 else line_end
+            if not lines[index].code:
+                cuts.setdefault(index, []).append(
+                    (max(start, line_start) - line_start, min(end, line_end) - line_start)
+                )
+            if end <= line_end + 1 or line_end == len(joined):
+                break
+            index, line_start = index + 1, line_end + 1
+        position = line_start
+    out = list(lines)
+    gone = set()
+    for number, pieces in cuts.items():
+        text = lines[number].text
+        kept, at = [], 0
+        for begin, stop in sorted(pieces):
+            if begin > at:
+                kept.append(text[at:begin])
+            at = max(at, stop)
+        kept.append(text[at:])
+        new = "".join(kept)
+        if new.strip() or not text.strip():
+            out[number] = lines[number]._replace(text=new)
+        else:
+            gone.add(number)
+    return [line for number, line in enumerate(out) if number not in gone] if gone else out
 
 
 def conditional_spans(text: str, flags: dict[str, bool]) -> list[tuple[int, int]]:
@@ -152,9 +184,14 @@ def conditional_spans(text: str, flags: dict[str, bool]) -> list[tuple[int, int]
     return spans
 
 
-def definitions(text: str) -> tuple[dict[str, Macro], list[tuple[int, int]]]:
-    """The macros ``text`` defines, and the spans of their definitions."""
+def definitions(
+    text: str, dead: Sequence[tuple[int, int]] = ()
+) -> tuple[dict[str, Macro], list[tuple[int, int]]]:
+    """The macros ``text`` defines, and the spans of their definitions; one inside a ``dead``
+    span (a branch a conditional leaves out, sorted) defines nothing."""
     from figbuild.content.latex import closing_brace
+
+    starts = [start for start, _ in dead]
 
     macros: dict[str, Macro] = {}
     spans: list[tuple[int, int]] = []
@@ -206,6 +243,10 @@ def definitions(text: str) -> tuple[dict[str, Macro], list[tuple[int, int]]]:
         body = _XSPACE.sub("", text[at + 1 : close])
         spans.append((match.start(), close + 1))
         position = close + 1
+        if dead:
+            index = bisect.bisect_right(starts, match.start()) - 1
+            if index >= 0 and dead[index][1] >= close + 1:
+                continue
         if usable and not (command == "providecommand" and name in macros):
             macros[name] = Macro(arguments, default, body)
     return macros, spans

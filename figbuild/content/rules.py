@@ -6,13 +6,14 @@ Only imported when a file must be read (a stat-cache miss), so that a no-op
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import replace
 
 from figbuild.content import latex, macros, markdown
 from figbuild.content.canonical import canonical, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
-from figbuild.content.text import Document, find_section, where
+from figbuild.content.text import Document, find_section
 
 _LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
@@ -40,19 +41,22 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
 def _latex_document(lines: list[Line], missing: dict[tuple[str, int], ContentError]) -> Document:
     """The document of LaTeX lines: macros applied, the preamble gone, headings found (each
     knowing its title as written too, so that a selector may leave user macros out)."""
-    processed = macros.process(lines)
+    processed, expanded = macros.process(lines)
     document = Document.of(latex.body_of(processed), "latex", latex.parse, missing)
-    if processed is lines or not document.headings:
+    if not expanded or not document.headings:
         return document
-    before = Document.of(lines, "latex", latex.parse)
-    raw = {where(before, heading): heading.title for heading in before.headings}
-    headings = tuple(
-        replace(heading, raw=raw.get(where(document, heading)))
-        if raw.get(where(document, heading), heading.title) != heading.title
-        else heading
-        for heading in document.headings
-    )
-    return replace(document, headings=headings)
+    written = {(line.file, line.number): line.text for line in lines if "\\" in line.text}
+    headings = []
+    for heading in document.headings:
+        line = document.lines[bisect.bisect_right(document.starts, heading.start) - 1]
+        match = latex.HEADING.search(written.get((line.file, line.number), ""))
+        raw = None
+        if match is not None:
+            text = written[(line.file, line.number)]
+            close = latex.closing_brace(text, match.end())
+            raw = " ".join(text[match.end() : close].split()) if close is not None else None
+        headings.append(replace(heading, raw=raw) if raw is not None and raw != heading.title else heading)
+    return replace(document, headings=tuple(headings))
 
 
 def expanded(
@@ -84,8 +88,7 @@ def select(document: Document, name: str, section: str | None, anchor: str | Non
         raise ContentError(f"{name}: sections can only be picked from LaTeX (.tex) or Markdown (.md) files")
     lines = find_section(document, name, section, anchor)
     _check_missing(document, lines)
-    text, _ = sent_text(lines, document.kind)
-    if _is_empty(text, document.kind):
+    if _is_empty("\n".join([line.text for line in lines]).strip(), document.kind):
         wanted = f"label '{anchor}'" if anchor is not None else f"'{section}'"
         raise ContentError(
             f"{name}: section {wanted} ({lines[0].file}:{lines[0].number}) has no text once comments, "
@@ -127,17 +130,23 @@ def part_of(
     lines = select(document, relative, section, anchor)
     kind = document.kind
     text, spans = sent_text(lines, kind)
-    by_file: dict[str, list[Line]] = {}
-    for line in lines:
-        by_file.setdefault(line.file, []).append(line)
+    # The canonical form of each run of lines from one file: the part's is their words in
+    # order (no construct spans an include), each file's is what it contributed.
+    runs: list[tuple[str, str]] = []
+    start = 0
+    for index in range(1, len(lines) + 1):
+        if index == len(lines) or lines[index].file != lines[start].file:
+            runs.append((lines[start].file, canonical(lines[start:index], kind, keep_figures)))
+            start = index
+    digest = sha256_text(" ".join(form for _, form in runs if form))
+    by_file: dict[str, list[str]] = {}
+    for file, form in runs:
+        by_file.setdefault(file, []).append(form)
     if len(by_file) == 1:
-        digest = sha256_text(canonical(lines, kind, keep_figures))
         sources = tuple((file, digest) for file in by_file)
     else:
-        digest = sha256_text(canonical(lines, kind, keep_figures))
         sources = tuple(
-            (file, sha256_text(canonical(file_lines, kind, keep_figures)))
-            for file, file_lines in by_file.items()
+            (file, sha256_text(" ".join(form for form in forms if form))) for file, forms in by_file.items()
         )
     label = label_of(relative, section, anchor)
     return ContentPart(
