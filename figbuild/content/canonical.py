@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from operator import itemgetter
 
 from figbuild.content.model import Line, Span, spans_of
 
@@ -30,6 +31,7 @@ _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _MD_ATTRIBUTES = re.compile(r"\s*\{[^{}]*\}\s*$")
 _MD_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _MD_IMAGE = re.compile(r"!\[(?:[^\[\]]|\[[^\[\]]*\])*\]\([^()]*\)(?:\{[^{}]*\})?")
+_IS_CODE = itemgetter(3)  # Line.code
 #: Separates a code line from the words around it in the canonical form.
 _CODE = "\x0b"
 
@@ -48,6 +50,8 @@ def sent_text(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
     """
     latex = kind == "latex"
     joiner = " " if latex else "\n"
+    if not has_code(lines):
+        return _paragraphs(lines, latex, joiner)
     blocks: list[str] = []
     current: list[str] = []
     current_code = False
@@ -94,16 +98,41 @@ def sent_text(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
     return "".join(blocks), spans_of(used)
 
 
-def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False) -> str:
-    """The canonical form of ``lines``: prose as words, headings as titles, code as lines."""
-    if kind != "markdown" and not any(line.code for line in lines):
-        return " ".join(_prose_words(" ".join([line.text for line in lines]), kind, keep_figures))
+def has_code(lines: Sequence[Line]) -> bool:
+    return any(map(_IS_CODE, lines))
+
+
+def _paragraphs(lines: Sequence[Line], latex: bool, joiner: str) -> tuple[str, tuple[Span, ...]]:
+    """:func:`sent_text` of lines without code: paragraphs, their lines joined by ``joiner``."""
+    paragraphs: list[list[str]] = [[]]
+    used: list[Line] = []
+    for line in lines:
+        stripped = line.text.strip()
+        if not stripped:
+            if paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        # The check first: most lines have no run of blanks, and sub() on a long line is slow.
+        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
+        if not latex:
+            body = line.text[: len(line.text) - len(line.text.lstrip(" \t"))] + body
+        paragraphs[-1].append(body)
+        used.append(line)
+    text = "\n\n".join(joiner.join(paragraph) for paragraph in paragraphs if paragraph)
+    return text, spans_of(used)
+
+
+def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False, code: bool | None = None) -> str:
+    """The canonical form of ``lines``: prose as words, headings as titles, code as lines
+    (``code``: whether any line is code, when the caller knows)."""
+    if kind != "markdown" and not (has_code(lines) if code is None else code):
+        return _prose(" ".join([line.text for line in lines]), kind, keep_figures)
     words: list[str] = []
     prose: list[str] = []
 
     def flush() -> None:
         if prose:
-            words.extend(_prose_words(" ".join(prose), kind, keep_figures))
+            words.append(_prose(" ".join(prose), kind, keep_figures))
             prose.clear()
 
     markdown = kind == "markdown"
@@ -122,12 +151,12 @@ def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False) -> s
             heading = _md_heading(text, lines[index + 1] if index + 1 < count else None)
             if heading is not None:
                 flush()
-                words.extend(heading[0])
+                words.append(" ".join(heading[0]))
                 skip = heading[1]
                 continue
         prose.append(text)
     flush()
-    return " ".join(words)
+    return " ".join(word for word in words if word)
 
 
 def canonical_of_text(text: str, kind: str) -> str:
@@ -151,7 +180,8 @@ def _md_heading(text: str, after: Line | None) -> tuple[list[str], bool] | None:
     return None
 
 
-def _prose_words(text: str, kind: str, keep_figures: bool) -> list[str]:
+def _prose(text: str, kind: str, keep_figures: bool) -> str:
+    """Prose as its words, one space apart (labels, captions and images left out)."""
     if kind == "latex" and "\\" in text:
         if "\\label" in text:
             text = _LATEX_LABEL.sub(" ", text)
@@ -160,7 +190,18 @@ def _prose_words(text: str, kind: str, keep_figures: bool) -> list[str]:
         text = _CONTROL_SPACE.sub(r"\1", text)
     elif kind == "markdown" and "![" in text and not keep_figures:
         text = _MD_IMAGE.sub(" ", text)
-    return text.split()
+    return squash(text)
+
+
+def squash(text: str) -> str:
+    """``text`` with every run of blanks and line breaks one space, and none at the ends:
+    ``" ".join(text.split())`` for ASCII blanks, without making a string of every word."""
+    for blank in "\n\t\r\f\v":
+        if blank in text:
+            text = text.replace(blank, " ")
+    while "  " in text:
+        text = text.replace("    ", " ").replace("  ", " ")
+    return text.strip(" ")
 
 
 def _without_captions(text: str) -> str:

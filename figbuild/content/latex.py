@@ -156,6 +156,11 @@ def clean(text: str, source: str, keep_figures: bool = False) -> Cleaned:
     )
     if "\\" in joined:
         joined = blank(joined, _environment_spans(joined, ("comment",)))
+        if "\\iffalse" in joined or "\\iftrue" in joined:
+            # \iffalse and \iftrue here, file by file; \newif flags span files (macros.py).
+            from figbuild.content.macros import conditional_spans
+
+            joined = blank(joined, conditional_spans(joined, {}))
         joined = blank(joined, _document_spans(joined))
         if not keep_figures:
             joined = blank(joined, _environment_spans(joined, FIGURE_ENVIRONMENTS))

@@ -56,7 +56,8 @@ def process(lines: list[Line]) -> tuple[list[Line], bool]:
     if "\\" not in joined:
         return lines, False
     flags: dict[str, bool] = {}
-    spans = conditional_spans(joined, flags) if "\\if" in joined else []
+    # \iftrue and \iffalse are decided file by file when cleaning; flags may be set anywhere.
+    spans = conditional_spans(joined, flags) if "\\newif" in joined or "\\iff" in joined else []
     macros: dict[str, Macro] = {}
     if any(command in joined for command in _COMMANDS):
         macros, defined = definitions(joined, sorted(spans))

@@ -11,9 +11,12 @@ import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import itemgetter
 
 from figbuild.content.model import ContentError, Line, Span
 
+_IS_CODE = itemgetter(3)  # Line.code
 _ESCAPED = re.compile(r"\\([^A-Za-z@])")
 _MACRO = re.compile(r"\\[A-Za-z@]+\*?")
 _DECORATION = re.compile(r"[{}$*_`]")
@@ -55,12 +58,9 @@ class Document:
     ) -> Document:
         """The document of ``lines``; ``parse`` finds headings and labels in the joined text
         (code lines hidden from it: a heading in a listing is no heading)."""
-        starts, offset = [], 0
-        code = False
-        for line in lines:
-            starts.append(offset)
-            offset += len(line.text) + 1
-            code = code or line.code
+        starts = list(accumulate([len(line.text) + 1 for line in lines], initial=0))
+        starts.pop()
+        code = any(map(_IS_CODE, lines))
         joined = "\n".join(line.text for line in lines)
         parsed = (
             "\n".join(" " * len(line.text) if line.code else line.text for line in lines) if code else joined
