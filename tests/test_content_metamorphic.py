@@ -72,6 +72,11 @@ def family_figures(family: str) -> dict[str, tuple[str, str | None, str | None]]
 
 
 def digests(files: dict[str, str], family: str) -> dict[str, str]:
+    return {fid: digest for fid, (digest, _) in read_all(files, family).items()}
+
+
+def read_all(files: dict[str, str], family: str) -> dict[str, tuple[str, str]]:
+    """Each figure's digest and the text it sends."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write(root, files)
@@ -79,13 +84,18 @@ def digests(files: dict[str, str], family: str) -> dict[str, str]:
         out = {}
         for fid, (file, section, label) in family_figures(family).items():
             (part,) = reader.parts(ContentSource(file, section, anchor=label))
-            out[fid] = part.digest
+            out[fid] = (part.digest, part.text or "")
         return out
 
 
 @cache
 def baseline(family: str) -> dict[str, str]:
     return digests(family_files(family), family)
+
+
+@cache
+def baseline_texts(family: str) -> dict[str, str]:
+    return {fid: text for fid, (_, text) in read_all(family_files(family), family).items()}
 
 
 @cache
@@ -364,9 +374,12 @@ def test_a_word_edit_changes_exactly_the_figures_that_take_its_line(family: str)
     @given(word_edit(family))
     def check(edited: tuple[dict[str, str], tuple[str, int]]) -> None:
         files, where = edited
-        after = digests(files, family)
-        changed = {fid for fid, digest in after.items() if digest != baseline(family)[fid]}
+        after = read_all(files, family)
+        changed = {fid for fid, (digest, _) in after.items() if digest != baseline(family)[fid]}
         assert changed == {fid for fid, taken in spans(family).items() if where in taken}, where
+        # A digest change always shows in `figbuild diff`: the words sent differ too.
+        for fid in changed:
+            assert after[fid][1].split() != baseline_texts(family)[fid].split(), fid
 
     check()
 
