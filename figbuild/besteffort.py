@@ -35,6 +35,8 @@ from figbuild.timestamps import now
 
 #: What a fix for a manifest problem starts with.
 MANIFEST_FIX = "fix figures.yaml (`figbuild validate` lists every problem)"
+#: ... and for a figure whose content cannot be read (a section renamed, a file not made yet).
+CONTENT_FIX = "fix its content or the selector in figures.yaml (`figbuild validate` lists every problem)"
 #: Lock fingerprint of a placeholder drawn for a figure that could not be resolved:
 #: it matches no request, so the next sync that can resolve the figure replaces it.
 UNRESOLVED = "unresolved"
@@ -121,7 +123,8 @@ def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result:
     else:
         kept = "drew a placeholder" if _draw_unresolved(manifest, figure, result) else "kept its image"
     detail = "; ".join(_flat(problem, with_figure=False) for problem in problems)
-    return f"{figure_id}: skipped ({detail}); {kept}; {MANIFEST_FIX}"
+    content = all(problem.key == "content" for problem in problems)
+    return f"{figure_id}: skipped ({detail}); {kept}; {CONTENT_FIX if content else MANIFEST_FIX}"
 
 
 def _sync_good(

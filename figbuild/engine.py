@@ -399,8 +399,16 @@ class _Runner:
         old = status.record.generated
         current = status.resolved.fingerprint
         assert status.output_sha256 is not None
-        if old is not None and old.sha256 == status.output_sha256 and old.fingerprint == current.digest:
-            generated = replace(old, output=status.output)
+        if (
+            old is not None
+            and old.sha256 == status.output_sha256
+            and current.made_by(old.fingerprint, old.parts)
+        ):
+            # Under the previous content rules too: the same text was sent, the record moves
+            # to the digest of these rules and keeps how and for what the image was made.
+            generated = replace(
+                old, output=status.output, fingerprint=current.digest, parts=dict(current.parts)
+            )
         else:
             generated = pinned(status, status.output_sha256, How.RESTORED)
         self.keeper.update(lambda lock: lock.with_generated(status.id, generated))

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from figbuild.content.model import RULES_VERSION
+from figbuild.content.model import PREVIOUS_RULES, RULES_VERSION
 from figbuild.request import Request
 
 #: Bumped when the fingerprint's definition changes, so old locks read as stale.
@@ -24,6 +24,17 @@ RULES_PART = "content_rules"
 class Fingerprint:
     digest: str
     parts: Mapping[str, str]
+    #: The digest this request had under the previous content rules (whose content digest
+    #: was that of the text sent): a figure made under them, whose text sent is unchanged,
+    #: is made from this request. None without content.
+    previous: str | None = None
+
+    def made_by(self, digest: str, parts: Mapping[str, str]) -> bool:
+        """Whether an image recorded with fingerprint ``digest`` and ``parts`` was made for this
+        request: the same digest, or under the previous rules with the same text sent."""
+        if digest == self.digest:
+            return True
+        return self.previous == digest and parts.get(RULES_PART) == PREVIOUS_RULES
 
 
 def _sha256(data: str) -> str:
@@ -47,6 +58,10 @@ def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fi
     # The content rules' version is a part, not in the digest: a request whose text
     # comes out the same under new rules is the same request, and is never paid again.
     digest = "sha256:" + _sha256(_canonical({"scheme": SCHEME, "request": body}))
+    previous = None
+    if request.content and all(part.sent_digest for part in request.content):
+        body["content"] = [[part.label, part.sent_digest] for part in request.content]
+        previous = "sha256:" + _sha256(_canonical({"scheme": SCHEME, "request": body}))
     parts: dict[str, str] = {name: getattr(request, name) for name in _LITERAL_PARTS}
     parts["template"] = _sha256(template)
     parts["prompt"] = _sha256(request.prompt)
@@ -62,7 +77,7 @@ def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fi
             # What each file read contributed, so a reason can name the included file.
             for file, file_digest in part.sources:
                 parts[f"source:{part.label}>{file}"] = file_digest
-    return Fingerprint(digest, parts)
+    return Fingerprint(digest, parts, previous)
 
 
 def reasons(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from figbuild import fastpath
 from figbuild.backends import redact
 from figbuild.report import FINAL_EVENTS
-from figbuild.state import FigureStatus, OrphanStatus, State
+from figbuild.state import ErrorStatus, FigureStatus, OrphanStatus, State
 
 #: A row of ``status``: a figure of the manifest, or an orphaned lock record.
-StatusRow = FigureStatus | OrphanStatus
+StatusRow = FigureStatus | OrphanStatus | ErrorStatus
 
 if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.backends.paperbanana.client import Credits, Task

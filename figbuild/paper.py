@@ -11,13 +11,13 @@ from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.cache import Cache
 from figbuild.digests import StatCache, sha256_file
-from figbuild.errors import FileError, ManifestError
+from figbuild.errors import FileError, ManifestError, Problem
 from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
 from figbuild.paths import RootGuard
 from figbuild.request import Terms
-from figbuild.resolve import Resolved, resolve
-from figbuild.state import FigureStatus, OrphanStatus, classify
+from figbuild.resolve import Resolved, resolve, resolve_each
+from figbuild.state import ErrorStatus, FigureStatus, OrphanStatus, classify
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,24 @@ class Paper:
         """Every named figure (all when none are named), rendered and read."""
         return resolve(self.manifest, self.manifest.select(ids) if ids else None, self.cache, self.terms)
 
+    def survey(self, ids: tuple[str, ...], lock: Lock) -> tuple[list[FigureStatus], list[ErrorStatus]]:
+        """The state of every named figure that resolves, and an error row for each one that
+        does not (in manifest order), so that one broken figure hides no other."""
+        figures = self.manifest.select(ids) if ids else None
+        resolved, broken = resolve_each(self.manifest, figures, self.cache, self.terms)
+        statuses = self.statuses(resolved, lock)
+        errors = [
+            ErrorStatus(
+                figure.id,
+                figure.output,
+                lock.record(figure.id),
+                tuple(_reason(problem) for problem in broken[figure.id]),
+            )
+            for figure in self.manifest.figures
+            if figure.id in broken
+        ]
+        return statuses, errors
+
     def ignored_outputs(self, statuses: Iterable[FigureStatus]) -> dict[str, str]:
         """The outputs git would leave out of a commit, each with the rule that ignores it:
         a co-author's clone would have to pay for them again."""
@@ -96,6 +114,11 @@ class Paper:
         everything = len(resolved) == len(self.manifest.figures)
         self.cache.save(keep={"outputs": stats.keys} if everything else None)
         return statuses
+
+
+def _reason(problem: Problem) -> str:
+    """A problem as an error row's reason: the message and its hint, without the figure."""
+    return problem.message + (f" (hint: {problem.hint})" if problem.hint else "")
 
 
 def _digest(path: Path, stats: StatCache) -> str | None:

@@ -194,7 +194,8 @@ def for_provisional(
         # A stand-in drawn for these very inputs says nothing new when drawn again,
         # unless it is a lesser one (a placeholder, when the emulator is asked).
         lesser = makes in _STAND_INS and _STAND_INS.index(generated.how) < _STAND_INS.index(makes)
-        return Decision(generate=generated.fingerprint != status.resolved.fingerprint.digest or lesser)
+        current = status.resolved.fingerprint
+        return Decision(generate=not current.made_by(generated.fingerprint, generated.parts) or lesser)
     if status.state in (State.MODIFIED, State.STALE):
         return Decision(skip="has a real image; placeholders never replace one")
     return NOTHING

@@ -43,18 +43,33 @@ def resolve(
 
     ``terms`` are the target API's: its limits are checked here, before anything is
     sent, and its prices give each figure's cost."""
+    resolved, broken = resolve_each(manifest, figures, cache, terms)
+    if broken:
+        raise ManifestError([problem for problems in broken.values() for problem in problems])
+    return resolved
+
+
+def resolve_each(
+    manifest: Manifest,
+    figures: Iterable[Figure] | None = None,
+    cache: Cache | None = None,
+    terms: Terms = FREE,
+) -> tuple[list[Resolved], dict[str, list[Problem]]]:
+    """Every figure that resolves, and the problems of each one that does not (by id):
+    a figure whose content cannot be read does not hide the others."""
     cache = cache or Cache(None)
     stats = StatCache(cache, "content")
     reader = ContentReader(manifest.root, stats)
     renderer = _Renderer(manifest.vars, cache)
     resolved: list[Resolved] = []
-    problems: list[Problem] = []
+    broken: dict[str, list[Problem]] = {}
     for figure in manifest.figures if figures is None else figures:
-        problems.extend(_problems_of(manifest, figure, reader, renderer, terms, resolved))
-    if problems:
-        raise ManifestError(problems)
-    cache.save(keep={"prompts": renderer.keys, "content": stats.keys} if figures is None else None)
-    return resolved
+        problems = _problems_of(manifest, figure, reader, renderer, terms, resolved)
+        if problems:
+            broken[figure.id] = problems
+    if not broken:
+        cache.save(keep={"prompts": renderer.keys, "content": stats.keys} if figures is None else None)
+    return resolved, broken
 
 
 def warnings(resolved: Iterable[Resolved]) -> list[str]:

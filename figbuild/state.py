@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePosixPath
 
+from figbuild.fingerprint import RULES_PART
 from figbuild.fingerprint import reasons as changes
 from figbuild.lockfile import Generated, Pending, Record
 from figbuild.resolve import Resolved
@@ -25,6 +26,7 @@ class State(str, Enum):
     MODIFIED = "modified"
     FROZEN = "frozen"
     ORPHANED = "orphaned"
+    ERROR = "error"  # its request cannot be made: a section renamed away, a missing file
 
     def __str__(self) -> str:
         return self.value
@@ -76,6 +78,8 @@ class FigureStatus:
             or generated.sha256 != self.output_sha256
             or generated.output != self.output
             or generated.fingerprint != self.fingerprint
+            # made under the previous content rules with the same text: recorded under these
+            or generated.parts.get(RULES_PART) != self.resolved.fingerprint.parts.get(RULES_PART)
         )
 
 
@@ -95,6 +99,23 @@ class OrphanStatus:
         if generated is not None:
             return generated.output
         return self.record.pending[0].output if self.record.pending else "-"
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.record.generated.fingerprint if self.record.generated else None
+
+
+@dataclass(frozen=True)
+class ErrorStatus:
+    """A figure whose request cannot be made (its content cannot be read, its prompt does
+    not render): shown with the reason, and the other figures keep their states."""
+
+    id: str
+    output: str
+    record: Record
+    reasons: tuple[str, ...]
+    state: State = State.ERROR
+    cost: int = 0
 
     @property
     def fingerprint(self) -> str | None:
@@ -145,7 +166,7 @@ def classify(
         return status(State.FRESH, "the image recorded for these inputs", *older)
     # The digest decides (it is the exact request); the parts only say why it differs.
     diff: tuple[str, ...] = ()
-    if generated.fingerprint != current.digest:
+    if not current.made_by(generated.fingerprint, generated.parts):
         diff = tuple(changes(generated.parts, current.parts)) or ("request format changed",)
     if generated.provisional:
         return status(State.STALE, _provisional(generated), *diff, *older, *failure)

@@ -404,3 +404,45 @@ def test_a_reason_does_not_repeat_the_named_file(paper: Path, run_cli: RunCli) -
         row["id"]: row["reasons"] for row in json.loads(run_cli("status", "--json", root=paper).stdout)
     }
     assert reasons["intro"] == ["content overleaf/main.tex#introduction changed"]
+
+
+def _as_made_under_the_previous_rules(paper: Path, changed: set[str]) -> None:
+    """The lock as figbuild with content rules 2 wrote it: content digests of the text sent.
+    The figures in ``changed`` had another text sent then (another fingerprint)."""
+    opened = Paper.open(paper)
+    current = {item.figure.id: item for item in opened.resolve()}
+    lock = json.loads((paper / "figures.lock").read_text())
+    for figure_id, record in lock["figures"].items():
+        generated, item = record["generated"], current[figure_id]
+        parts = {k: v for k, v in generated["parts"].items() if not k.startswith(("content:", "source:"))}
+        parts["content_rules"] = "2"
+        parts.update({f"content:{part.label}": part.sent_digest for part in item.request.content})
+        generated["parts"] = parts
+        generated["fingerprint"] = item.fingerprint.previous
+        if figure_id in changed:
+            parts.update({f"content:{part.label}": "1" * 64 for part in item.request.content})
+            generated["fingerprint"] = "sha256:" + "1" * 64
+    (paper / "figures.lock").write_text(json.dumps(lock))
+
+
+def test_an_upgrade_restales_only_figures_whose_text_sent_changed(
+    paper: Path, run_cli: RunCli, emulator: Emulator
+) -> None:
+    _as_made_under_the_previous_rules(paper, {"method"})
+    result = run_cli("status", "--json", root=paper)
+    rows = {row["id"]: (row["state"], row["reasons"]) for row in json.loads(result.stdout)}
+    assert rows == {
+        figure: ("stale", ["content rules changed"]) if figure == "method" else ("fresh", [])
+        for figure in FIGURES
+    }
+    assert run_cli("accept", "method", root=paper).exit_code == 0
+    # A sync re-records the others under the new rules, and sends nothing.
+    result_sync = run_sync(emulator, paper)
+    assert not result_sync.failed
+    assert emulator.records() == [], "not a single request"
+    lock = json.loads((paper / "figures.lock").read_text())
+    assert {f: r["generated"]["parts"]["content_rules"] for f, r in lock["figures"].items()} == dict.fromkeys(
+        FIGURES, "3"
+    )
+    states = {row["id"]: row["state"] for row in json.loads(run_cli("status", "--json", root=paper).stdout)}
+    assert states == dict.fromkeys(FIGURES, "fresh")

@@ -295,7 +295,7 @@ def test_front_matter_is_dropped_and_yields_no_sections() -> None:
     assert md(FRONT_MATTER) == "# Summary\n\nText."
     with pytest.raises(ContentError) as info:
         section(FRONT_MATTER, "markdown", "Optional fields", "paper.md")
-    assert info.value.hint == "sections there: 'Summary'"
+    assert info.value.hint == "near matches first: section: 'Summary' (paper.md:10)"
 
 
 def test_a_thematic_break_later_is_not_front_matter() -> None:

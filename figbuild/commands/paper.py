@@ -39,18 +39,22 @@ def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int
 
     paper = env.paper()
     lock = paper.read_lock()
-    statuses = paper.statuses(paper.resolve(ids), lock)
-    rows: list[StatusRow] = [*statuses, *([] if ids else paper.orphans(lock))]
+    statuses, errors = paper.survey(ids, lock)
+    order = {figure.id: index for index, figure in enumerate(paper.manifest.figures)}
+    rows: list[StatusRow] = sorted([*statuses, *errors], key=lambda row: order[row.id])
+    rows += [] if ids else paper.orphans(lock)
     if as_json:
         env.console.print(status_json(rows))
     else:
         env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
-    code = ExitCode.OK
+    code = ExitCode.USAGE if errors else ExitCode.OK
+    for error in errors:
+        env.console.error(f"figbuild: error: figure '{error.id}': {'; '.join(error.reasons)}")
     if check:
         behind = [s.id for s in statuses if not s.state.passes_check]
-        if behind:
+        if behind and not errors:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
     fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)

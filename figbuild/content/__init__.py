@@ -1,11 +1,13 @@
 """Paper content: follow includes, drop what is not prose, pick sections, normalise.
 
-What is hashed is exactly the text that would be sent, and that text is what the
-author means as the paper's prose (SPEC, "The manifest"): a comment, a figure
-float or a note can change without making a figure stale.
+What is sent is the text the author means as the paper's prose (SPEC, "The
+manifest"), and what is hashed is its canonical form: a comment, a figure float, a
+note, a re-wrapped paragraph or a label can change without making a figure stale.
 
 - :mod:`.latex` and :mod:`.markdown` say what is prose and where headings are;
-- :mod:`.text` turns lines into the text sent and finds sections;
+- :mod:`.macros` applies LaTeX conditionals and user macros;
+- :mod:`.canonical` defines the two forms of a part: the text sent, the canonical form;
+- :mod:`.text` finds sections;
 - :mod:`.rules` applies them to a file: document, section, part;
 - :mod:`.reader` reads sources under a paper root, with the stat cache (and
   imports the rest only when a file has to be read).

@@ -1,10 +1,14 @@
 """LaTeX sources: what is prose, what is included, where the headings are.
 
-A file is first *cleaned*: comments, ``comment`` environments, ``\\iffalse``
-blocks, notes, figure floats and ``\\includegraphics`` are removed, keeping the
-line structure so that every remaining line still knows its number. Then its
-``\\input``-style commands are replaced by the cleaned lines of the files they
-name, recursively, the way TeX finds them.
+A file is first *cleaned*: comments, ``comment`` environments, notes, figure
+floats and ``\\includegraphics`` are removed, keeping the line structure so that
+every remaining line still knows its number; the lines of verbatim-like
+environments are marked as code and kept as written (a ``%`` there is text).
+Then its ``\\input``-style commands are replaced by the cleaned lines of the
+files they name, recursively, the way TeX finds them. A file that is missing is
+only an error for the sections that include it (:attr:`Expansion.missing`), and
+``\\IfFileExists`` decides by whether the file is there. Conditionals and macros
+are then applied to the whole document (:mod:`.macros`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from figbuild.content.model import ContentError, Line, split_lines
@@ -21,8 +25,11 @@ from figbuild.content.text import Heading
 # \part is -1 so that a \chapter ends at the next \part, as LaTeX numbers them.
 LEVELS = {
     "part": -1,
+    "addpart": -1,
     "chapter": 0,
+    "addchap": 0,
     "section": 1,
+    "addsec": 1,
     "subsection": 2,
     "subsubsection": 3,
     "paragraph": 4,
@@ -44,23 +51,37 @@ FIGURE_ENVIRONMENTS = (
     "minipagefigure",
 )
 
-_HEADING = re.compile(
-    r"\\(part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?\s*"
-    r"(?:\[(?P<short>[^\]]*)\])?\s*\{"
+HEADING = re.compile(
+    r"\\(part|addpart|chapter|addchap|section|addsec|subsection|subsubsection|paragraph|subparagraph)"
+    r"(?![A-Za-z@])\*?\s*(?:\[(?P<short>[^\]]*)\])?\s*\{"
 )
+#: Environments whose lines are code: kept as written, a % in them is text.
+VERBATIM = (
+    "verbatim",
+    "verbatim*",
+    "Verbatim",
+    "Verbatim*",
+    "BVerbatim",
+    "LVerbatim",
+    "lstlisting",
+    "minted",
+)
+_VERBATIM_BEGIN = re.compile(r"\\begin\s*\{(" + "|".join(re.escape(name) for name in VERBATIM) + r")\}")
+_VERB = ("verb", "lstinline")
+_IF_FILE = re.compile(r"\\(IfFileExists|InputIfFileExists)(?![A-Za-z@])\s*\{([^{}]*)\}")
 _LABEL = re.compile(r"\\label\s*\{([^{}]*)\}")
 _LABEL_AFTER = re.compile(r"\s*\\label\s*\{([^{}]*)\}")
 # Everything before the first % that is not escaped: \\ and \% are single tokens.
 _COMMENT = re.compile(r"((?:[^\\%]|\\.)*)%", re.DOTALL)
 _IGNORE = re.compile(r"figbuild:\s*ignore-(start|end)")
-_CONDITIONAL = re.compile(r"\\(if[A-Za-z@]*|else|fi)(?![A-Za-z@])(\s*\{)?")
 _NOTE = re.compile(r"\\(?:todo|missingfigure|todoinline|listoftodos)(?![A-Za-z@])\*?\s*(?:\[[^\]]*\])?\s*")
 _GRAPHICS = re.compile(r"\\includegraphics(?![A-Za-z@])\*?\s*(?:\[[^\]]*\])?\s*\{")
 _END_DOCUMENT = re.compile(r"\\end\s*\{document\}")
 _BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
 _SUBFILE_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{(?:subfiles|standalone)\}")
 _INCLUDE = re.compile(
-    r"\\(?P<cmd>input|include|subfile)(?![A-Za-z@])\s*(?:\{(?P<arg>[^{}]*)\}|(?P<bare>[A-Za-z0-9_./-]+))"
+    r"\\(?P<cmd>input|include|subfile)(?![A-Za-z@])(?:\s*\*(?=\s*\{))?\s*"  # \include* (excludeonly)
+    r"(?:\{(?P<arg>[^{}]*)\}|(?P<bare>[A-Za-z0-9_./-]+))"
     r"|\\(?P<icmd>(?:sub)?(?:import|inputfrom|includefrom))\*?(?![A-Za-z@])\s*"
     r"\{(?P<dir>[^{}]*)\}\s*\{(?P<file>[^{}]*)\}"
 )
@@ -83,39 +104,97 @@ def strip_comment(line: str) -> tuple[str, str | None]:
     """The line without its ``%`` comment (``\\%`` is kept), and the comment's text."""
     if "%" not in line:
         return line, None
+    if "\\verb" in line or "\\lstinline" in line:
+        return _strip_comment_verb(line)
     match = _COMMENT.match(line)
     if match is None:
         return line, None
     return match.group(1), line[match.end() :]
 
 
-def clean(text: str, source: str, keep_figures: bool = False) -> list[str | None]:
-    """The lines of ``text`` with everything that is not prose removed.
+def _strip_comment_verb(line: str) -> tuple[str, str | None]:
+    """:func:`strip_comment` for a line with ``\\verb|…|``: what the delimiters hold is text."""
+    index, length = 0, len(line)
+    while index < length:
+        char = line[index]
+        if char == "%":
+            return line[:index], line[index + 1 :]
+        if char != "\\":
+            index += 1
+            continue
+        name = next((name for name in _VERB if line.startswith(name, index + 1)), None)
+        after = index + 1 + len(name) if name is not None else index + 2
+        if name is not None and line.startswith("*", after):
+            after += 1
+        if name is None or after >= length or line[after].isalpha() or line[after].isspace():
+            index += 2
+            continue
+        delimiter = "}" if line[after] == "{" else line[after]
+        close = line.find(delimiter, after + 1)
+        index = length if close == -1 else close + 1
+    return line, None
+
+
+#: A cleaned file: each line's text (None: the line vanishes) and which lines are code.
+Cleaned = tuple[list[str | None], frozenset[int]]
+
+
+def clean(text: str, source: str, keep_figures: bool = False) -> Cleaned:
+    """The lines of ``text`` with everything that is not prose removed, and the
+    (0-based) lines of verbatim-like environments, kept as written.
 
     A line that had text and has none left is None (it vanishes, as a comment
     line does for TeX); a line that was blank stays "" (a paragraph break).
     """
     raw = split_lines(text)
-    kept = _without_comments(raw, source)
-    joined = "\n".join(kept)
+    kept, blocks = _without_comments(raw, source)
+    code = {index for _, lines in blocks for index in lines}
+    joined = (
+        "\n".join("" if index in code else line for index, line in enumerate(kept))
+        if code
+        else "\n".join(kept)
+    )
     if "\\" in joined:
-        joined = _blank(joined, _environment_spans(joined, ("comment",)))
-        joined = _blank(joined, _false_spans(joined))
-        joined = _blank(joined, _document_spans(joined))
+        joined = blank(joined, _environment_spans(joined, ("comment",)))
+        if "\\iffalse" in joined or "\\iftrue" in joined:
+            # \iffalse and \iftrue here, file by file; \newif flags span files (macros.py).
+            from figbuild.content.macros import conditional_spans
+
+            joined = blank(joined, conditional_spans(joined, {}))
+        joined = blank(joined, _document_spans(joined))
         if not keep_figures:
-            joined = _blank(joined, _environment_spans(joined, FIGURE_ENVIRONMENTS))
-        joined = _blank(joined, _command_spans(joined, _NOTE, braced=False))
+            joined = blank(joined, _environment_spans(joined, FIGURE_ENVIRONMENTS))
+        joined = blank(joined, _command_spans(joined, _NOTE, braced=False))
         if not keep_figures:
-            joined = _blank(joined, _command_spans(joined, _GRAPHICS, braced=True))
+            joined = blank(joined, _command_spans(joined, _GRAPHICS, braced=True))
     cleaned = joined.split("\n")
+    kept_code: set[int] = set()
+    for begin, lines in blocks:
+        if "\\begin" in cleaned[begin]:  # the environment was not in a dropped float
+            kept_code.update(lines)
+            for index in lines:
+                cleaned[index] = raw[index]
     pairs = zip(raw, cleaned, strict=True)
-    return [None if not now.strip() and before.strip() else now for before, now in pairs]
+    texts = [None if not now.strip() and before.strip() else now for before, now in pairs]
+    for index in kept_code:
+        texts[index] = raw[index]
+    return texts, frozenset(kept_code)
 
 
-def _without_comments(lines: list[str], source: str) -> list[str]:
+def _without_comments(lines: list[str], source: str) -> tuple[list[str], list[tuple[int, list[int]]]]:
+    """The lines without comments and ignored regions, and each verbatim-like environment's
+    begin line with its code lines (0-based)."""
     out: list[str] = []
+    blocks: list[tuple[int, list[int]]] = []
     ignoring: int | None = None
+    verbatim: re.Pattern[str] | None = None
     for number, line in enumerate(lines, 1):
+        if verbatim is not None and ignoring is None:
+            if verbatim.search(line) is None:
+                out.append(line)
+                blocks[-1][1].append(number - 1)
+                continue
+            verbatim = None
         body, comment = strip_comment(line)
         marker = _IGNORE.search(comment) if comment is not None else None
         if marker is not None and marker.group(1) == "start" and ignoring is None:
@@ -126,15 +205,20 @@ def _without_comments(lines: list[str], source: str) -> list[str]:
                 ignoring = None
             continue
         out.append(body)
+        if "\\begin" in body:
+            begin = _VERBATIM_BEGIN.search(body)
+            if begin is not None and f"\\end{{{begin.group(1)}}}" not in body[begin.end() :]:
+                verbatim = re.compile(r"\\end\s*\{" + re.escape(begin.group(1)) + r"\}")
+                blocks.append((number - 1, []))
     if ignoring is not None:
         raise ContentError(
             f"{source}:{ignoring}: `figbuild: ignore-start` has no `figbuild: ignore-end` after it",
             hint="add a `% figbuild: ignore-end` line where the ignored region ends",
         )
-    return out
+    return out, blocks
 
 
-def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+def blank(text: str, spans: list[tuple[int, int]]) -> str:
     """``text`` with each span removed, except its newlines."""
     if not spans:
         return text
@@ -195,37 +279,6 @@ def _environment_spans(text: str, names: Sequence[str]) -> list[tuple[int, int]]
     return spans
 
 
-def _false_spans(text: str) -> list[tuple[int, int]]:
-    """``\\iffalse`` … ``\\fi`` (the ``\\else`` branch, if any, stays)."""
-    if "\\iffalse" not in text:
-        return []
-    spans = []
-    position = 0
-    while (start := text.find("\\iffalse", position)) != -1:
-        depth, end, else_at = 1, len(text), None
-        fi_span: tuple[int, int] | None = None
-        for token in _CONDITIONAL.finditer(text, start + len("\\iffalse")):
-            name = token.group(1)
-            if name.startswith("if"):
-                # \iff is a symbol and \ifthenelse{…} a command; neither has a \fi.
-                if name != "iff" and token.group(2) is None:
-                    depth += 1
-            elif name == "else" and depth == 1 and else_at is None:
-                else_at = token.end()
-            elif name == "fi":
-                depth -= 1
-                if depth == 0:
-                    end = token.end()
-                    fi_span = (token.start(), token.end())
-                    break
-        if else_at is not None and fi_span is not None:
-            spans.extend([(start, else_at), fi_span])
-        else:
-            spans.append((start, end))
-        position = max(end, start + 1)
-    return spans
-
-
 def _document_spans(text: str) -> list[tuple[int, int]]:
     """A subfile's preamble, and everything from ``\\end{document}`` on (TeX never reads it)."""
     spans = []
@@ -254,10 +307,16 @@ def _command_spans(text: str, command: re.Pattern[str], braced: bool) -> list[tu
 
 @dataclass
 class Expansion:
-    """The lines of a file with its includes expanded, and every file read."""
+    """The lines of a file with its includes expanded, every file read, and the includes
+    whose file is missing: an error only for a part that takes their line."""
 
     lines: list[Line]
     files: list[str]
+    missing: dict[tuple[str, int], ContentError] = field(default_factory=dict)
+
+
+class _Missing(ContentError):
+    """An include names no file: an error for the sections that include it, no others."""
 
 
 class Expander:
@@ -273,18 +332,66 @@ class Expander:
     def __init__(self, files: Files, keep_figures: bool) -> None:
         self.files = files
         self.keep_figures = keep_figures
-        self._cleaned: dict[str, list[str | None]] = {}
+        self._cleaned: dict[str, Cleaned] = {}
+        #: files an \IfFileExists looked for and did not find: a part depends on their absence
+        self.absent: list[str] = []
 
     def expand(self, relative: str) -> Expansion:
         out = Expansion([], [])
         self._expand(relative, None, (), out, posixpath.dirname(relative))
+        out.files.extend(name for name in self.absent if name not in out.files)
         return out
 
-    def _lines(self, relative: str) -> list[str | None]:
+    def _lines(self, relative: str) -> Cleaned:
         cleaned = self._cleaned.get(relative)
         if cleaned is None:
-            cleaned = self._cleaned[relative] = clean(self.files.read(relative), relative, self.keep_figures)
+            text = self.files.read(relative)
+            cleaned = clean(text, relative, self.keep_figures)
+            if "FileExists" in text:
+                cleaned = self._if_file_exists(relative, cleaned)
+            self._cleaned[relative] = cleaned
         return cleaned
+
+    def _if_file_exists(self, relative: str, cleaned: Cleaned) -> Cleaned:
+        """``\\IfFileExists{f}{yes}{no}`` and ``\\InputIfFileExists``: the branch TeX takes."""
+        texts, code = cleaned
+        joined = "\n".join("" if text is None or index in code else text for index, text in enumerate(texts))
+        edits: list[tuple[int, int, str]] = []
+        for match in _IF_FILE.finditer(joined):
+            yes_open = _skip_space(joined, match.end())
+            if not joined.startswith("{", yes_open):
+                continue
+            yes_close = closing_brace(joined, yes_open + 1)
+            no_open = _skip_space(joined, yes_close + 1) if yes_close is not None else -1
+            no_close = closing_brace(joined, no_open + 1) if joined.startswith("{", no_open) else None
+            if yes_close is None or no_close is None:
+                continue
+            name = match.group(2).strip()
+            candidates = [
+                posixpath.normpath(posixpath.join(base, option))
+                for base in _ancestors(posixpath.dirname(relative))
+                for option in _names(name)
+            ]
+            candidates = [c for c in candidates if not (c == ".." or c.startswith("../"))]
+            found = self.files.find(candidates) if candidates and "\\" not in name else None
+            if found is None:
+                self.absent.extend(c for c in candidates if c not in self.absent)
+                edits.append((match.start(), no_open + 1, ""))
+                edits.append((no_close, no_close + 1, ""))
+            else:
+                head = f"\\input{{{found}}}" if match.group(1) == "InputIfFileExists" else ""
+                edits.append((match.start(), yes_open + 1, head))
+                edits.append((yes_close, no_close + 1, ""))
+        if not edits:
+            return cleaned
+        lines = rewrite(joined, edits).split("\n")
+        out = [
+            text
+            if text is None or index in code
+            else (None if not lines[index].strip() and text.strip() else lines[index])
+            for index, text in enumerate(texts)
+        ]
+        return out, code
 
     def _expand(
         self, relative: str, import_dir: str | None, chain: tuple[str, ...], out: Expansion, top: str
@@ -292,15 +399,23 @@ class Expander:
         if relative not in out.files:
             out.files.append(relative)
         chain = (*chain, relative)
-        for number, text in enumerate(self._lines(relative), 1):
+        texts, code = self._lines(relative)
+        for number, text in enumerate(texts, 1):
             if text is None:
+                continue
+            if number - 1 in code:
+                out.lines.append(Line(relative, number, text, True))
                 continue
             if "\\" not in text or _INCLUDE.search(text) is None:
                 out.lines.append(Line(relative, number, text))
                 continue
             position = 0
             for match in _INCLUDE.finditer(text):
-                target = self._target(match, relative, number, import_dir, top)
+                try:
+                    target = self._target(match, relative, number, import_dir, top)
+                except _Missing as missing:
+                    out.missing.setdefault((relative, number), missing)
+                    continue
                 if target is None:  # not followable: the command stays, as text
                     continue
                 before = text[position : match.start()]
@@ -349,11 +464,52 @@ class Expander:
         found = self.files.find(candidates)
         if found is None:
             looked = ", ".join(candidates)
-            raise ContentError(
+            raise _Missing(
                 f"{relative}:{number}: {match.group(0)}: no such file (looked for {looked})",
-                hint="fix the path, or add the file",
+                hint="fix the path, or add the file (an input made at build time: build it first, "
+                "or guard it with \\IfFileExists)",
             )
         return found, inner
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\n":
+        at += 1
+    return at
+
+
+def rewrite(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """``text`` with each span replaced, keeping the newlines it held (lines keep their numbers)."""
+    pieces, position = [], 0
+    for start, end, replacement in sorted(edits):
+        start = max(start, position)
+        if start > end:
+            continue
+        pieces.append(text[position:start])
+        pieces.append(replacement + "\n" * text.count("\n", start, end))
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+_BEGIN_BODY = re.compile(r"\\begin\s*\{document\}")
+
+
+def body_of(lines: list[Line]) -> list[Line]:
+    """A root document's lines from ``\\begin{document}`` on: the preamble (packages, macro
+    definitions, already applied) is not prose. Lines of a file without a preamble, as they are."""
+    for index, line in enumerate(lines):
+        if line.code or "\\begin" not in line.text:
+            continue
+        match = _BEGIN_BODY.search(line.text)
+        if match is None:
+            continue
+        if not any("\\documentclass" in earlier.text for earlier in lines[: index + 1] if not earlier.code):
+            return lines
+        rest = line.text[match.end() :]
+        tail = [line._replace(text=rest)] if rest.strip() else []
+        return tail + lines[index + 1 :]
+    return lines
 
 
 def _ancestors(directory: str) -> list[str]:
@@ -383,7 +539,7 @@ def _inside(path: str, relative: str, number: int, command: str) -> str:
 def parse(joined: str) -> tuple[list[Heading], list[tuple[int, str]]]:
     """The headings and ``\\label`` commands of a document's joined text."""
     headings = []
-    for match in _HEADING.finditer(joined):
+    for match in HEADING.finditer(joined):
         close = closing_brace(joined, match.end())
         if close is None:
             continue

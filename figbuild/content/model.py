@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
-#: The version of the content rules (what is dropped, how sections are found). Part of
-#: every fingerprint with content, so a figbuild that changes the rules says so.
-RULES_VERSION = 2
+#: The version of the content rules (what is dropped, how sections are found, the canonical
+#: form digests are taken over). Part of every fingerprint with content, so a figbuild that
+#: changes the rules says so.
+RULES_VERSION = 3
+#: The rules before this version, whose content digest was the sha256 of the text sent: a
+#: figure made under them whose text sent is the same under these rules is still fresh.
+PREVIOUS_RULES = "2"
 
 LATEX_SUFFIXES = frozenset({".tex", ".ltx", ".sty", ".cls"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".qmd", ".rmd"})
@@ -42,11 +46,16 @@ class ContentError(Exception):
 
 
 class Line(NamedTuple):
-    """One line of a source after the rules, and where it came from (1-based line)."""
+    """One line of a source after the rules, and where it came from (1-based line).
+
+    ``code`` marks a line of a verbatim-like environment or a fenced block: later rules
+    (macros, includes, headings) leave it alone, and it keeps its line in what is sent.
+    """
 
     file: str
     number: int
     text: str
+    code: bool = False
 
 
 class Span(NamedTuple):
@@ -107,11 +116,16 @@ class ContentPart:
     warnings: tuple[str, ...] = ()
     anchor: str | None = None  # the manifest's `label:` (a LaTeX \label or a Markdown #id)
     keep_figures: bool = False
+    #: The sha256 of ``text`` itself (``digest`` is taken over its canonical form).
+    sent_digest: str = ""
 
     @classmethod
     def of(cls, file: str, section_title: str | None, text: str) -> ContentPart:
+        from figbuild.content.canonical import canonical_of_text
+
         label = f"{file}#{section_title}" if section_title is not None else file
-        return cls(label, file, section_title, sha256_text(text), len(text), text)
+        digest = sha256_text(canonical_of_text(text, kind_of(file)))
+        return cls(label, file, section_title, digest, len(text), text, sent_digest=sha256_text(text))
 
     @property
     def files(self) -> tuple[str, ...]:

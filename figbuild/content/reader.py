@@ -51,7 +51,7 @@ class ContentReader:
             key = f"{RULES_VERSION}|{relative}|{source.section}|{source.anchor}|{int(source.keep_figures)}"
             hit = self.stats.lookup_files(key, self.root) if self.stats is not None else None
             if hit is not None:
-                digest, length, sources, warnings = hit
+                digest, length, sources, warnings, sent_digest = hit
                 label = label_of(relative, source.section, source.anchor)
                 parts.append(
                     ContentPart(
@@ -64,6 +64,7 @@ class ContentReader:
                         warnings=tuple(warnings),
                         anchor=source.anchor,
                         keep_figures=source.keep_figures,
+                        sent_digest=str(sent_digest),
                     )
                 )
                 continue
@@ -77,6 +78,7 @@ class ContentReader:
                     part.length,
                     [list(pair) for pair in part.sources],
                     list(part.warnings),
+                    part.sent_digest,
                 )
             parts.append(part)
         return parts
@@ -99,6 +101,8 @@ class ContentReader:
             kind = kind_of(relative)
             if kind == "latex":
                 cached = rules.expanded(self, relative, keep_figures, self._expanders)
+            elif kind == "markdown":
+                cached = rules.expanded_markdown(self, relative, keep_figures)
             else:
                 cached = (rules.document_of(self.read(relative), relative, kind, keep_figures), (relative,))
             self._documents[key] = cached

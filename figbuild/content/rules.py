@@ -6,29 +6,57 @@ Only imported when a file must be read (a stat-cache miss), so that a no-op
 
 from __future__ import annotations
 
+import bisect
 import re
+from dataclasses import replace
 
-from figbuild.content import latex, markdown
+from figbuild.content import latex, macros, markdown
+from figbuild.content.canonical import canonical, has_code, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
-from figbuild.content.text import Document, find_section, normalise_lines
+from figbuild.content.text import Document, find_section
 
-_LATEX_HEAD = re.compile(
-    r"^\\(?:part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?\s*(?:\[[^\]]*\])?\s*\{"
-)
 _LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _PARSERS = {"latex": latex.parse, "markdown": markdown.parse}
 
 
 def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> Document:
     """The document of one file's ``text``, without following includes."""
     if kind == "latex":
-        cleaned = latex.clean(text, name, keep_figures)
+        texts, code = latex.clean(text, name, keep_figures)
     elif kind == "markdown":
-        cleaned = markdown.clean(text, name, keep_figures)
+        texts, code = markdown.clean(text, name, keep_figures)
     else:
-        cleaned = list(split_lines(text))
-    lines = [Line(name, number, line) for number, line in enumerate(cleaned, 1) if line is not None]
+        texts, code = list(split_lines(text)), frozenset()
+    lines = [
+        Line(name, number, line, number - 1 in code)
+        for number, line in enumerate(texts, 1)
+        if line is not None
+    ]
+    if kind == "latex":
+        return _latex_document(lines, {})
     return Document.of(lines, kind, _PARSERS.get(kind))
+
+
+def _latex_document(lines: list[Line], missing: dict[tuple[str, int], ContentError]) -> Document:
+    """The document of LaTeX lines: macros applied, the preamble gone, headings found (each
+    knowing its title as written too, so that a selector may leave user macros out)."""
+    processed, expanded = macros.process(lines)
+    document = Document.of(latex.body_of(processed), "latex", latex.parse, missing)
+    if not expanded or not document.headings:
+        return document
+    written = {(line.file, line.number): line.text for line in lines if "\\" in line.text}
+    headings = []
+    for heading in document.headings:
+        line = document.lines[bisect.bisect_right(document.starts, heading.start) - 1]
+        match = latex.HEADING.search(written.get((line.file, line.number), ""))
+        raw = None
+        if match is not None:
+            text = written[(line.file, line.number)]
+            close = latex.closing_brace(text, match.end())
+            raw = " ".join(text[match.end() : close].split()) if close is not None else None
+        headings.append(replace(heading, raw=raw) if raw is not None and raw != heading.title else heading)
+    return replace(document, headings=tuple(headings))
 
 
 def expanded(
@@ -39,18 +67,28 @@ def expanded(
     if expander is None:
         expander = cache[keep_figures] = latex.Expander(files, keep_figures)
     expansion = expander.expand(relative)
-    return Document.of(expansion.lines, "latex", latex.parse), tuple(expansion.files)
+    return _latex_document(expansion.lines, expansion.missing), tuple(expansion.files)
+
+
+def expanded_markdown(
+    files: latex.Files, relative: str, keep_figures: bool
+) -> tuple[Document, tuple[str, ...]]:
+    """The Markdown document of ``relative`` with its Quarto includes followed, and every file read."""
+    expansion = markdown.expand(files, relative, keep_figures)
+    return Document.of(expansion.lines, "markdown", markdown.parse, expansion.missing), tuple(expansion.files)
 
 
 def select(document: Document, name: str, section: str | None, anchor: str | None) -> list[Line]:
     """The lines a part takes from ``document``: all, or one section (never an empty one)."""
     if section is None and anchor is None:
-        return list(document.lines)
+        lines = list(document.lines)
+        _check_missing(document, lines)
+        return lines
     if document.kind not in _PARSERS:
         raise ContentError(f"{name}: sections can only be picked from LaTeX (.tex) or Markdown (.md) files")
     lines = find_section(document, name, section, anchor)
-    text, _ = normalise_lines(lines, document.kind)
-    if _is_empty(text, document.kind):
+    _check_missing(document, lines)
+    if _is_empty("\n".join([line.text for line in lines]).strip(), document.kind):
         wanted = f"label '{anchor}'" if anchor is not None else f"'{section}'"
         raise ContentError(
             f"{name}: section {wanted} ({lines[0].file}:{lines[0].number}) has no text once comments, "
@@ -60,10 +98,24 @@ def select(document: Document, name: str, section: str | None, anchor: str | Non
     return lines
 
 
+def _check_missing(document: Document, lines: list[Line]) -> None:
+    """A missing include is an error only for the part whose lines include it."""
+    if not document.missing:
+        return
+    for line in lines:
+        error = document.missing.get((line.file, line.number))
+        if error is not None:
+            raise ContentError(str(error), error.hint)
+
+
 def _is_empty(text: str, kind: str) -> bool:
     if kind == "markdown":
-        return not text.partition("\n")[2].strip()
-    head = _LATEX_HEAD.match(text)
+        rest = text.partition("\n")[2]
+        underline, _, after = rest.partition("\n")
+        if _SETEXT.match(underline):
+            rest = after
+        return not rest.strip()
+    head = latex.HEADING.match(text)
     if head is None:
         return not text.strip()
     close = latex.closing_brace(text, head.end())
@@ -76,24 +128,41 @@ def part_of(
 ) -> ContentPart:
     """The part ``document`` gives for a section (or all of it), with its sources and warnings."""
     lines = select(document, relative, section, anchor)
-    text, spans = normalise_lines(lines, document.kind)
+    kind = document.kind
+    text, spans = sent_text(lines, kind)
+    # The canonical form of each run of lines from one file: the part's is their words in
+    # order (no construct spans an include), each file's is what it contributed.
+    runs: list[tuple[str, str]] = []
+    code = None if has_code(lines) else False
+    start = 0
+    for index in range(1, len(lines) + 1):
+        if index == len(lines) or lines[index].file != lines[start].file:
+            runs.append((lines[start].file, canonical(lines[start:index], kind, keep_figures, code)))
+            start = index
+    digest = sha256_text(" ".join(form for _, form in runs if form))
     by_file: dict[str, list[str]] = {}
-    for line in lines:
-        by_file.setdefault(line.file, []).append(line.text)
-    sources = tuple((file, sha256_text("\n".join(texts))) for file, texts in by_file.items())
+    for file, form in runs:
+        by_file.setdefault(file, []).append(form)
+    if len(by_file) == 1:
+        sources = tuple((file, digest) for file in by_file)
+    else:
+        sources = tuple(
+            (file, sha256_text(" ".join(form for form in forms if form))) for file, forms in by_file.items()
+        )
     label = label_of(relative, section, anchor)
     return ContentPart(
         label,
         relative,
         section,
-        sha256_text(text),
+        digest,
         len(text),
         text,
         spans,
         sources,
-        _warnings(label, text, document.kind),
+        _warnings(label, text, kind),
         anchor,
         keep_figures,
+        sha256_text(text),
     )
 
 
@@ -105,7 +174,7 @@ def _warnings(label: str, text: str, kind: str) -> tuple[str, ...]:
     if not unfollowed:
         return ()
     prose = latex.UNFOLLOWED.sub("", _LATEX_LABEL.sub("", text))
-    head = _LATEX_HEAD.match(prose)
+    head = latex.HEADING.match(prose)
     if head is not None:
         close = latex.closing_brace(prose, head.end())
         prose = prose[close + 1 :] if close is not None else ""

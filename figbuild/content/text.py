@@ -7,13 +7,16 @@ are prose and where the headings are.
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import itemgetter
 
-from figbuild.content.model import ContentError, Line, Span, spans_of
+from figbuild.content.model import ContentError, Line, Span
 
-_SPACES = re.compile(r"[ \t\f\v]+")
+_IS_CODE = itemgetter(3)  # Line.code
 _ESCAPED = re.compile(r"\\([^A-Za-z@])")
 _MACRO = re.compile(r"\\[A-Za-z@]+\*?")
 _DECORATION = re.compile(r"[{}$*_`]")
@@ -28,6 +31,8 @@ class Heading:
     title: str  # as written
     short: str | None = None  # LaTeX's \section[short]{...}
     anchor: str | None = None  # a \label right after it, or a Markdown {#id}
+    #: the title as written, before user macros were expanded (None: the same)
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Document:
     starts: tuple[int, ...]  # the offset in ``joined`` at which each line starts
     headings: tuple[Heading, ...] = ()
     labels: tuple[tuple[int, str], ...] = ()  # (offset, \label name) anywhere in the text
+    #: includes that name no file, by (file, line): an error for a part that takes that line
+    missing: Mapping[tuple[str, int], ContentError] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -47,15 +54,19 @@ class Document:
         lines: Sequence[Line],
         kind: str,
         parse: Callable[[str], tuple[list[Heading], list[tuple[int, str]]]] | None = None,
+        missing: Mapping[tuple[str, int], ContentError] | None = None,
     ) -> Document:
-        """The document of ``lines``; ``parse`` finds headings and labels in the joined text."""
-        starts, offset = [], 0
-        for line in lines:
-            starts.append(offset)
-            offset += len(line.text) + 1
+        """The document of ``lines``; ``parse`` finds headings and labels in the joined text
+        (code lines hidden from it: a heading in a listing is no heading)."""
+        starts = list(accumulate([len(line.text) + 1 for line in lines], initial=0))
+        starts.pop()
+        code = any(map(_IS_CODE, lines))
         joined = "\n".join(line.text for line in lines)
-        headings, labels = parse(joined) if parse is not None else ([], [])
-        return cls(tuple(lines), kind, joined, tuple(starts), tuple(headings), tuple(labels))
+        parsed = (
+            "\n".join(" " * len(line.text) if line.code else line.text for line in lines) if code else joined
+        )
+        headings, labels = parse(parsed) if parse is not None else ([], [])
+        return cls(tuple(lines), kind, joined, tuple(starts), tuple(headings), tuple(labels), missing or {})
 
 
 def title_key(title: str) -> str:
@@ -65,36 +76,11 @@ def title_key(title: str) -> str:
     return " ".join(_DECORATION.sub("", text).casefold().split())
 
 
-def _has_blank_run(text: str) -> bool:
-    return "  " in text or "\t" in text or "\f" in text or "\v" in text
-
-
 def normalise_lines(lines: Sequence[Line], kind: str) -> tuple[str, tuple[Span, ...]]:
-    """The text as sent, and the spans of the lines it came from.
+    """The text as sent, and the spans of the lines it came from (see :mod:`.canonical`)."""
+    from figbuild.content.canonical import sent_text
 
-    LaTeX: each paragraph joined onto one line, since TeX treats a newline as a
-    space. Markdown and plain text keep their lines (they can carry meaning) and
-    indentation, with runs of blanks collapsed. Both: trailing spaces and
-    repeated blank lines go.
-    """
-    latex = kind == "latex"
-    paragraphs: list[list[str]] = [[]]
-    used: list[Line] = []
-    for line in lines:
-        stripped = line.text.strip()
-        if not stripped:
-            if paragraphs[-1]:
-                paragraphs.append([])
-            continue
-        # The check first: most lines have no run of blanks, and sub() on a long line is slow.
-        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
-        if not latex:
-            body = line.text[: len(line.text) - len(line.text.lstrip(" \t"))] + body
-        paragraphs[-1].append(body)
-        used.append(line)
-    joiner = " " if latex else "\n"
-    text = "\n\n".join(joiner.join(paragraph) for paragraph in paragraphs if paragraph)
-    return text, spans_of(used)
+    return sent_text(lines, kind)
 
 
 def lines_between(document: Document, start: int, end: int) -> list[Line]:
@@ -145,28 +131,79 @@ def _by_anchor(document: Document, source: str, anchor: str) -> int:
             if before:
                 return before[-1]
             raise ContentError(f"{source}: \\label{{{anchor}}} follows no heading")
-    known = ", ".join(h.anchor for h in headings if h.anchor) or "none"
-    raise ContentError(f"{source}: no heading labelled '{anchor}'", hint=f"labels there: {known}")
+    known = [h.anchor for h in headings if h.anchor]
+    near = difflib.get_close_matches(anchor, known, n=_SHOWN, cutoff=0.4)
+    listed = [*near, *(name for name in known if name not in near)][:_SHOWN]
+    shown = ", ".join(f"label: {yaml_quote(name)}" for name in listed if name) or "none"
+    more = f" (and {len(known) - len(listed)} more)" if len(known) > len(listed) else ""
+    raise ContentError(
+        f"{source}: no heading labelled {yaml_quote(anchor)}", hint=f"near matches first: {shown}{more}"
+    )
 
 
 def _by_title(document: Document, source: str, title: str) -> int:
     headings = document.headings
     wanted = title_key(title)
-    matches = [i for i, h in enumerate(headings) if wanted in (title_key(h.title), _short_key(h))]
+    matches = [i for i, h in enumerate(headings) if wanted in _keys(h)]
     if not matches and "/" in title:
         matches = _by_path(headings, [title_key(part) for part in title.split("/")])
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        names = ", ".join(f"'{h.title}'" for h in headings) or "none"
-        raise ContentError(f"{source}: no section titled '{title}'", hint=f"sections there: {names}")
+        raise ContentError(f"{source}: no section titled {yaml_quote(title)}", hint=_near(document, wanted))
     listed = "; ".join(f"{where(document, headings[i])} '{_path(headings, i)}'" for i in matches)
     anchors = [headings[i].anchor for i in matches if headings[i].anchor]
-    example = f"label: {anchors[0]}" if anchors else f"section: {_path(headings, matches[-1])}"
+    example = (
+        f"label: {yaml_quote(anchors[0] or '')}"
+        if anchors
+        else f"section: {yaml_quote(_path(headings, matches[-1]))}"
+    )
     raise ContentError(
         f"{source}: section '{title}' matches {len(matches)} headings: {listed}",
         hint=f"name one with `label:` or a path such as `{example}`",
     )
+
+
+#: How many suggestions a selector error lists.
+_SHOWN = 6
+
+
+def yaml_quote(text: str) -> str:
+    """``text`` as a YAML single-quoted scalar: valid pasted anywhere in a manifest (a
+    backslash is literal in it, unlike in double quotes)."""
+    return "'" + " ".join(text.split()).replace("'", "''") + "'"
+
+
+def _near(document: Document, wanted: str) -> str:
+    """The headings a title that matches none most likely meant, nearest first, each as the
+    selector to paste: its nesting path, and its own ``label:`` (which survives a rename)."""
+    headings = document.headings
+    if not headings:
+        return "the file has no headings figbuild knows"
+    keys = [title_key(h.title) for h in headings]
+    scores = []
+    for index, key in enumerate(keys):
+        ratio = difflib.SequenceMatcher(None, wanted, key).ratio()
+        if wanted and (wanted in key or key in wanted):
+            ratio = max(ratio, 0.75)
+        scores.append((-ratio, index))
+    order = [index for _, index in sorted(scores)]
+    shown = []
+    for index in order[:_SHOWN]:
+        heading = headings[index]
+        text = f"section: {yaml_quote(_path(headings, index))}"
+        if heading.anchor:
+            text += f" or label: {yaml_quote(heading.anchor)}"
+        shown.append(f"{text} ({where(document, heading)})")
+    more = f"; and {len(headings) - len(shown)} more" if len(headings) > len(shown) else ""
+    return "near matches first: " + "; ".join(shown) + more
+
+
+def _keys(heading: Heading) -> tuple[str | None, ...]:
+    """What a title selector may match: the title (macros expanded), the short title, and
+    the title as written with its user macros left out (``\\ours: Method`` is ``Method``)."""
+    raw = title_key(heading.raw).strip(" :;,.-") if heading.raw is not None else None
+    return (title_key(heading.title), _short_key(heading), raw)
 
 
 def _short_key(heading: Heading) -> str | None:
@@ -185,7 +222,7 @@ def _parents(headings: Sequence[Heading], index: int) -> list[int]:
 
 def _by_path(headings: Sequence[Heading], keys: list[str]) -> list[int]:
     def matches(i: int, key: str) -> bool:
-        return key in (title_key(headings[i].title), _short_key(headings[i]))
+        return key in _keys(headings[i])
 
     found = []
     for index in range(len(headings)):
