@@ -35,16 +35,18 @@ def validate(env: Env, *, schema_path: bool) -> int:
 
 def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
+    from figbuild.history import left_behind, outlook
     from figbuild.output import StatusRow, ignored_lines, status_json, status_table
 
     paper = env.paper()
     lock = paper.read_lock()
-    statuses = paper.statuses(paper.resolve(ids), lock)
+    statuses, plan = outlook(paper, lock, ids)
     rows: list[StatusRow] = [*statuses, *([] if ids else paper.orphans(lock))]
+    left = left_behind(paper, lock)
     if as_json:
-        env.console.print(status_json(rows))
+        env.console.print(status_json(rows, plan, left))
     else:
-        env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
+        env.console.print("\n".join(status_table(rows, env.console.verbosity > 0, plan, left)))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
     code = ExitCode.OK

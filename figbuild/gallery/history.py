@@ -66,7 +66,7 @@ class StoreHistory:
             e for e in self.store.entries() if self.store.paper is not None and e.paper == self.store.paper
         ]
         result = ledger([*mine, *_lock_entries(lock)])
-        return Ledger(result.by_figure, result.by_month, result.total)
+        return Ledger(result.by_figure, result.by_month, result.total, result.pretend)
 
 
 #: The ``paper`` of an entry made up from a lock record, for the ledger (never a real paper's label).

@@ -119,6 +119,8 @@ class Ledger:
     by_figure: Mapping[str, int] = field(default_factory=dict)
     by_month: Mapping[str, int] = field(default_factory=dict)
     total: int = 0
+    #: Credits the emulator (or a placeholder run) only pretended to charge: shown apart.
+    pretend: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,33 +204,39 @@ class LockHistory:
 
 def how_of(generated: Generated) -> str:
     if generated.provisional:
-        return "placeholder"
+        return generated.how
     return "generated" if generated.task_id else "written"
 
 
-def _charges(lock: Lock) -> Iterable[tuple[str, str, int, str | None]]:
-    """(figure, when, credits, task) of every charge the lock records, pending ones too."""
+def _charges(lock: Lock) -> Iterable[tuple[str, str, int, str | None, bool]]:
+    """(figure, when, credits, task, pretend) of every charge the lock records, pending ones too."""
     for figure_id, record in lock.figures.items():
         if record.generated is not None:
             g = record.generated
-            yield figure_id, g.generated_at, g.credits, g.task_id
+            yield figure_id, g.generated_at, g.credits, g.task_id, g.provisional
         for pending in record.pending:
-            yield figure_id, pending.submitted_at, pending.credits, pending.task_id
+            yield figure_id, pending.submitted_at, pending.credits, pending.task_id, False
 
 
-def ledger_of(charges: Iterable[tuple[str, str, int, str | None]]) -> Ledger:
-    """Sum charges, each remote task once."""
+def ledger_of(charges: Iterable[tuple[str, str, int, str | None, bool]]) -> Ledger:
+    """Sum charges, each remote task once; a stand-in's credits are only pretended."""
     by_figure: dict[str, int] = {}
     by_month: dict[str, int] = {}
     tasks: set[str] = set()
-    for figure_id, when, credits, task_id in charges:
+    pretend = 0
+    for figure_id, when, credits, task_id, stand_in in charges:
         if not credits or (task_id is not None and task_id in tasks):
             continue
         if task_id is not None:
             tasks.add(task_id)
+        if stand_in:
+            pretend += credits
+            continue
         by_figure[figure_id] = by_figure.get(figure_id, 0) + credits
         by_month[when[:7]] = by_month.get(when[:7], 0) + credits
-    return Ledger(dict(sorted(by_figure.items())), dict(sorted(by_month.items())), sum(by_figure.values()))
+    return Ledger(
+        dict(sorted(by_figure.items())), dict(sorted(by_month.items())), sum(by_figure.values()), pretend
+    )
 
 
 def task_of(pending: Pending, status: FigureStatus) -> Task:
