@@ -229,9 +229,10 @@ class MergeConflict(LockFileError):
             f"{path} has unresolved git merge conflicts (two branches both changed it); "
             "no figure's image is lost",
             hint=(
-                f"take one side's lock: `git checkout --ours {name}` (or `--theirs`), then `figbuild sync`: "
-                "it records the images at hand and puts the other side's back from history for 0 credits. "
-                "To merge locks by themselves from now on: `figbuild init --git`"
+                f"take the other side's lock, then sync: `git checkout --theirs {name}` (or `--ours`), "
+                "then `figbuild sync`: it records the images at hand as their figures' and puts the ones "
+                "your history keeps back for 0 credits; nothing made on either side is paid again. "
+                "To have git merge the lock by itself from now on: `figbuild init --git`"
             ),
         )
 

@@ -7,12 +7,20 @@ from figbuild.commands import Env
 from figbuild.errors import ExitCode
 
 
-def init(env: Env) -> int:
-    """Write a commented starter figures.yaml (never overwrites one)."""
+def init(env: Env, *, with_git: bool = False) -> int:
+    """Write a commented starter figures.yaml (never overwrites one); with ``with_git``,
+    also install the merge driver for figures.lock (a starter already there is kept)."""
+    from figbuild.manifest import MANIFEST_NAME
     from figbuild.starter import write_starter
 
-    path = write_starter(env.directory)
-    env.console.note(f"wrote {path}; edit it, then run `figbuild status`")
+    if not with_git or not (env.directory / MANIFEST_NAME).exists():
+        path = write_starter(env.directory)
+        env.console.note(f"wrote {path}; edit it, then run `figbuild status`")
+    if with_git:
+        from figbuild.starter import install_git
+
+        for line in install_git(env.directory):
+            env.console.note(line)
     return ExitCode.OK
 
 
