@@ -172,6 +172,21 @@ def test_without_the_driver_a_conflicted_lock_is_a_merge_conflict_and_resolving_
     assert states(run_cli, paper) == {"a": "fresh", "b": "fresh", "c": "fresh"}
 
 
+def test_the_docs_one_liner_installs_the_driver(tmp_path: Path, run_cli: Any) -> None:
+    from .test_docs import recipe
+
+    command = recipe("git-merge").split()
+    assert command == ["figbuild", "init", "--git"]
+    git(tmp_path, "init", "-q")
+    result = run_cli(*command[1:], root=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figures.yaml").exists()
+    assert (tmp_path / ".gitattributes").read_text() == "figures.lock merge=figbuild\n"
+    assert git(tmp_path, "config", "merge.figbuild.driver").stdout.strip() == "figbuild merge-lock %O %A %B"
+    again = run_cli(*command[1:], root=tmp_path)  # once is enough; twice changes nothing
+    assert again.exit_code == 0 and (tmp_path / ".gitattributes").read_text().count("merge=figbuild") == 1
+
+
 # -- the merge itself, without git ----------------------------------------------
 
 

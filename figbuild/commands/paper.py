@@ -63,7 +63,9 @@ def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int
         if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
-    fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)
+    outputs = [paper.root / s.output for s in statuses]
+    outputs.extend(paper.root / path for paths in left.values() for path in paths)
+    fastpath.offer(paper.root, outputs, code)
     return code
 
 
