@@ -96,6 +96,12 @@ class Plan:
         credits ``status``, ``sync --dry-run`` (text and JSON) and the gallery show."""
         return {status.id: self.cost_of(status) for status in self.generate}
 
+    def acts_on(self, figure_id: str) -> bool:
+        """Whether carrying the plan out does anything for the figure."""
+        ids = [s.id for s in (*self.generate, *self.adopt)]
+        ids += [s.id for s, _ in (*self.restore, *self.resume, *self.reclaim)]
+        return figure_id in ids
+
     def sources(self) -> dict[str, Source]:
         """The figures put back from history for 0 credits, by id."""
         return {status.id: source for status, source in self.restore}

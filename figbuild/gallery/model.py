@@ -46,6 +46,10 @@ class Version:
     for_current_inputs: bool = False
     #: Its bytes are the ones in the output file now.
     current: bool = False
+    #: Later copies of the same bytes (restored, accepted, picked again), "how when", oldest first.
+    copies: tuple[str, ...] = ()
+    #: The number of the image's first entry (``number`` is its latest copy's), as `log` numbers them.
+    first_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class Card:
     resolution: str
     aspect_ratio: str
     image_input: tuple[str, ...]
-    #: What generating it (again) would cost.
+    #: What generating it (again) would cost, per image.
     cost: int
     #: Credits the figure has cost so far (the ledger's figure line).
     spent: int
@@ -90,6 +94,10 @@ class Card:
     versions: tuple[Version, ...]  # newest first
     pending: tuple[Task, ...]
     frozen: bool = False
+    #: What a sync of this figure would cost now (the plan's count, as `status` shows it).
+    sync_cost: int = 0
+    #: Whether a sync of this figure would do anything (generate, restore, record, collect).
+    needs_sync: bool = False
 
     @property
     def excerpt(self) -> str:
@@ -148,8 +156,8 @@ class Gallery:
 
     @property
     def cost(self) -> int:
-        """What a sync of every outdated figure would cost."""
-        return sum(card.cost for card in self.cards if State(card.state).outdated)
+        """What a sync of every figure would cost: the plan's count, as `status` shows it."""
+        return sum(card.sync_cost for card in self.cards)
 
     def images(self) -> list[Image]:
         """Every distinct image shown, once each."""
@@ -251,6 +259,8 @@ def card(
     history: History,
     spent: int,
     texts: Mapping[str, str | None] | None = None,
+    sync_cost: int = 0,
+    needs_sync: bool = False,
 ) -> Card:
     """One figure's card. ``texts`` maps content part labels to the text sent."""
     figure, request = status.resolved.figure, status.resolved.request
@@ -279,4 +289,6 @@ def card(
         versions=tuple(history.versions(status, current_sha256)),
         pending=tuple(task_of(p, status) for p in status.record.pending),
         frozen=figure.frozen,
+        sync_cost=sync_cost,
+        needs_sync=needs_sync,
     )

@@ -84,8 +84,11 @@ def collect(
 ) -> Gallery:
     """The gallery's data for every figure of ``paper``. ``balance`` reads the key's
     credits; a failure to read them is shown on the page, not raised."""
+    from figbuild.history import outlook
+
     lock = paper.read_lock()
-    statuses = paper.statuses(paper.resolve(), lock)
+    statuses, plan = outlook(paper, lock)
+    costs = plan.costs()
     notes: list[str] = []
     if history is None:
         history = StoreHistory(
@@ -102,6 +105,8 @@ def collect(
             history,
             ledger.by_figure.get(status.id, 0),
             texts,
+            sync_cost=costs.get(status.id, 0),
+            needs_sync=plan.acts_on(status.id),
         )
         for status in statuses
     )
@@ -112,7 +117,9 @@ def collect(
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
             note = f"balance not available: {exc}"
     orphans = _orphans(lock, {item.id for item in cards})
-    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
+    # The paper's folder name, also when figbuild runs from inside it (`-C .`).
+    title = paper.root.resolve().name or str(paper.root.resolve())
+    return Gallery(title, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
 
 
 def _orphans(lock: Lock, known: set[str]) -> dict[str, str]:
