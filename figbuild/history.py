@@ -354,7 +354,7 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
     except images.ImageError as exc:
         raise UsageError(
             f"{exc}, so it cannot be put at {status.output}",
-            hint=f"`figbuild log {status.id}` lists the versions; `figbuild sync {status.id}` makes a new one",
+            hint=f"`figbuild log {status.id}` lists its versions; `figbuild sync {status.id}` makes one",
         ) from None
     target = paper.root / status.output
     History(paper.root, store=store).keep_before_overwrite(status.id, target, status.record)

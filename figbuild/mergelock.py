@@ -62,9 +62,8 @@ def merge(base: Lock, ours: Lock, theirs: Lock) -> Merged:
                 last_failure=_scalar(b.last_failure, o.last_failure, t.last_failure, _newer),
                 left_behind=tuple(sorted(_sets(b.left_behind, o.left_behind, t.left_behind))),
             )
-        if record.generated is None and not record.pending and record.last_failure is None:
-            if not record.left_behind:
-                continue
+        if not (record.generated or record.pending or record.last_failure or record.left_behind):
+            continue
         figures[figure_id] = record
     return Merged(Lock(figures), tuple(others))
 

@@ -212,11 +212,12 @@ def row_state(status: StatusRow, plan: Plan | None) -> tuple[str, tuple[str, ...
     source = plan.sources().get(status.id)
     if source is not None:
         others = tuple(r for r in status.reasons if r not in ("never generated", "output file is gone"))
-        found = f"its image for these inputs is in history ({source.describe()}): a sync restores it for 0 credits"
+        found = f"its image for these inputs is in history ({source.describe()}): restored for 0 credits"
         return f"{status.state.value} (in history)", (found, *others)
     more = plan.topup.get(status.id)
     if more:
-        wanted = f"{len(more)} more candidate{'s' if len(more) != 1 else ''} wanted ({plan.cost_of(status)} credits)"
+        plural = "s" if len(more) != 1 else ""
+        wanted = f"{len(more)} more candidate{plural} wanted ({plan.cost_of(status)} credits)"
         return status.state.value, (*status.reasons, wanted)
     return status.state.value, status.reasons
 

@@ -128,7 +128,7 @@ def make_plan(
     ``candidates`` overrides each figure's ``candidates:`` for this run; ``makes`` is
     what a provisional backend's images are; ``kept`` holds, by figure id, the numbers
     of the candidates history keeps for its current request (N wanted, k kept: the
-    N − k missing ones are generated).
+    N - k missing ones are generated).
     """
     sources = sources or {}
     kept = kept or {}
@@ -183,7 +183,7 @@ def _in_place(status: FigureStatus, decision: Decision) -> bool:
 
 
 def missing_candidates(wanted: int, kept: frozenset[int]) -> tuple[int, ...]:
-    """The numbers of the ``wanted − len(kept)`` candidates to make, lowest free first."""
+    """The numbers of the ``wanted - len(kept)`` candidates to make, lowest free first."""
     free = [number for number in range(1, wanted + len(kept) + 1) if number not in kept]
     return tuple(free[: max(0, wanted - len(kept))])
 

@@ -120,7 +120,8 @@ def test_a_renamed_figure_reads_missing_in_history_at_0_credits(
     document["figures"]["alpha"] = document["figures"].pop("a")
     write_manifest(paper, document)
     table = run_cli("status", root=paper).stdout
-    assert "missing (in history)" in table and "never generated" not in table
+    assert "missing (in history)" in table
+    assert "never generated" not in table
     assert costs(run_cli, paper) == (0, 0, 0, 0)
 
 
@@ -169,16 +170,20 @@ def test_every_state_at_once_costs_the_same_everywhere(
         "missing": "missing",
         "orphan": "orphaned",
     }
-    assert rows["stale_hist"]["in_history"] and rows["missing_hist"]["in_history"]
+    assert rows["stale_hist"]["in_history"]
+    assert rows["missing_hist"]["in_history"]
     assert rows["moved"]["left_behind"] == ["figures/moved.png"]
     table = run_cli("status", root=root).stdout
-    assert "stale (in history)" in table and "missing (in history)" in table
+    assert "stale (in history)" in table
+    assert "missing (in history)" in table
     assert "left behind: figures/moved.png" in table
     assert costs(run_cli, root) == (20, 20, 20, 20)  # stale and missing, 10 each
     plan = json.loads(run_cli("sync", "--dry-run", "--json", root=root).stdout)
     actions = {figure["id"]: (figure["action"], figure["cost"]) for figure in plan["figures"]}
-    assert actions["stale"] == ("generate", 10) and actions["missing"] == ("generate", 10)
-    assert actions["stale_hist"] == ("restore", 0) and actions["missing_hist"] == ("restore", 0)
+    assert actions["stale"] == ("generate", 10)
+    assert actions["missing"] == ("generate", 10)
+    assert actions["stale_hist"] == ("restore", 0)
+    assert actions["missing_hist"] == ("restore", 0)
 
 
 def _make_pending(root: Path, figure_id: str) -> None:
@@ -216,7 +221,8 @@ def test_candidates_added_to_a_fresh_figure_make_the_missing_ones(
     document["figures"]["a"]["candidates"] = 3
     write_manifest(paper, document)
     dry = run_cli("sync", "--dry-run", root=paper).stdout
-    assert "top-up" in dry and "2 more candidates, 20 credits" in dry
+    assert "top-up" in dry
+    assert "2 more candidates, 20 credits" in dry
     assert costs(run_cli, paper) == (20, 20, 20, 20)
     before = posts(server)
     result = sync(server, paper)
@@ -251,10 +257,13 @@ def test_a_moved_output_dir_names_and_prunes_what_it_left_behind(
     write_manifest(paper, document)
     sync(server, paper)
     table = run_cli("status", root=paper).stdout
-    assert "left behind: figures/a.png" in table and "left behind: figures/b.png" in table
+    assert "left behind: figures/a.png" in table
+    assert "left behind: figures/b.png" in table
     pruned = run_cli("prune", root=paper)
-    assert pruned.exit_code == 0 and "figures/a.png" in pruned.stderr
-    assert not (paper / "figures/a.png").exists() and (paper / "img/a.png").read_bytes() == old
+    assert pruned.exit_code == 0
+    assert "figures/a.png" in pruned.stderr
+    assert not (paper / "figures/a.png").exists()
+    assert (paper / "img/a.png").read_bytes() == old
     assert any(e.sha256 for e in Store.at(paper).entries() if Store.at(paper).read(e) == old)
     assert "left behind" not in run_cli("status", root=paper).stdout
     assert check(run_cli, paper) == 0
@@ -284,7 +293,8 @@ def test_a_pdf_version_is_not_restored_into_a_png(
     write_manifest(root, document)
     restored = run_cli("restore", "a", "1", root=root)
     assert restored.exit_code == 2
-    assert "PDF" in restored.output and "cannot" in restored.output
+    assert "PDF" in restored.output
+    assert "cannot" in restored.output
     assert not (root / "figures/a.png").exists()
     result = sync(server, root)  # no longer fails for ever: a PNG is generated
     assert (result.generated, result.failed) == (["a"], [])
@@ -309,16 +319,19 @@ def test_accept_refuses_a_text_file_and_a_symlink(paper: Path, server: Emulator,
     (paper / "notes.txt").write_text("not an image\n")
     (paper / "figures/a.png").write_text("not an image\n")
     refused = run_cli("accept", "a", root=paper)
-    assert refused.exit_code == 2 and "not an image" in refused.output
+    assert refused.exit_code == 2
+    assert "not an image" in refused.output
     (paper / "figures/a.png").unlink()
     (paper / "figures/a.png").symlink_to(paper / "notes.txt")
     refused = run_cli("accept", "a", root=paper)
-    assert refused.exit_code == 2 and "symbolic link" in refused.output
+    assert refused.exit_code == 2
+    assert "symbolic link" in refused.output
     assert states(run_cli, paper)["a"] != "fresh"
     (paper / "figures/a.png").unlink()
     (paper / "figures/a.png").write_bytes(draw(40, 30, title="by hand", text="", banner="", fmt="JPEG"))
     refused = run_cli("accept", "a", root=paper)
-    assert refused.exit_code == 2 and "JPEG image, not a PNG" in refused.output
+    assert refused.exit_code == 2
+    assert "JPEG image, not a PNG" in refused.output
 
 
 def test_how_of_a_restored_emulator_copy_stays_a_stand_in(
@@ -331,4 +344,5 @@ def test_how_of_a_restored_emulator_copy_stays_a_stand_in(
     run_cli("restore", "a", str(stand_in), root=paper)
     sha = read(paper / "figures.lock").record("a").generated.sha256  # type: ignore[union-attr]
     copies = [e for e in Store.at(paper).entries() if e.sha256 == sha]
-    assert copies and all(e.how is How.EMULATOR for e in copies)
+    assert copies
+    assert all(e.how is How.EMULATOR for e in copies)

@@ -129,7 +129,8 @@ def test_the_merge_driver_merges_the_lock_and_keeps_the_other_image_in_history(
     # The image itself is a binary conflict: git leaves ours in the work tree.
     assert "figures/a.png" in merged.stdout + merged.stderr
     text = (paper / "figures.lock").read_text()
-    assert "<<<<<<<" not in text and ">>>>>>>" not in text
+    assert "<<<<<<<" not in text
+    assert ">>>>>>>" not in text
     git(repo, "add", "paper/figures/a.png", "paper/figures.lock")
     git(repo, "commit", "-qm", "merge two")
 
@@ -140,7 +141,8 @@ def test_the_merge_driver_merges_the_lock_and_keeps_the_other_image_in_history(
     logged = run_cli("log", "a", "--json", root=paper)
     versions = json.loads(logged.stdout)["figures"]["a"]
     other = [v for v in versions if v["changed"] == "the other side of a git merge"]
-    assert len(other) == 1 and other[0]["how"] == "candidate", versions
+    assert len(other) == 1, versions
+    assert other[0]["how"] == "candidate", versions
     picked = run_cli("pick", "a", str(other[0]["candidate"]), root=paper)
     assert picked.exit_code == 0, picked.output
     assert (paper / "figures/a.png").read_bytes() == theirs_a
@@ -159,9 +161,11 @@ def test_without_the_driver_a_conflicted_lock_is_a_merge_conflict_and_resolving_
 
     status = run_cli("status", root=paper)
     assert status.exit_code == 2
-    assert "merge conflict" in status.output and "corrupt" not in status.output
+    assert "merge conflict" in status.output
+    assert "corrupt" not in status.output
     assert "git checkout --theirs figures.lock" in status.output
-    assert "delete" not in status.output and "--force" not in status.output
+    assert "delete" not in status.output
+    assert "--force" not in status.output
 
     # The resolution the hint gives: one side's lock, then sync.
     git(repo, "checkout", "--theirs", "paper/figures.lock")
@@ -184,7 +188,8 @@ def test_the_docs_one_liner_installs_the_driver(tmp_path: Path, run_cli: Any) ->
     assert (tmp_path / ".gitattributes").read_text() == "figures.lock merge=figbuild\n"
     assert git(tmp_path, "config", "merge.figbuild.driver").stdout.strip() == "figbuild merge-lock %O %A %B"
     again = run_cli(*command[1:], root=tmp_path)  # once is enough; twice changes nothing
-    assert again.exit_code == 0 and (tmp_path / ".gitattributes").read_text().count("merge=figbuild") == 1
+    assert again.exit_code == 0
+    assert (tmp_path / ".gitattributes").read_text().count("merge=figbuild") == 1
 
 
 # -- the merge itself, without git ----------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from figbuild.lockfile import Generated, Lock, Pending
-from figbuild.state import FigureStatus, State
+from figbuild.state import FigureStatus
 
 #: Characters of the prompt used in an image's alt text.
 EXCERPT = 80
