@@ -24,7 +24,7 @@ from figbuild.plan import Plan, Source, make_plan
 from figbuild.request import Terms
 from figbuild.state import FigureStatus, OrphanStatus, State
 from figbuild.statedir import run_lock
-from figbuild.store import Entry, GcResult, How, Ledger, Meta, Store, StoreWarning, ledger
+from figbuild.store import Entry, GcResult, How, Ledger, Meta, Store, StoreError, StoreWarning, ledger
 from figbuild.timestamps import now
 
 
@@ -55,7 +55,10 @@ class History:
         """Every entry of the store, newest first: read once per History (planning reads
         it before anything is written)."""
         if self._entries is None:
-            self._entries = self.store.entries()
+            try:
+                self._entries = self.store.entries()
+            except (OSError, StoreError):  # no store to read (a file where its folder goes)
+                self._entries = []
         return self._entries
 
     def plan(

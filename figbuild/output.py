@@ -212,7 +212,9 @@ def row_state(status: StatusRow, plan: Plan | None) -> tuple[str, tuple[str, ...
     source = plan.sources().get(status.id)
     if source is not None:
         others = tuple(r for r in status.reasons if r not in ("never generated", "output file is gone"))
-        found = f"its image for these inputs is in history ({source.describe()}): restored for 0 credits"
+        entry = source.entry
+        where = f"{entry.how.value} {entry.when}" if entry is not None else f"at {source.path}"
+        found = f"its image for these inputs is in history ({where}): restored for 0 credits"
         return f"{status.state.value} (in history)", (found, *others)
     more = plan.topup.get(status.id)
     if more:
