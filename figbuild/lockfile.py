@@ -464,7 +464,12 @@ def read(path: Path) -> Lock:
 
 
 def write(path: Path, lock: Lock) -> None:
-    """Atomically replace the lock file, unless its text would not change."""
+    """Atomically replace the lock file, unless its text would not change. An output left
+    behind that is no longer on disk (moved by hand, or removed) is forgotten."""
+    for figure_id, record in list(lock.figures.items()):
+        gone = tuple(output for output in record.left_behind if not (path.parent / output).is_file())
+        if gone:
+            lock = lock.without_left_behind(figure_id, gone)
     text = dumps(lock)
     with contextlib.suppress(OSError):
         if path.read_text(encoding="utf-8") == text:

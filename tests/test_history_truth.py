@@ -346,3 +346,33 @@ def test_how_of_a_restored_emulator_copy_stays_a_stand_in(
     copies = [e for e in Store.at(paper).entries() if e.sha256 == sha]
     assert copies
     assert all(e.how is How.EMULATOR for e in copies)
+
+
+def test_an_output_moved_by_hand_leaves_nothing_behind_in_the_lock(
+    paper: Path, server: Emulator, run_cli: Any
+) -> None:
+    sync(server, paper)
+    (paper / "art").mkdir()
+    (paper / "figures/b.png").rename(paper / "art/b.png")  # git mv, as far as files go
+    document = manifest(paper)
+    document["figures"]["b"]["output"] = "art/b.png"
+    write_manifest(paper, document)
+    sync(server, paper)
+    assert "left_behind" not in (paper / "figures.lock").read_text()
+    assert "left behind" not in run_cli("status", root=paper).stdout
+
+
+def test_a_lock_with_outputs_left_behind_reads_back_and_checks_them(tmp_path: Path) -> None:
+    from figbuild import lockfile
+    from figbuild.errors import LockFileError
+    from figbuild.paths import RootGuard
+
+    moved = lockfile.Generated("sha256:f", {"prompt": "p"}, "img/a.png", "1" * 64, "2026-01-01T00:00:00Z")
+    first = lockfile.Generated("sha256:f", {"prompt": "p"}, "figures/a.png", "1" * 64, "2026-01-01T00:00:00Z")
+    lock = lockfile.Lock().with_generated("a", first).with_generated("a", moved)
+    assert lock.record("a").left_behind == ("figures/a.png",)
+    text = lockfile.dumps(lock)
+    assert lockfile.loads(text, tmp_path / "figures.lock") == lock
+    hostile = lockfile.loads(text.replace("figures/a.png", "../../etc/passwd.png"), tmp_path / "figures.lock")
+    with pytest.raises(LockFileError):
+        lockfile.check_paths(hostile, tmp_path / "figures.lock", RootGuard(tmp_path))
