@@ -43,6 +43,7 @@ class History:
         self._store = store
         self._opening = threading.Lock()
         self._entries: list[Entry] | None = None
+        self._by_request: dict[str, list[Entry]] | None = None  # real images, by fingerprint
 
     @property
     def store(self) -> Store:
@@ -94,10 +95,13 @@ class History:
     def kept(self, fingerprint: str) -> frozenset[int]:
         """The numbers K of the candidates history keeps for a request (its only generated
         image counts as candidate 1): ``pick`` can put any of them in place."""
-        fake = stand_ins(self.known())
-        entries = [
-            e for e in self.known() if e.fingerprint == fingerprint and not e.trimmed and e.sha256 not in fake
-        ]
+        if self._by_request is None:
+            fake = stand_ins(self.known())
+            self._by_request = {}
+            for entry in self.known():
+                if not entry.trimmed and entry.sha256 not in fake:
+                    self._by_request.setdefault(entry.fingerprint, []).append(entry)
+        entries = self._by_request.get(fingerprint, [])
         numbers = {e.candidate for e in entries if e.how is How.CANDIDATE and e.candidate}
         if 1 not in numbers and any(e.how is How.GENERATED for e in entries):
             numbers.add(1)

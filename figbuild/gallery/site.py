@@ -14,7 +14,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +87,11 @@ def collect(
     from figbuild.history import outlook
 
     lock = paper.read_lock()
+    from figbuild.output import row_state
+
     statuses, plan = outlook(paper, lock)
+    # The reasons as `status` words them ("its image for these inputs is in history", …).
+    statuses = [replace(status, reasons=row_state(status, plan)[1]) for status in statuses]
     costs = plan.costs()
     notes: list[str] = []
     if history is None:
