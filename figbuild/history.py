@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from figbuild import atomic, images, lockfile
 from figbuild.digests import sha256_file
-from figbuild.errors import UsageError
+from figbuild.errors import FigbuildError, UsageError
 from figbuild.fingerprint import reasons
 from figbuild.lockfile import Generated, Lock, Record
 from figbuild.paper import Paper
@@ -119,7 +119,15 @@ class History:
         for entry in self.known():
             if entry.sha256 not in fake and entry.how is not How.HAND_EDIT:
                 made.setdefault(entry.sha256, []).append(entry)
-        return [_recognised(status, made.get(status.output_sha256 or "", [])) for status in statuses]
+        statuses = [_recognised(status, made.get(status.output_sha256 or "", [])) for status in statuses]
+        if any(s.state is State.MODIFIED and not s.record.pending for s in statuses):
+            # A merge that kept our lock: the other side's images are in git's work tree, and
+            # its lock (in the commit merged) records them.
+            made = {}
+            for entry in _other_side(self.root):
+                made.setdefault(entry.sha256, []).append(entry)
+            statuses = [_recognised(s, made.get(s.output_sha256 or "", [])) for s in statuses]
+        return statuses
 
     def sources(self, statuses: Iterable[FigureStatus], lock: Lock) -> dict[str, Source]:
         """For each outdated figure, an image already made for its exact current request:
@@ -264,6 +272,46 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
         candidate=generated.candidate,
         changed=changed,
     )
+
+
+def _other_side(root: Path) -> list[Entry]:
+    """The images the lock of the other side of a git merge records (a merge in progress,
+    or the one HEAD is), as entries ``recognise`` can match: none outside a merge."""
+    from figbuild import vcs
+
+    top = vcs.toplevel(root)
+    if top is None:
+        return []
+    try:
+        relative = (root.resolve() / lockfile.LOCK_NAME).relative_to(top.resolve()).as_posix()
+    except ValueError:
+        return []
+    found: list[Entry] = []
+    for revision in ("MERGE_HEAD", "HEAD^2"):
+        data = vcs.blob(top, revision, relative)
+        if data is None:
+            continue
+        try:
+            other = lockfile.loads(data.decode("utf-8"), root / lockfile.LOCK_NAME)
+        except (UnicodeDecodeError, FigbuildError):
+            continue
+        for figure_id, record in other.figures.items():
+            g = record.generated
+            if g is not None and not g.provisional:
+                found.append(
+                    Entry(
+                        f"git:{revision}",
+                        g.fingerprint,
+                        figure_id,
+                        "",
+                        g.sha256,
+                        "",
+                        0,
+                        How.of(g.how),
+                        g.generated_at,
+                    )
+                )
+    return found
 
 
 def _recognised(status: FigureStatus, made: list[Entry]) -> FigureStatus:

@@ -192,6 +192,23 @@ def test_the_docs_one_liner_installs_the_driver(tmp_path: Path, run_cli: Any) ->
     assert (tmp_path / ".gitattributes").read_text().count("merge=figbuild") == 1
 
 
+def test_without_the_driver_our_lock_too_pays_nothing_and_reads_true(
+    branches: dict[str, Any], run_cli: Any
+) -> None:
+    repo, paper, server = branches["repo"], branches["paper"], branches["server"]
+    before = posts(server)
+    assert git(repo, "merge", "--no-edit", "two", check=False).returncode != 0
+    git(repo, "checkout", "--ours", "paper/figures.lock")
+    git(repo, "add", "paper/figures.lock", "paper/figures/a.png")
+    # c is the other side's image (git merged it); our lock knows c's older one only.
+    assert states(run_cli, paper) == {"a": "fresh", "b": "fresh", "c": "fresh"}
+    synced = sync(server, paper)
+    assert (synced.generated, synced.failed, synced.credits_spent) == ([], [], 0)
+    assert posts(server) == before
+    git(repo, "commit", "-qm", "merge two, our lock")
+    assert states(run_cli, paper) == {"a": "fresh", "b": "fresh", "c": "fresh"}
+
+
 # -- the merge itself, without git ----------------------------------------------
 
 
