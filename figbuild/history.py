@@ -16,12 +16,13 @@ from pathlib import Path, PurePosixPath
 
 from figbuild import atomic, images, lockfile
 from figbuild.digests import sha256_file
-from figbuild.errors import FigbuildError, UsageError
+from figbuild.errors import UsageError
 from figbuild.fingerprint import reasons
 from figbuild.lockfile import Generated, Lock, Record
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, make_plan
 from figbuild.request import Terms
+from figbuild.standins import fits_format, other_side, recognised, settle, stand_ins
 from figbuild.state import FigureStatus, OrphanStatus, State
 from figbuild.statedir import run_lock
 from figbuild.store import Entry, GcResult, How, Ledger, Meta, Store, StoreError, StoreWarning, ledger
@@ -119,14 +120,14 @@ class History:
         for entry in self.known():
             if entry.sha256 not in fake and entry.how is not How.HAND_EDIT:
                 made.setdefault(entry.sha256, []).append(entry)
-        statuses = [_recognised(status, made.get(status.output_sha256 or "", [])) for status in statuses]
+        statuses = [recognised(status, made.get(status.output_sha256 or "", [])) for status in statuses]
         if any(s.state is State.MODIFIED and not s.record.pending for s in statuses):
             # A merge that kept our lock: the other side's images are in git's work tree, and
             # its lock (in the commit merged) records them.
             made = {}
-            for entry in _other_side(self.root):
+            for entry in other_side(self.root):
                 made.setdefault(entry.sha256, []).append(entry)
-            statuses = [_recognised(s, made.get(s.output_sha256 or "", [])) for s in statuses]
+            statuses = [recognised(s, made.get(s.output_sha256 or "", [])) for s in statuses]
         return statuses
 
     def sources(self, statuses: Iterable[FigureStatus], lock: Lock) -> dict[str, Source]:
@@ -188,40 +189,6 @@ class History:
         self.keep(target, meta)
 
 
-#: Ways an image is made that only a real API paid for.
-PAID = (How.GENERATED, How.CANDIDATE)
-
-
-def stand_ins(entries: Iterable[Entry]) -> frozenset[str]:
-    """The sha256 of every image that only stands in for a real one: made by a
-    placeholder run or the emulator (however often restored, picked or accepted since),
-    and never by a real API."""
-    provisional: set[str] = set()
-    real: set[str] = set()
-    for entry in entries:
-        if entry.how.provisional:
-            provisional.add(entry.sha256)
-        elif entry.how in PAID:
-            real.add(entry.sha256)
-    return frozenset(provisional - real)
-
-
-def settle(how: How, sha256: str, known: Iterable[Entry] = (), recorded: Generated | None = None) -> How:
-    """THE rule for an image put in place (restored, picked, accepted, adopted, pressed in
-    the gallery): a stand-in stays a stand-in. ``how`` is what putting it in place would
-    make it; the result is the stand-in's own ``how`` (placeholder, emulator) when the bytes
-    are only known as one — from ``known`` store entries or the lock's ``recorded`` image —
-    so that a real sync still replaces it and ``status --check`` fails on it."""
-    known = list(known)
-    if sha256 in stand_ins(known):
-        return next(e.how for e in known if e.sha256 == sha256 and e.how.provisional)
-    if sha256 in {e.sha256 for e in known if e.how in PAID}:
-        return how
-    if recorded is not None and recorded.sha256 == sha256 and recorded.provisional:
-        return How.of(recorded.how)
-    return how
-
-
 def pinned(
     status: FigureStatus,
     sha256: str,
@@ -251,14 +218,6 @@ def pinned(
     )
 
 
-def fits_format(suffix: str, output: str) -> bool:
-    """Whether an image stored as ``suffix`` can be put at ``output``: as it is, or
-    converted as a fresh download is (a raster to any format; a PDF only to a PDF)."""
-    have = images.FORMATS.get(suffix.lower())
-    want = images.FORMATS.get(PurePosixPath(output).suffix.lower())
-    return have == want or (have is not None and have != "PDF")
-
-
 def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
     """What the history store keeps about the image a lock record describes."""
     return Meta(
@@ -272,61 +231,6 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
         candidate=generated.candidate,
         changed=changed,
     )
-
-
-def _other_side(root: Path) -> list[Entry]:
-    """The images the lock of the other side of a git merge records (a merge in progress,
-    or the one HEAD is), as entries ``recognise`` can match: none outside a merge."""
-    from figbuild import vcs
-
-    top = vcs.toplevel(root)
-    if top is None:
-        return []
-    try:
-        relative = (root.resolve() / lockfile.LOCK_NAME).relative_to(top.resolve()).as_posix()
-    except ValueError:
-        return []
-    found: list[Entry] = []
-    for revision in ("MERGE_HEAD", "HEAD^2"):
-        data = vcs.blob(top, revision, relative)
-        if data is None:
-            continue
-        try:
-            other = lockfile.loads(data.decode("utf-8"), root / lockfile.LOCK_NAME)
-        except (UnicodeDecodeError, FigbuildError):
-            continue
-        for figure_id, record in other.figures.items():
-            g = record.generated
-            if g is not None and not g.provisional:
-                found.append(
-                    Entry(
-                        f"git:{revision}",
-                        g.fingerprint,
-                        figure_id,
-                        "",
-                        g.sha256,
-                        "",
-                        0,
-                        How.of(g.how),
-                        g.generated_at,
-                    )
-                )
-    return found
-
-
-def _recognised(status: FigureStatus, made: list[Entry]) -> FigureStatus:
-    if status.state is not State.MODIFIED or status.record.pending or not made:
-        return status
-    # Its own image (of any inputs), or one made for exactly its request: not another
-    # figure's image copied over it, which is a hand edit.
-    mine = [e for e in made if e.figure == status.id or e.fingerprint == status.fingerprint]
-    if not mine:
-        return status
-    if any(e.fingerprint == status.fingerprint for e in mine):
-        return replace(status, state=State.FRESH, reasons=("the image made for these inputs (in history)",))
-    entry = mine[0]
-    why = f"made for other inputs ({entry.how.value} {entry.when}, kept in history)"
-    return replace(status, state=State.STALE, reasons=(why,))
 
 
 def _in_paper(root: Path, status: FigureStatus, lock: Lock) -> Source | None:
