@@ -136,12 +136,18 @@ _figure_ids = click.argument("ids", nargs=-1, shell_complete=_complete_ids)
 
 
 @cli.command()
+@click.option(
+    "--git",
+    "with_git",
+    is_flag=True,
+    help="Also make git merge figures.lock with figbuild (.gitattributes and merge.figbuild.driver).",
+)
 @pass_env
-def init(env: Env) -> int:
+def init(env: Env, with_git: bool) -> int:
     """Write a commented starter figures.yaml (never overwrites one)."""
     from figbuild.commands import paper
 
-    return paper.init(env)
+    return paper.init(env, with_git=with_git)
 
 
 @cli.command()
@@ -347,6 +353,18 @@ def prune(env: Env, dry_run: bool) -> int:
     from figbuild.commands import history
 
     return history.prune(env, dry_run=dry_run)
+
+
+@cli.command("merge-lock")
+@click.argument("base", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("ours", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("theirs", type=click.Path(path_type=Path, dir_okay=False))
+@pass_env
+def merge_lock(env: Env, base: Path, ours: Path, theirs: Path) -> int:
+    """Git's merge driver for figures.lock (%O %A %B); `figbuild init --git` installs it."""
+    from figbuild.commands import merge
+
+    return merge.merge_lock(env, base, ours, theirs)
 
 
 @cli.group()

@@ -33,7 +33,7 @@ from figbuild.errors import (
 from figbuild.history import History, changed, meta_of, pinned
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
-from figbuild.plan import Plan, Source, check_budget, make_plan
+from figbuild.plan import Plan, Source, check_budget
 from figbuild.report import Reporter
 from figbuild.safetext import printable
 from figbuild.state import FigureStatus
@@ -144,16 +144,14 @@ def sync(
         keeper = _LockKeeper(paper.lock_path, paper.read_lock())
         if not dry_run:
             _sweep(paper, keeper.lock, reporter)
-        statuses = paper.statuses(resolved, keeper.lock)
         history = History(paper.root, on_warning=lambda warning: reporter.info(f"history: {warning}"))
-        outdated = not force and any(status.state.outdated for status in statuses)
-        sources = history.sources(statuses, keeper.lock) if outdated else {}
-        plan = make_plan(
+        statuses = history.recognise(paper.statuses(resolved, keeper.lock))
+        plan = history.plan(
             statuses,
+            keeper.lock,
             force=force,
             provisional=backend.provisional,
             terms=backend.terms,
-            sources=sources,
             candidates=candidates,
             makes=backend.makes,
         )
@@ -199,8 +197,9 @@ class _Work:
     resume: list[Pending] = field(default_factory=list)
     restore: Source | None = None
     adopt: bool = False
-    generate: int = 0  # how many images (candidates) to pay for
+    generate: tuple[int | None, ...] = ()  # the candidate number of each image to pay for
     reclaim: list[Pending] = field(default_factory=list)
+    topup: bool = False  # more candidates for the image in place: into history only
 
 
 def _work(plan: Plan) -> list[_Work]:
@@ -216,7 +215,8 @@ def _work(plan: Plan) -> list[_Work]:
     for status in plan.adopt:
         of(status).adopt = True
     for status in plan.generate:
-        of(status).generate = plan.count(status)
+        of(status).generate = plan.numbers(status)
+        of(status).topup = status.id in plan.topup
     for status, pending in plan.reclaim:
         of(status).reclaim.append(pending)
     return list(works.values())
@@ -368,6 +368,9 @@ class _Runner:
             self._restore(status, work.restore)
         if work.adopt:
             self._adopt(status)
+        if work.topup:
+            with self._mutex:  # the image in place stays: every top-up goes to history
+                self._claimed.add((status.id, status.fingerprint))
         if work.generate:
             self._generate(status, work.generate)
 
@@ -438,7 +441,7 @@ class _Runner:
 
     # -- paid: submit, resume, collect ---------------------------------------
 
-    def _generate(self, status: FigureStatus, count: int = 1) -> None:
+    def _generate(self, status: FigureStatus, numbers: tuple[int | None, ...] = (None,)) -> None:
         figure, fingerprint = status.resolved.figure, status.resolved.fingerprint
         if self.refused is not None:
             self._failed(figure.id, f"not submitted: {self.refused}")
@@ -457,9 +460,9 @@ class _Runner:
         sent.record(self.root, fingerprint.digest, request)
         self.keeper.update(lambda lock: lock.with_failure(figure.id, None))  # a new attempt
         submitted: list[tuple[Ticket, Pending]] = []
-        for number in range(1, count + 1):
+        for number in numbers:
             detail = f"{job.request.model}, {job.request.resolution}"
-            if count > 1:
+            if number is not None:
                 detail += f", candidate {number}"
             self.reporter.figure(figure.id, "generating", detail)
             intent = Pending(
@@ -469,7 +472,7 @@ class _Runner:
                 output=figure.output,
                 credits=self.backend.terms.cost(job.request),
                 submitted_at=now(),
-                candidate=number if count > 1 else None,
+                candidate=number,
             )
             ticket = self._submit(figure.id, job, intent)
             if ticket is None:

@@ -108,6 +108,27 @@ def convert(source: Path, target: IO[bytes], fmt: str) -> None:
         image.save(target, format=fmt)
 
 
+def fit(data: bytes, fmt: str, name: str) -> bytes:
+    """``data`` as an image of format ``fmt``: as it is, or converted as a fresh download
+    is. An ImageError says why it cannot be (not an image; a PDF into a raster format)."""
+    have = sniff_format(data[:16])
+    if have == fmt:
+        return data
+    if have is None:
+        raise ImageError(f"{name} is not an image")
+    if have == "PDF":
+        raise ImageError(f"{name} is a PDF, and figbuild cannot turn a PDF into a {fmt}")
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with _DECODING, Image.open(io.BytesIO(data)) as image:
+        image.load()
+        if fmt in ("JPEG", "PDF") and image.mode not in ("RGB", "L"):
+            image = _flatten(image)
+        image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
 def encode(image: Image, fmt: str) -> bytes:
     """Encode a Pillow image in ``fmt`` (PNG, JPEG or PDF) and return the bytes."""
     buffer = io.BytesIO()

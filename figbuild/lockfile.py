@@ -91,6 +91,10 @@ class Record:
     generated: Generated | None = None
     pending: tuple[Pending, ...] = ()
     last_failure: Failure | None = None
+    #: Outputs the figure's image was at before its ``output`` (or ``output_dir``) moved:
+    #: named by nothing else, they are listed by ``status`` and removed by ``prune``.
+    #: Optional in the file (absent when empty): locks without it read as before.
+    left_behind: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,22 @@ class Lock:
         return self.figures.get(figure_id, Record())
 
     def with_generated(self, figure_id: str, generated: Generated, *, done: Pending | None = None) -> Lock:
-        """Record ``generated`` for a figure, retiring the pending entry it came from."""
+        """Record ``generated`` for a figure, retiring the pending entry it came from. The
+        output its previous image was at, if another, is remembered as left behind."""
         record = self.record(figure_id)
-        return self._with(figure_id, Record(generated, tuple(p for p in record.pending if p != done)))
+        left = record.left_behind
+        old = record.generated
+        if old is not None and old.output != generated.output and old.output not in left:
+            left = (*left, old.output)
+        left = tuple(path for path in left if path != generated.output)
+        pending = tuple(p for p in record.pending if p != done)
+        return self._with(figure_id, Record(generated, pending, left_behind=left))
+
+    def without_left_behind(self, figure_id: str, outputs: tuple[str, ...]) -> Lock:
+        """Forget outputs left behind (``prune`` removed them)."""
+        record = self.record(figure_id)
+        left = tuple(path for path in record.left_behind if path not in outputs)
+        return self._with(figure_id, replace(record, left_behind=left))
 
     def with_failure(self, figure_id: str, failure: Failure | None) -> Lock:
         """Remember (or, with None, forget) the figure's last failed attempt."""
@@ -124,7 +141,12 @@ class Lock:
 
     def _with(self, figure_id: str, record: Record) -> Lock:
         figures = dict(self.figures)
-        if record.generated is None and not record.pending and record.last_failure is None:
+        if (
+            record.generated is None
+            and not record.pending
+            and record.last_failure is None
+            and not record.left_behind
+        ):
             figures.pop(figure_id, None)
         else:
             figures[figure_id] = record
@@ -144,6 +166,8 @@ def dumps(lock: Lock) -> str:
             entry["pending"] = [asdict(p) for p in sorted(record.pending, key=lambda p: p.submitted_at)]
         if record.last_failure is not None:
             entry["last_failure"] = asdict(record.last_failure)
+        if record.left_behind:
+            entry["left_behind"] = sorted(record.left_behind)
         figures[figure_id] = entry
     document = {"figbuild_lock": FORMAT, "figures": figures}
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -160,6 +184,8 @@ def loads(text: str, path: Path) -> Lock:
         document = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         document = None
+    if document is None and _CONFLICT.search(text):
+        raise MergeConflict(path)
     if not isinstance(document, dict) or "figbuild_lock" not in document:
         raise LockFileError(
             f"{path} is not a figbuild lock file (corrupt or hand-edited)",
@@ -189,6 +215,28 @@ def loads(text: str, path: Path) -> Lock:
     return Lock(figures)
 
 
+#: The lines git writes around the two sides of a conflicted text merge.
+_CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+
+
+class MergeConflict(LockFileError):
+    """The lock holds git's conflict markers: a merge of two branches that both changed it,
+    without figbuild's merge driver. Nothing is lost: each side's images are in git."""
+
+    def __init__(self, path: Path) -> None:
+        name = path.name
+        super().__init__(
+            f"{path} has unresolved git merge conflicts (two branches both changed it); "
+            "no figure's image is lost",
+            hint=(
+                f"take the other side's lock, then sync: `git checkout --theirs {name}` (or `--ours`), "
+                "then `figbuild sync`: it records the images at hand as their figures' and puts the ones "
+                "your history keeps back for 0 credits; nothing made on either side is paid again. "
+                "To have git merge the lock by itself from now on: `figbuild init --git`"
+            ),
+        )
+
+
 class _Bad(Exception):
     """One thing wrong in a lock document: where (a dotted key path) and what."""
 
@@ -205,16 +253,20 @@ def _record(figure_id: str, value: Any) -> Record:
     if not _FIGURE_ID.fullmatch(figure_id):
         raise _Bad(where, "is not a figure id (letters, digits, '-' and '_')")
     entry = _mapping(value, where)
-    _known_keys(entry, {"generated", "pending", "last_failure"}, where)
+    _known_keys(entry, {"generated", "pending", "last_failure", "left_behind"}, where)
     generated = entry.get("generated")
     pending = entry.get("pending", [])
     failure = entry.get("last_failure")
+    left = entry.get("left_behind", [])
     if not isinstance(pending, list):
         raise _Bad(f"{where}.pending", f"{_show(pending)} is not a list")
+    if not isinstance(left, list) or any(type(path) is not str or _CONTROL.search(path) for path in left):
+        raise _Bad(f"{where}.left_behind", f"{_show(left)} is not a list of paths")
     return Record(
         generated=None if generated is None else _entry(Generated, _v1(generated), f"{where}.generated"),
         pending=tuple(_entry(Pending, p, f"{where}.pending[{i}]") for i, p in enumerate(pending)),
         last_failure=None if failure is None else _entry(Failure, failure, f"{where}.last_failure"),
+        left_behind=tuple(left),
     )
 
 
@@ -369,12 +421,14 @@ def check_paths(lock: Lock, path: Path, guard: RootGuard, checked: frozenset[str
         entries: list[tuple[str, Generated | Pending]] = [("pending", p) for p in record.pending]
         if record.generated is not None:
             entries.insert(0, ("generated", record.generated))
-        for kind, entry in entries:
-            if entry.output in checked:
+        outputs = [(kind, entry.output) for kind, entry in entries]
+        outputs.extend(("left_behind", output) for output in record.left_behind)
+        for kind, output in outputs:
+            if output in checked:
                 continue
-            problem = check_relative(guard, entry.output)
-            if problem is None and PurePosixPath(entry.output).suffix.lower() not in FORMATS:
-                problem = f"{entry.output!r} is not an image path (.png, .jpg, .jpeg or .pdf)"
+            problem = check_relative(guard, output)
+            if problem is None and PurePosixPath(output).suffix.lower() not in FORMATS:
+                problem = f"{output!r} is not an image path (.png, .jpg, .jpeg or .pdf)"
             if problem is not None:
                 raise LockFileError(
                     f"{path}: figure '{figure_id}': {kind} output {problem}; nothing was written",
@@ -410,7 +464,12 @@ def read(path: Path) -> Lock:
 
 
 def write(path: Path, lock: Lock) -> None:
-    """Atomically replace the lock file, unless its text would not change."""
+    """Atomically replace the lock file, unless its text would not change. An output left
+    behind that is no longer on disk (moved by hand, or removed) is forgotten."""
+    for figure_id, record in list(lock.figures.items()):
+        gone = tuple(output for output in record.left_behind if not (path.parent / output).is_file())
+        if gone:
+            lock = lock.without_left_behind(figure_id, gone)
     text = dumps(lock)
     with contextlib.suppress(OSError):
         if path.read_text(encoding="utf-8") == text:

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from figbuild import fastpath
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.besteffort import BestEffortResult
     from figbuild.engine import SyncResult
     from figbuild.history import Log
+    from figbuild.plan import Plan
 
 
 class Console:
@@ -174,43 +175,90 @@ def reporter_for(console: Console) -> LineReporter:
     return LineReporter(console)
 
 
-def status_table(statuses: Sequence[StatusRow], verbose: bool = False) -> list[str]:
-    """One line per figure, then the totals and what a sync would cost."""
+def status_table(
+    statuses: Sequence[StatusRow],
+    verbose: bool = False,
+    plan: Plan | None = None,
+    left: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """One line per figure, the outputs left behind, then the totals and what a sync
+    would cost (``plan``'s count: the same as ``sync --dry-run``)."""
     width = max((len(s.id) for s in statuses), default=0)
     lines = []
     for status in statuses:
-        reasons = "; ".join(status.reasons) if status.state is not State.FRESH or verbose else ""
-        line = f"{status.id:<{width}}  {status.state.value:<8}  {status.output}"
+        state, reasons_of = row_state(status, plan)
+        reasons = (
+            "; ".join(reasons_of)
+            if status.state is not State.FRESH or verbose or reasons_of != status.reasons
+            else ""
+        )
+        line = f"{status.id:<{width}}  {state:<8}  {status.output}"
         lines.append(line + (f"  ({reasons})" if reasons else ""))
-    lines.append(summary_line(statuses))
+    for figure_id, paths in sorted((left or {}).items()):
+        lines.extend(
+            f"left behind: {path} (an old output of {figure_id}; `figbuild prune` stores and removes it)"
+            for path in paths
+        )
+    lines.append(summary_line(statuses, plan))
     return lines
 
 
-def summary_line(statuses: Iterable[StatusRow]) -> str:
+def row_state(status: StatusRow, plan: Plan | None) -> tuple[str, tuple[str, ...]]:
+    """A figure's state as status words it, with the reasons: ``missing (in history)`` and
+    ``stale (in history)`` when a sync puts its image back from history for 0 credits, and
+    the candidates a sync would add to a figure that is otherwise fresh."""
+    if plan is None or isinstance(status, (OrphanStatus, ErrorStatus)):
+        return status.state.value, status.reasons
+    source = plan.sources().get(status.id)
+    if source is not None:
+        others = tuple(r for r in status.reasons if r not in ("never generated", "output file is gone"))
+        entry = source.entry
+        where = f"{entry.how.value} {entry.when}" if entry is not None else f"at {source.path}"
+        found = f"its image for these inputs is in history ({where}): restored for 0 credits"
+        return f"{status.state.value} (in history)", (found, *others)
+    more = plan.topup.get(status.id)
+    if more:
+        plural = "s" if len(more) != 1 else ""
+        wanted = f"{len(more)} more candidate{plural} wanted ({plan.cost_of(status)} credits)"
+        return status.state.value, (*status.reasons, wanted)
+    return status.state.value, status.reasons
+
+
+def summary_line(statuses: Iterable[StatusRow], plan: Plan | None = None) -> str:
     statuses = list(statuses)
     counts: dict[str, int] = {}
     for status in statuses:
         counts[status.state.value] = counts.get(status.state.value, 0) + 1
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    cost = sum(status.cost for status in statuses)
+    cost = plan.cost if plan is not None else 0
     figures = f"{len(statuses)} figure{'s' if len(statuses) != 1 else ''}"
     return f"{figures}: {parts or 'none'}; a sync would cost {cost} credits"
 
 
-def status_json(statuses: Sequence[StatusRow]) -> str:
+def status_json(
+    statuses: Sequence[StatusRow],
+    plan: Plan | None = None,
+    left: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    costs = plan.costs() if plan is not None else {}
+    sources = plan.sources() if plan is not None else {}
     rows: list[dict[str, Any]] = []
     for status in statuses:
+        _, reasons = row_state(status, plan)
         row: dict[str, Any] = {
             "id": status.id,
             "state": status.state.value,
-            "reasons": list(status.reasons),
+            "reasons": list(reasons),
             "output": status.output,
-            "cost": status.cost,
+            "cost": costs.get(status.id, 0),
             "fingerprint": status.fingerprint,
+            "in_history": status.id in sources,
         }
         failure = status.record.last_failure
         if failure is not None:
             row["last_failure"] = dataclasses.asdict(failure)
+        if left and left.get(status.id):
+            row["left_behind"] = list(left[status.id])
         rows.append(row)
     return json.dumps(rows, indent=2)
 
@@ -225,8 +273,12 @@ def plan_lines(result: SyncResult) -> list[str]:
         why = "; ".join(status.reasons) or "forced"
         count = plan.count(status)
         times = f", {count} candidates" if count > 1 else ""
+        verb = "generate"
+        if status.id in plan.topup:
+            verb, why = "top-up  ", "history keeps fewer candidates than it asks for"
+            times = f", {count} more candidate{'s' if count != 1 else ''}"
         lines.append(
-            f"generate {status.id}: {status.state.value} ({why}); "
+            f"{verb} {status.id}: {status.state.value} ({why}); "
             f"{request.type}, {request.model}, {request.resolution}{times}, {plan.cost_of(status)} credits"
         )
     for status, source in plan.restore:
@@ -274,6 +326,50 @@ def sync_summary(result: SyncResult) -> list[str]:
     lines = [line]
     lines.extend(f"  failed {figure_id}: {reason}" for figure_id, reason in result.failed)
     return lines
+
+
+def plan_json(result: SyncResult) -> str:
+    """The plan of a ``sync --dry-run --json``: each figure with its action and cost, and the total."""
+    plan = result.plan
+    figures: list[dict[str, Any]] = []
+    for status in plan.generate:
+        numbers = [n for n in plan.numbers(status) if n is not None]
+        action = "top-up" if status.id in plan.topup else "generate"
+        figures.append(
+            {"id": status.id, "action": action, "state": status.state.value, "cost": plan.cost_of(status)}
+            | ({"candidates": numbers} if numbers else {})
+        )
+    for status, source in plan.restore:
+        figures.append(
+            {
+                "id": status.id,
+                "action": "restore",
+                "state": status.state.value,
+                "cost": 0,
+                "from": source.describe(),
+            }
+        )
+    figures.extend(
+        {"id": status.id, "action": "record", "state": status.state.value, "cost": 0} for status in plan.adopt
+    )
+    figures.extend(
+        {
+            "id": status.id,
+            "action": "collect",
+            "state": status.state.value,
+            "cost": 0,
+            "task_id": pending.task_id,
+        }
+        for status, pending in plan.resume
+    )
+    figures.extend(
+        {"id": status.id, "action": "skip", "state": status.state.value, "cost": 0, "reason": why}
+        for status, why in plan.skipped
+    )
+    document: dict[str, Any] = {"dry_run": True, "figures": figures, "total": plan.cost}
+    if result.refusal is not None:
+        document["refused"] = result.refusal
+    return json.dumps(document, indent=2)
 
 
 def sync_json(result: SyncResult) -> str:
@@ -340,6 +436,8 @@ def log_lines(log: Log) -> list[str]:
     lines.append("credits by month:")
     lines.extend(f"  {month}: {credits}" for month, credits in sorted(ledger.by_month.items()))
     lines.append(f"credits in total: {ledger.total}")
+    if ledger.pretend:
+        lines.append(f"pretend credits (emulator and placeholder runs, not charged): {ledger.pretend}")
     return lines
 
 

@@ -68,10 +68,21 @@ class Plan:
     candidates: Mapping[str, int] = field(default_factory=dict)
     #: Pending tasks whose image may be the file already at the output (see Decision).
     reclaim: tuple[tuple[FigureStatus, Pending], ...] = ()
+    #: Candidates still missing (their numbers K), by figure id, for figures whose image
+    #: is in place (or restored) but that want more ``candidates:`` than history keeps:
+    #: generated into history only, the image in place stays.
+    topup: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def count(self, status: FigureStatus) -> int:
         """How many images (and tasks) the figure's request is generated as."""
-        return self.candidates.get(status.id, 1)
+        return len(self.numbers(status))
+
+    def numbers(self, status: FigureStatus) -> tuple[int | None, ...]:
+        """The candidate number of each image to generate for the figure (None: the only one)."""
+        if status.id in self.topup:
+            return self.topup[status.id]
+        count = self.candidates.get(status.id, 1)
+        return tuple(range(1, count + 1)) if count > 1 else (None,)
 
     def cost_of(self, status: FigureStatus) -> int:
         return self.terms.cost(status.resolved.request) * self.count(status)
@@ -79,6 +90,21 @@ class Plan:
     @property
     def cost(self) -> int:
         return sum(self.cost_of(status) for status in self.generate)
+
+    def costs(self) -> dict[str, int]:
+        """What the plan spends on each figure it generates, by id: the one count of
+        credits ``status``, ``sync --dry-run`` (text and JSON) and the gallery show."""
+        return {status.id: self.cost_of(status) for status in self.generate}
+
+    def acts_on(self, figure_id: str) -> bool:
+        """Whether carrying the plan out does anything for the figure."""
+        ids = [s.id for s in (*self.generate, *self.adopt)]
+        ids += [s.id for s, _ in (*self.restore, *self.resume, *self.reclaim)]
+        return figure_id in ids
+
+    def sources(self) -> dict[str, Source]:
+        """The figures put back from history for 0 credits, by id."""
+        return {status.id: source for status, source in self.restore}
 
     @property
     def empty(self) -> bool:
@@ -94,14 +120,19 @@ def make_plan(
     sources: Mapping[str, Source] | None = None,
     candidates: int | None = None,
     makes: str = "placeholder",
+    kept: Mapping[str, frozenset[int]] | None = None,
 ) -> Plan:
     """The plan for ``statuses``; ``provisional`` for a backend whose images only stand in.
 
     ``sources`` are images already made for a figure's current request, by figure id;
     ``candidates`` overrides each figure's ``candidates:`` for this run; ``makes`` is
-    what a provisional backend's images are.
+    what a provisional backend's images are; ``kept`` holds, by figure id, the numbers
+    of the candidates history keeps for its current request (N wanted, k kept: the
+    N - k missing ones are generated).
     """
     sources = sources or {}
+    kept = kept or {}
+    topup: dict[str, tuple[int, ...]] = {}
     generate: list[FigureStatus] = []
     resume: list[tuple[FigureStatus, Pending]] = []
     skipped: list[tuple[FigureStatus, str]] = []
@@ -115,11 +146,16 @@ def make_plan(
         )
         resume.extend((status, pending) for pending in decision.resume)
         reclaim.extend((status, pending) for pending in decision.reclaim)
+        wanted = candidates or status.resolved.figure.candidates
         if decision.generate:
             generate.append(status)
-            count = candidates or status.resolved.figure.candidates
-            if count != 1 and not provisional:
-                counts[status.id] = count
+            if wanted != 1 and not provisional:
+                counts[status.id] = wanted
+        elif wanted > 1 and not provisional and not force and _in_place(status, decision):
+            missing = missing_candidates(wanted, kept.get(status.id, frozenset()))
+            if missing:
+                generate.append(status)
+                topup[status.id] = missing
         if decision.restore is not None:
             restore.append((status, decision.restore))
         if decision.adopt:
@@ -135,7 +171,21 @@ def make_plan(
         adopt=tuple(adopt),
         candidates=counts,
         reclaim=tuple(reclaim),
+        topup=topup,
     )
+
+
+def _in_place(status: FigureStatus, decision: Decision) -> bool:
+    """Whether, after this decision, the figure holds an image of its current request."""
+    if decision.skip is not None or status.record.pending:
+        return False
+    return decision.restore is not None or decision.adopt or status.state is State.FRESH
+
+
+def missing_candidates(wanted: int, kept: frozenset[int]) -> tuple[int, ...]:
+    """The numbers of the ``wanted - len(kept)`` candidates to make, lowest free first."""
+    free = [number for number in range(1, wanted + len(kept) + 1) if number not in kept]
+    return tuple(free[: max(0, wanted - len(kept))])
 
 
 def decide(

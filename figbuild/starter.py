@@ -46,3 +46,18 @@ def write_starter(directory: Path) -> Path:
         raise UsageError(f"{path} already exists; not overwriting it", hint="edit it, or remove it first")
     atomic.write_bytes(path, STARTER.encode("utf-8"))
     return path
+
+
+def install_git(directory: Path) -> list[str]:
+    """Make git merge ``figures.lock`` with ``figbuild merge-lock`` in the repository that
+    holds ``directory``; returns what was done, in words."""
+    from figbuild import vcs
+
+    if vcs.toplevel(directory) is None:
+        raise UsageError(
+            f"{directory} is not in a git work tree", hint="run `git init` first, then `figbuild init --git`"
+        )
+    try:
+        return vcs.install_merge_driver(directory)
+    except OSError as exc:
+        raise UsageError(f"could not install the merge driver: {exc}") from None

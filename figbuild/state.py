@@ -64,11 +64,6 @@ class FigureStatus:
         return self.resolved.fingerprint.digest
 
     @property
-    def cost(self) -> int:
-        """Credits a sync would spend on this figure (0 when it has nothing to do)."""
-        return self.resolved.cost if self.state.outdated else 0
-
-    @property
     def adopt(self) -> bool:
         """Fresh, but the lock does not yet record this file as the figure's image (a moved
         output, or bytes made for these inputs under another figure id)."""
@@ -91,7 +86,6 @@ class OrphanStatus:
     record: Record
     state: State = State.ORPHANED
     reasons: tuple[str, ...] = ("not in figures.yaml; `figbuild prune` stores and removes it",)
-    cost: int = 0
 
     @property
     def output(self) -> str:

@@ -38,3 +38,81 @@ def ignored(root: Path, paths: Sequence[str]) -> dict[str, str]:
         if not pattern.startswith("!"):
             rules[path] = f"{source}:{line}: {pattern}"
     return rules
+
+
+#: What `figbuild init --git` installs: git merges figures.lock with figbuild's driver.
+ATTRIBUTES_LINE = "figures.lock merge=figbuild"
+DRIVER = "figbuild merge-lock %O %A %B"
+
+
+def git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+    """Run ``git -C root args``; None when git is not installed or hangs."""
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def toplevel(root: Path) -> Path | None:
+    """The top of the git work tree ``root`` is in, or None outside one."""
+    result = git(root, "rev-parse", "--show-toplevel")
+    if result is None or result.returncode != 0:
+        return None
+    return Path(result.stdout.decode("utf-8", "replace").strip())
+
+
+def install_merge_driver(root: Path, driver: str = DRIVER) -> list[str]:
+    """Make git merge ``figures.lock`` with figbuild: a ``.gitattributes`` line beside the
+    manifest and the ``merge.figbuild.driver`` setting of the repository. Returns what
+    was done, in words; raises OSError when git refuses."""
+    done: list[str] = []
+    attributes = root / ".gitattributes"
+    lines = attributes.read_text(encoding="utf-8").splitlines() if attributes.exists() else []
+    if ATTRIBUTES_LINE not in (line.strip() for line in lines):
+        lines.append(ATTRIBUTES_LINE)
+        attributes.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        done.append(f"added '{ATTRIBUTES_LINE}' to {attributes.name}")
+    for key, value in (("merge.figbuild.name", "figbuild lock merge"), ("merge.figbuild.driver", driver)):
+        result = git(root, "config", key, value)
+        if result is None or result.returncode != 0:
+            why = result.stderr.decode("utf-8", "replace").strip() if result is not None else "git not found"
+            raise OSError(f"git config {key} failed: {why}")
+    done.append(f'set git config merge.figbuild.driver "{driver}"')
+    return done
+
+
+def blob(root: Path, revision: str, path: str) -> bytes | None:
+    """The bytes of ``path`` (relative to the work tree's top) at ``revision``, or None."""
+    result = git(root, "cat-file", "blob", f"{revision}:{path}")
+    return result.stdout if result is not None and result.returncode == 0 else None
+
+
+def revisions(root: Path) -> list[str]:
+    """Commits a merge's other side may be: MERGE_HEAD, FETCH_HEAD, then every ref's tip."""
+    found: list[str] = []
+    for name in ("MERGE_HEAD", "FETCH_HEAD", "ORIG_HEAD"):
+        result = git(root, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+        if result is not None and result.returncode == 0:
+            found.append(result.stdout.decode().strip())
+    result = git(root, "for-each-ref", "--format=%(objectname)", "refs/heads", "refs/remotes", "refs/tags")
+    if result is not None and result.returncode == 0:
+        found.extend(result.stdout.decode().split())
+    return list(dict.fromkeys(found))
+
+
+def tracked_path_of(root: Path, data: bytes, name: str) -> str | None:
+    """The path (from the work tree's top) of the tracked file called ``name`` whose bytes
+    in the index are ``data``: which ``figures.lock`` git is merging."""
+    hashed = subprocess.run(
+        ["git", "-C", str(root), "hash-object", "--stdin"], input=data, capture_output=True, check=False
+    )
+    listed = git(root, "ls-files", "-s", "-z")
+    if hashed.returncode != 0 or listed is None or listed.returncode != 0:
+        return None
+    wanted = hashed.stdout.decode().strip()
+    for line in listed.stdout.decode("utf-8", "replace").split("\0"):
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) >= 2 and parts[1] == wanted and path.rsplit("/", 1)[-1] == name:
+            return path
+    return None

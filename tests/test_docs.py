@@ -70,7 +70,7 @@ def test_every_block_is_a_recipe_or_says_why_it_is_not_run() -> None:
     unmarked = [text.splitlines()[0] for offset, text in blocks() if offset not in marked]
     assert unmarked == []
     names = sorted(name for name, _ in marked.values() if name)
-    assert names == ["ci", "latexmkrc", "make", "pandoc", "pre-commit", "pvc"]
+    assert names == ["ci", "git-merge", "latexmkrc", "make", "pandoc", "pre-commit", "pvc"]
     reasons = [why for _, why in marked.values() if why]
     assert any("Quarto" in why for why in reasons), reasons
     for _, why in marked.values():

@@ -50,11 +50,13 @@ def prune(env: Env, *, dry_run: bool) -> int:
     """Store, then remove, the outputs and records of figures no longer in the manifest."""
     from figbuild import history
 
-    orphans = history.prune(env.paper(), dry_run=dry_run)
+    orphans, left = history.prune(env.paper(), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed (kept in history)"
     for orphan in orphans:
         env.console.note(f"{orphan.id}: {verb} {orphan.output} and its record")
-    if not orphans:
+    for path in left:
+        env.console.note(f"left behind: {verb} {path}")
+    if not orphans and not left:
         env.console.note("nothing to prune")
     return ExitCode.OK
 

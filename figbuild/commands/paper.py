@@ -7,12 +7,20 @@ from figbuild.commands import Env
 from figbuild.errors import ExitCode
 
 
-def init(env: Env) -> int:
-    """Write a commented starter figures.yaml (never overwrites one)."""
+def init(env: Env, *, with_git: bool = False) -> int:
+    """Write a commented starter figures.yaml (never overwrites one); with ``with_git``,
+    also install the merge driver for figures.lock (a starter already there is kept)."""
+    from figbuild.manifest import MANIFEST_NAME
     from figbuild.starter import write_starter
 
-    path = write_starter(env.directory)
-    env.console.note(f"wrote {path}; edit it, then run `figbuild status`")
+    if not with_git or not (env.directory / MANIFEST_NAME).exists():
+        path = write_starter(env.directory)
+        env.console.note(f"wrote {path}; edit it, then run `figbuild status`")
+    if with_git:
+        from figbuild.starter import install_git
+
+        for line in install_git(env.directory):
+            env.console.note(line)
     return ExitCode.OK
 
 
@@ -35,18 +43,21 @@ def validate(env: Env, *, schema_path: bool) -> int:
 
 def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int:
     """Show each figure's state and, for stale ones, why."""
+    from figbuild.history import foresee, left_behind
     from figbuild.output import StatusRow, ignored_lines, status_json, status_table
 
     paper = env.paper()
     lock = paper.read_lock()
-    statuses, errors = paper.survey(ids, lock)
+    surveyed, errors = paper.survey(ids, lock)
+    statuses, plan = foresee(paper, lock, surveyed)
     order = {figure.id: index for index, figure in enumerate(paper.manifest.figures)}
     rows: list[StatusRow] = sorted([*statuses, *errors], key=lambda row: order[row.id])
     rows += [] if ids else paper.orphans(lock)
+    left = left_behind(paper, lock)
     if as_json:
-        env.console.print(status_json(rows))
+        env.console.print(status_json(rows, plan, left))
     else:
-        env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
+        env.console.print("\n".join(status_table(rows, env.console.verbosity > 0, plan, left)))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
     code = ExitCode.USAGE if errors else ExitCode.OK
@@ -57,7 +68,9 @@ def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int
         if behind and not errors:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
-    fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)
+    outputs = [paper.root / s.output for s in statuses]
+    outputs.extend(paper.root / path for paths in left.values() for path in paths)
+    fastpath.offer(paper.root, outputs, code)
     return code
 
 

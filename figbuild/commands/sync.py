@@ -24,7 +24,7 @@ class SyncOptions:
 def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     """Bring the named (or all) figures up to date."""
     from figbuild import backends, engine
-    from figbuild.output import ignored_lines, plan_lines, reporter_for, sync_json, sync_summary
+    from figbuild.output import ignored_lines, plan_json, plan_lines, reporter_for, sync_json, sync_summary
 
     if options.best_effort and not options.dry_run:
         return _best_effort(env, options, backend)
@@ -49,7 +49,7 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     for line in ignored_lines(paper.ignored_outputs(result.statuses)):
         env.console.note(line)
     if options.as_json:
-        env.console.print(sync_json(result))
+        env.console.print(plan_json(result) if options.dry_run else sync_json(result))
     elif options.dry_run:
         env.console.print("\n".join(plan_lines(result)))
     else:

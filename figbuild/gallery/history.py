@@ -8,6 +8,7 @@ its only version. Nothing here writes: reading a gallery never changes history.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from figbuild.gallery.model import Image, Ledger, LockHistory, Version
@@ -32,11 +33,30 @@ class StoreHistory:
         entries = self.entries(status.id)
         if not entries:  # images made before the store existed: the lock knows the last one
             return LockHistory(self.root).versions(status, current_sha256)
-        versions = [
-            self._version(number, entry, digest, current_sha256)
-            for number, entry in enumerate(entries, start=1)
-        ]
+        # Copies of one image (restored, accepted, picked again) are one version: the
+        # image as first stored, with the later copies as its history of restores.
+        groups: dict[str, list[tuple[int, Entry]]] = {}
+        for number, entry in enumerate(entries, start=1):
+            groups.setdefault(entry.sha256, []).append((number, entry))
+        versions = [self._collapsed(group, digest, current_sha256) for group in groups.values()]
+        versions.sort(key=lambda version: version.number)
         return tuple(reversed(versions))
+
+    def _collapsed(self, group: list[tuple[int, Entry]], digest: str, current_sha256: str | None) -> Version:
+        """One version for every entry of one image: numbered (for ``restore``) as its
+        latest copy, described as first made, current only if those bytes are in place."""
+        number, first = group[0]
+        latest = group[-1][0]
+        version = self._version(latest, first, digest, current_sha256)
+        candidate = next((e.candidate for _, e in group if e.how is How.CANDIDATE and e.candidate), None)
+        copies = tuple(f"{e.how.value} {e.when}" for _, e in group[1:])
+        return replace(
+            version,
+            candidate=candidate,
+            for_current_inputs=any(e.fingerprint == digest for _, e in group),
+            copies=copies,
+            first_number=number,
+        )
 
     def _version(self, number: int, entry: Entry, digest: str, current_sha256: str | None) -> Version:
         present = entry.sha256 == current_sha256
@@ -66,7 +86,7 @@ class StoreHistory:
             e for e in self.store.entries() if self.store.paper is not None and e.paper == self.store.paper
         ]
         result = ledger([*mine, *_lock_entries(lock)])
-        return Ledger(result.by_figure, result.by_month, result.total)
+        return Ledger(result.by_figure, result.by_month, result.total, result.pretend)
 
 
 #: The ``paper`` of an entry made up from a lock record, for the ledger (never a real paper's label).

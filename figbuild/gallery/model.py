@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from figbuild.lockfile import Generated, Lock, Pending
-from figbuild.state import FigureStatus, State
+from figbuild.state import FigureStatus
 
 #: Characters of the prompt used in an image's alt text.
 EXCERPT = 80
@@ -46,6 +46,10 @@ class Version:
     for_current_inputs: bool = False
     #: Its bytes are the ones in the output file now.
     current: bool = False
+    #: Later copies of the same bytes (restored, accepted, picked again), "how when", oldest first.
+    copies: tuple[str, ...] = ()
+    #: The number of the image's first entry (``number`` is its latest copy's), as `log` numbers them.
+    first_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class Card:
     resolution: str
     aspect_ratio: str
     image_input: tuple[str, ...]
-    #: What generating it (again) would cost.
+    #: What generating it (again) would cost, per image.
     cost: int
     #: Credits the figure has cost so far (the ledger's figure line).
     spent: int
@@ -90,6 +94,10 @@ class Card:
     versions: tuple[Version, ...]  # newest first
     pending: tuple[Task, ...]
     frozen: bool = False
+    #: What a sync of this figure would cost now (the plan's count, as `status` shows it).
+    sync_cost: int = 0
+    #: Whether a sync of this figure would do anything (generate, restore, record, collect).
+    needs_sync: bool = False
 
     @property
     def excerpt(self) -> str:
@@ -119,6 +127,8 @@ class Ledger:
     by_figure: Mapping[str, int] = field(default_factory=dict)
     by_month: Mapping[str, int] = field(default_factory=dict)
     total: int = 0
+    #: Credits the emulator (or a placeholder run) only pretended to charge: shown apart.
+    pretend: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,8 +156,8 @@ class Gallery:
 
     @property
     def cost(self) -> int:
-        """What a sync of every outdated figure would cost."""
-        return sum(card.cost for card in self.cards if State(card.state).outdated)
+        """What a sync of every figure would cost: the plan's count, as `status` shows it."""
+        return sum(card.sync_cost for card in self.cards)
 
     def images(self) -> list[Image]:
         """Every distinct image shown, once each."""
@@ -202,33 +212,39 @@ class LockHistory:
 
 def how_of(generated: Generated) -> str:
     if generated.provisional:
-        return "placeholder"
+        return generated.how
     return "generated" if generated.task_id else "written"
 
 
-def _charges(lock: Lock) -> Iterable[tuple[str, str, int, str | None]]:
-    """(figure, when, credits, task) of every charge the lock records, pending ones too."""
+def _charges(lock: Lock) -> Iterable[tuple[str, str, int, str | None, bool]]:
+    """(figure, when, credits, task, pretend) of every charge the lock records, pending ones too."""
     for figure_id, record in lock.figures.items():
         if record.generated is not None:
             g = record.generated
-            yield figure_id, g.generated_at, g.credits, g.task_id
+            yield figure_id, g.generated_at, g.credits, g.task_id, g.provisional
         for pending in record.pending:
-            yield figure_id, pending.submitted_at, pending.credits, pending.task_id
+            yield figure_id, pending.submitted_at, pending.credits, pending.task_id, False
 
 
-def ledger_of(charges: Iterable[tuple[str, str, int, str | None]]) -> Ledger:
-    """Sum charges, each remote task once."""
+def ledger_of(charges: Iterable[tuple[str, str, int, str | None, bool]]) -> Ledger:
+    """Sum charges, each remote task once; a stand-in's credits are only pretended."""
     by_figure: dict[str, int] = {}
     by_month: dict[str, int] = {}
     tasks: set[str] = set()
-    for figure_id, when, credits, task_id in charges:
+    pretend = 0
+    for figure_id, when, credits, task_id, stand_in in charges:
         if not credits or (task_id is not None and task_id in tasks):
             continue
         if task_id is not None:
             tasks.add(task_id)
+        if stand_in:
+            pretend += credits
+            continue
         by_figure[figure_id] = by_figure.get(figure_id, 0) + credits
         by_month[when[:7]] = by_month.get(when[:7], 0) + credits
-    return Ledger(dict(sorted(by_figure.items())), dict(sorted(by_month.items())), sum(by_figure.values()))
+    return Ledger(
+        dict(sorted(by_figure.items())), dict(sorted(by_month.items())), sum(by_figure.values()), pretend
+    )
 
 
 def task_of(pending: Pending, status: FigureStatus) -> Task:
@@ -243,6 +259,8 @@ def card(
     history: History,
     spent: int,
     texts: Mapping[str, str | None] | None = None,
+    sync_cost: int = 0,
+    needs_sync: bool = False,
 ) -> Card:
     """One figure's card. ``texts`` maps content part labels to the text sent."""
     figure, request = status.resolved.figure, status.resolved.request
@@ -271,4 +289,6 @@ def card(
         versions=tuple(history.versions(status, current_sha256)),
         pending=tuple(task_of(p, status) for p in status.record.pending),
         frozen=figure.frozen,
+        sync_cost=sync_cost,
+        needs_sync=needs_sync,
     )

@@ -14,7 +14,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +84,15 @@ def collect(
 ) -> Gallery:
     """The gallery's data for every figure of ``paper``. ``balance`` reads the key's
     credits; a failure to read them is shown on the page, not raised."""
+    from figbuild.history import outlook
+
     lock = paper.read_lock()
-    statuses = paper.statuses(paper.resolve(), lock)
+    from figbuild.output import row_state
+
+    statuses, plan = outlook(paper, lock)
+    # The reasons as `status` words them ("its image for these inputs is in history", …).
+    statuses = [replace(status, reasons=row_state(status, plan)[1]) for status in statuses]
+    costs = plan.costs()
     notes: list[str] = []
     if history is None:
         history = StoreHistory(
@@ -102,6 +109,8 @@ def collect(
             history,
             ledger.by_figure.get(status.id, 0),
             texts,
+            sync_cost=costs.get(status.id, 0),
+            needs_sync=plan.acts_on(status.id),
         )
         for status in statuses
     )
@@ -112,7 +121,9 @@ def collect(
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
             note = f"balance not available: {exc}"
     orphans = _orphans(lock, {item.id for item in cards})
-    return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
+    # The paper's folder name, also when figbuild runs from inside it (`-C .`).
+    title = paper.root.resolve().name or str(paper.root.resolve())
+    return Gallery(title, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
 
 
 def _orphans(lock: Lock, known: set[str]) -> dict[str, str]:
