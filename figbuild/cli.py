@@ -432,6 +432,43 @@ def credits(env: Env, as_json: bool) -> int:
 
 
 @cli.command()
+@click.option(
+    "--with-key", is_flag=True, help="Read the key from standard input (for scripts), not a prompt."
+)
+@click.option(
+    "--status", "show_status", is_flag=True, help="Say where the key in use comes from (never the key)."
+)
+@pass_env
+def login(env: Env, with_key: bool, show_status: bool) -> int:
+    """Keep the API key for this user, checked against the API first.
+
+    Stored in the system keyring when the keyring package (figbuild[keyring]) has a
+    backend, else in $XDG_CONFIG_HOME/figbuild/credentials (mode 0600).
+    PAPERBANANA_API_KEY, when set, wins over the stored key.
+    """
+    from figbuild.commands import login as logins
+
+    if show_status:
+        return logins.status(env)
+    if with_key:
+        key = sys.stdin.readline()
+    elif sys.stdin is not None and sys.stdin.isatty():
+        key = click.prompt("Paper Banana API key (sk-...)", hide_input=True, err=True)
+    else:
+        raise click.UsageError("standard input is not a terminal: pass the key on it with --with-key")
+    return logins.login(env, key)
+
+
+@cli.command()
+@pass_env
+def logout(env: Env) -> int:
+    """Forget the API key `figbuild login` stored."""
+    from figbuild.commands import login as logins
+
+    return logins.logout(env)
+
+
+@cli.command()
 @click.option("--status", type=click.Choice(["pending", "processing", "success", "failed"]), default=None)
 @click.option("--type", "type_", type=click.Choice(["standard", "pipeline"]), default=None)
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
