@@ -2,8 +2,9 @@
 
 Whatever stops a figure -- no key, no network, no credits, a manifest or content
 error -- becomes one warning for that figure saying what was skipped and how to
-fix it; a build hook prints them summed up in one line (:meth:`BestEffortResult.summary`). Existing images are kept; a figure left without any image gets a
-placeholder, so LaTeX or pandoc still finds a file to include. Only Ctrl-C
+fix it; a build hook prints them summed up in one line (``BestEffortResult.summary``).
+Existing images are kept; a figure left without any image gets a placeholder, so
+LaTeX or pandoc still finds a file to include. Only Ctrl-C
 (``Interrupted``) still escapes.
 """
 
@@ -72,10 +73,13 @@ class BestEffortResult:
         why = reasons[0] + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
         if not figures:
             return f"{why}; `-v` shows each"
-        shown = ", ".join(figures[:SHOWN]) + (f" and {len(figures) - SHOWN} more" if len(figures) > SHOWN else "")
+        more = len(figures) - SHOWN
+        shown = ", ".join(figures[:SHOWN]) + (f" and {more} more" if more > 0 else "")
         noun = "figure" if len(figures) == 1 else "figures"
         drawn = len(set(self.placeholders) & set(figures))
-        kept = "each keeps its image" if not drawn else f"placeholders stand in for {drawn}, the others keep theirs"
+        kept = "each keeps its image"
+        if drawn:
+            kept = f"placeholders stand in for {drawn}, the others keep theirs"
         return f"{len(figures)} {noun} not synced ({shown}): {why}; {kept}; `-v` shows each"
 
 
