@@ -445,6 +445,17 @@ def credits(env: Env, as_json: bool) -> int:
 
 
 @cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@pass_env
+def example(env: Env, directory: Path) -> int:
+    """Write the example paper (LaTeX and Markdown twins, manifest, lock, figures,
+    Makefile, latexmk rc files) into DIRECTORY, a new or empty folder."""
+    from figbuild.commands import example as examples
+
+    return examples.example(env, directory)
+
+
+@cli.command()
 @click.option(
     "--with-key", is_flag=True, help="Read the key from standard input (for scripts), not a prompt."
 )
