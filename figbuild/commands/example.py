@@ -12,11 +12,14 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterator
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from figbuild.commands import Env
 from figbuild.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 #: The package folder the example paper is shipped in.
 PACKAGE_DIR = "example"
