@@ -327,3 +327,39 @@ def test_a_credentials_file_of_another_user_is_refused(demoted: User) -> None:
     assert run.code == 2
     assert "belongs to another user" in run.stderr
     _no_key_in(run, GOOD)
+
+
+def test_the_prompt_hides_the_key_typed_at_a_terminal(user: User) -> None:
+    pty = pytest.importorskip("pty")
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: figbuild login on the terminal
+        os.execve(sys.executable, [sys.executable, "-m", "figbuild", "login"], user.env())
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal seen
+        import time
+
+        end = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+
+    read_until(b"API key")
+    os.write(fd, GOOD.encode() + b"\n")
+    read_until(b"credits left")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
+    assert b"logged in" in seen
+    assert GOOD.encode() not in seen, "the key typed is not echoed"
+    assert (user.config / "credentials").read_text() == GOOD + "\n"
