@@ -1,8 +1,8 @@
 """Baselines from other tools, measured in the same run as figbuild's numbers.
 
 - a no-op ``latexmk -pdf`` on the example paper (when latexmk is installed), against
-  a no-op ``figbuild sync --best-effort`` there (what its ``.latexmkrc`` runs before
-  pdflatex): what figbuild adds to a no-op ``make pdf``;
+  a no-op ``figbuild sync --best-effort --deps`` there (what its ``.latexmkrc`` runs
+  before each LaTeX pass): what figbuild adds to a no-op ``make pdf``;
 - ``dvc status`` on the same generated paper (``bench/run.py --compare dvc``, only when
   dvc is installed: nothing is installed here).
 """
@@ -41,8 +41,8 @@ def latexmk_noop(runs: int) -> dict[str, Any] | None:
         times = interleaved_medians(
             {
                 "latexmk_s": LATEXMK,
-                # What the .latexmkrc runs before each pdflatex run.
-                "sync_noop_s": figbuild("sync", "--best-effort", "--placeholder"),
+                # What the .latexmkrc runs before each LaTeX pass: one process.
+                "sync_noop_s": figbuild("sync", "--best-effort", "--deps", "--placeholder"),
                 "python_s": [sys.executable, "-c", "pass"],
             },
             runs * 3,

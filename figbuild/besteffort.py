@@ -2,8 +2,9 @@
 
 Whatever stops a figure -- no key, no network, no credits, a manifest or content
 error -- becomes one warning for that figure saying what was skipped and how to
-fix it. Existing images are kept; a figure left without any image gets a
-placeholder, so LaTeX or pandoc still finds a file to include. Only Ctrl-C
+fix it; a build hook prints them summed up in one line (``BestEffortResult.summary``).
+Existing images are kept; a figure left without any image gets a placeholder, so
+LaTeX or pandoc still finds a file to include. Only Ctrl-C
 (``Interrupted``) still escapes.
 """
 
@@ -40,6 +41,8 @@ CONTENT_FIX = "fix its content or the selector in figures.yaml (`figbuild valida
 #: Lock fingerprint of a placeholder drawn for a figure that could not be resolved:
 #: it matches no request, so the next sync that can resolve the figure replaces it.
 UNRESOLVED = "unresolved"
+#: How many figure ids the summary line names.
+SHOWN = 4
 
 
 @dataclass
@@ -48,10 +51,38 @@ class BestEffortResult:
     placeholders: list[str] = field(default_factory=list)
     #: One line per figure that was skipped (or per problem that stopped every figure).
     warnings: list[str] = field(default_factory=list)
+    #: For each warning: the figure it is about (None: not one figure) and why, for the summary.
+    skipped: list[tuple[str | None, str]] = field(default_factory=list)
     credits_spent: int = 0
     #: The paper root and the outputs of the figures synced (for the no-op fast path).
     root: Path | None = None
     outputs: list[Path] = field(default_factory=list)
+
+    def warn(self, line: str, figure: str | None = None, why: str | None = None) -> None:
+        self.warnings.append(line)
+        self.skipped.append((figure, line if why is None else why))
+
+    def summary(self) -> str | None:
+        """The one warning line a build hook prints for this sync (None: nothing skipped).
+
+        One warning is shown as it is; several are summed up: how many figures, which
+        (the first few), and why (the first reason, and how many others there are).
+        """
+        if len(self.warnings) <= 1:
+            return self.warnings[0] if self.warnings else None
+        figures = list(dict.fromkeys(figure for figure, _ in self.skipped if figure is not None))
+        reasons = list(dict.fromkeys(why for _, why in self.skipped))
+        why = reasons[0] + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+        if not figures:
+            return f"{why}; `-v` shows each"
+        more = len(figures) - SHOWN
+        shown = ", ".join(figures[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+        noun = "figure" if len(figures) == 1 else "figures"
+        drawn = len(set(self.placeholders) & set(figures))
+        kept = "each keeps its image"
+        if drawn:
+            kept = f"placeholders stand in for {drawn}, the others keep theirs"
+        return f"{len(figures)} {noun} not synced ({shown}): {why}; {kept}; `-v` shows each"
 
 
 BackendFactory = Callable[[], AbstractContextManager[Backend]]
@@ -83,18 +114,16 @@ def sync(
         cache = Cache(path.parent)
         manifest, problems = manifests.check(path, cache)
     except FigbuildError as exc:
-        result.warnings.append(f"skipped every figure: {_one_line(exc)}")
+        result.warn(f"skipped every figure: {_one_line(exc)}")
         return result
     if manifest is None:
-        result.warnings.extend(
-            f"skipped every figure, kept their images: {_flat(problem)}; {MANIFEST_FIX}"
-            for problem in problems
-        )
+        for problem in problems:
+            result.warn(f"skipped every figure, kept their images: {_flat(problem)}; {MANIFEST_FIX}")
         return result
     try:
         selected = manifest.select(ids)
     except FigbuildError as exc:
-        result.warnings.append(f"skipped: {_one_line(exc)}")
+        result.warn(f"skipped: {_one_line(exc)}")
         return result
     wanted = set(ids)
     broken = {k: v for k, v in _group(problems).items() if not wanted or k in wanted}
@@ -107,15 +136,15 @@ def sync(
             _sync_good(paper, backend, reporter, result, _Options(force, max_credits, jobs))
             _fill_missing(paper, reporter, result)
         for figure_id, figure_problems in broken.items():
-            result.warnings.append(_broken(manifest, figure_id, figure_problems, result))
+            _broken(manifest, figure_id, figure_problems, result)
     except Interrupted:
         raise
     except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
-        result.warnings.append(f"skipped the rest, kept their images: {_one_line(exc)}")
+        result.warn(f"skipped the rest, kept their images: {_one_line(exc)}")
     return result
 
 
-def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result: BestEffortResult) -> str:
+def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result: BestEffortResult) -> None:
     """The warning for a figure the manifest gets wrong; a placeholder if it has no image."""
     figure = next((f for f in manifest.figures if f.id == figure_id), None)
     if figure is None:  # its entry itself is invalid: not even its output is known
@@ -123,8 +152,9 @@ def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result:
     else:
         kept = "drew a placeholder" if _draw_unresolved(manifest, figure, result) else "kept its image"
     detail = "; ".join(_flat(problem, with_figure=False) for problem in problems)
-    content = all(problem.key == "content" for problem in problems)
-    return f"{figure_id}: skipped ({detail}); {kept}; {CONTENT_FIX if content else MANIFEST_FIX}"
+    fix = CONTENT_FIX if all(problem.key == "content" for problem in problems) else MANIFEST_FIX
+    why = f"{detail}; {fix}"
+    result.warn(f"{figure_id}: skipped ({detail}); {kept}; {fix}", figure_id, why)
 
 
 def _sync_good(
@@ -163,12 +193,12 @@ def _sync_good(
             # Nothing was produced: every figure the plan wanted is skipped for this reason.
             wanted = [*plan.generate, *(status for status, _ in plan.resume)]
             for status in _unique(wanted):
-                result.warnings.append(_skipped(status, _one_line(exc)))
+                _skipped(result, status, _one_line(exc))
             return
     result.generated.extend(done.generated)
     result.credits_spent += done.credits_spent
     for figure_id, reason in done.failed:
-        result.warnings.append(_skipped(statuses[figure_id], reason))
+        _skipped(result, statuses[figure_id], reason)
 
 
 def _fill_missing(paper: Paper, reporter: Reporter, result: BestEffortResult) -> None:
@@ -239,10 +269,10 @@ def _group(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
     return grouped
 
 
-def _skipped(status: FigureStatus, why: str) -> str:
+def _skipped(result: BestEffortResult, status: FigureStatus, why: str) -> None:
     state = status.state.value + (f": {'; '.join(status.reasons)}" if status.reasons else "")
     kept = "a placeholder stands in" if status.state is State.MISSING else "kept its image"
-    return f"{status.id}: not synced ({state}): {why}; {kept}"
+    result.warn(f"{status.id}: not synced ({state}): {why}; {kept}", status.id, why)
 
 
 def _one_line(exc: FigbuildError) -> str:

@@ -278,8 +278,14 @@ def _backend_options(func: Callable[..., int]) -> Callable[..., int]:
 @click.option(
     "--best-effort",
     is_flag=True,
-    help="For build hooks: whatever stops a figure is a one-line warning, figures keep their "
-    "image or get a placeholder, and the exit status is 0.",
+    help="For build hooks: what stops figures is one warning line (-v: one per figure), figures "
+    "keep their image or get a placeholder, and the exit status is 0.",
+)
+@click.option(
+    "--deps",
+    "with_deps",
+    is_flag=True,
+    help="With --best-effort: then print what `figbuild deps` prints, on stdout (all else on stderr).",
 )
 @_backend_options
 @pass_env
@@ -291,13 +297,20 @@ def sync(
     as_json: bool,
     candidates: int | None,
     best_effort: bool,
+    with_deps: bool,
     backend: BackendOptions,
 ) -> int:
     """Bring the named (or all) figures up to date."""
     from figbuild.commands import sync as syncs
 
     options = syncs.SyncOptions(
-        ids=ids, dry_run=dry_run, force=force, as_json=as_json, candidates=candidates, best_effort=best_effort
+        ids=ids,
+        dry_run=dry_run,
+        force=force,
+        as_json=as_json,
+        candidates=candidates,
+        best_effort=best_effort,
+        deps=with_deps,
     )
     return syncs.sync(env, options, backend)
 
@@ -447,6 +460,54 @@ def credits(env: Env, as_json: bool) -> int:
     from figbuild.commands import api
 
     return api.credits(env, as_json=as_json)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@pass_env
+def example(env: Env, directory: Path) -> int:
+    """Write the example paper (LaTeX and Markdown twins, manifest, lock, figures,
+    Makefile, latexmk rc files) into DIRECTORY, a new or empty folder."""
+    from figbuild.commands import example as examples
+
+    return examples.example(env, directory)
+
+
+@cli.command()
+@click.option(
+    "--with-key", is_flag=True, help="Read the key from standard input (for scripts), not a prompt."
+)
+@click.option(
+    "--status", "show_status", is_flag=True, help="Say where the key in use comes from (never the key)."
+)
+@pass_env
+def login(env: Env, with_key: bool, show_status: bool) -> int:
+    """Keep the API key for this user, checked against the API first.
+
+    Stored in the system keyring when the keyring package (figbuild[keyring]) has a
+    backend, else in $XDG_CONFIG_HOME/figbuild/credentials (mode 0600).
+    PAPERBANANA_API_KEY, when set, wins over the stored key.
+    """
+    from figbuild.commands import login as logins
+
+    if show_status:
+        return logins.status(env)
+    if with_key:
+        key = sys.stdin.readline()
+    elif sys.stdin is not None and sys.stdin.isatty():
+        key = click.prompt("Paper Banana API key (sk-...)", hide_input=True, err=True)
+    else:
+        raise click.UsageError("standard input is not a terminal: pass the key on it with --with-key")
+    return logins.login(env, key)
+
+
+@cli.command()
+@pass_env
+def logout(env: Env) -> int:
+    """Forget the API key `figbuild login` stored."""
+    from figbuild.commands import login as logins
+
+    return logins.logout(env)
 
 
 @cli.command()

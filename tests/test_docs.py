@@ -70,7 +70,7 @@ def test_every_block_is_a_recipe_or_says_why_it_is_not_run() -> None:
     unmarked = [text.splitlines()[0] for offset, text in blocks() if offset not in marked]
     assert unmarked == []
     names = sorted(name for name, _ in marked.values() if name)
-    assert names == ["ci", "git-merge", "latexmkrc", "make", "pandoc", "pre-commit", "pvc"]
+    assert names == ["ci", "git-merge", "latexmkrc", "make", "overleaf", "pandoc", "pre-commit", "pvc"]
     reasons = [why for _, why in marked.values() if why]
     assert any("Quarto" in why for why in reasons), reasons
     for _, why in marked.values():
@@ -177,7 +177,21 @@ def test_make_recipe_builds_without_figbuild_installed(paper: Path) -> None:
 def test_latexmkrc_recipe_is_the_shipped_one() -> None:
     shipped = (EXAMPLE / ".latexmkrc").read_text(encoding="utf-8")
     assert shipped.endswith(recipe("latexmkrc"))
-    assert "--best-effort" in recipe("latexmkrc")
+    assert "--best-effort --deps" in recipe("latexmkrc")
+    for engine in ("pdflatex", "xelatex", "lualatex", "latex"):
+        assert f"${engine} = 'internal figbuild_engine {engine} %O %S';" in recipe("latexmkrc")
+
+
+def test_the_overleaf_latexmkrc_is_its_default_rules_then_the_same_hook() -> None:
+    shipped = (EXAMPLE / "latexmkrc").read_text(encoding="utf-8")
+    hook = recipe("latexmkrc").replace("$pdf_mode = 1;\n", "", 1)
+    assert shipped.endswith(hook), "the hook of .latexmkrc, without an engine (Overleaf picks it)"
+    assert recipe("overleaf") in shipped
+    for rule in ("'glo', 'gls'", "'acn', 'acr'", "'nlo', 'nls'", "glob('*.ist')", "makeglossaries"):
+        assert rule in shipped
+    # Overleaf's preview breaks with these (its documentation says so), and it picks the engine.
+    assigned = set(re.findall(r"^\s*\$(\w+)\s*=", shipped, re.M))
+    assert not assigned & {"output_dir", "out_dir", "aux_dir", "preview_continuous_mode", "pdf_mode"}
 
 
 LATEXMK = ["latexmk", "-pdf", "-interaction=nonstopmode", "paper.tex"]
@@ -190,13 +204,89 @@ def test_latexmk_without_key_or_figbuild_still_yields_a_pdf(paper: Path) -> None
     assert (paper / "paper.pdf").is_file()
 
 
-def test_latexmk_without_a_key_warns_and_yields_a_pdf(paper: Path) -> None:
+def test_latexmk_without_a_key_warns_in_one_line_per_pass_and_yields_a_pdf(paper: Path) -> None:
     _need("latexmk", "pdflatex")
     (paper / "sections" / "method.tex").write_text("\\section{Method}\nAn edited method.\n")
     result = ok(run(LATEXMK, paper))
-    assert "figbuild: warning: overview: not synced" in result.stderr
-    assert "PAPERBANANA_API_KEY is not set" in result.stderr
+    passes = result.stdout.count("calling figbuild_engine(")
+    assert passes >= 1
+    warned = [line for line in result.stderr.splitlines() if line.startswith("figbuild: warning:")]
+    assert len(warned) == passes, "one summary line per LaTeX pass, not one per figure"
+    assert all(" figures not synced (overview, " in line for line in warned), warned
+    assert "PAPERBANANA_API_KEY is not set" in warned[0]
     assert (paper / "paper.pdf").is_file()
+
+
+# A paper small enough for every engine, with no font beyond each engine's defaults.
+ENGINE_PAPER = {
+    "paper.tex": "\\documentclass{article}\n\\usepackage{graphicx}\n\\begin{document}\n"
+    "\\input{sections/method}\n\\includegraphics[width=3cm]{figures/overview.png}\n\\end{document}\n",
+    "sections/method.tex": "\\section{Method}\nWe fuse colour and depth.\n",
+    "figures.yaml": "version: 1\nfigures:\n  overview:\n    prompt: The method.\n"
+    "    content: sections/method.tex\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("flag", "engine"), [("-pdf", "pdflatex"), ("-pdfxe", "xelatex"), ("-pdflua", "lualatex")]
+)
+def test_every_engine_syncs_an_edited_content_source_before_it_runs(
+    tmp_path: Path, api: dict[str, str], flag: str, engine: str
+) -> None:
+    _need("latexmk", engine, "pdfimages")
+    root = tmp_path / "engine-paper"
+    for name, text in ENGINE_PAPER.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    shutil.copy2(EXAMPLE / ".latexmkrc", root / ".latexmkrc")
+    command = ["latexmk", flag, "-interaction=nonstopmode", "paper.tex"]
+    first = ok(run(command, root, **api))
+    assert f"calling figbuild_engine( {engine} " in first.stdout
+    before = image_hashes(root / "paper.pdf", tmp_path)
+    assert "sections/method.tex" in (root / "paper.fls").read_text(), "the content source is a dependency"
+
+    (root / "sections/method.tex").write_text("\\section{Method}\nWe fuse colour, depth and flow.\n")
+    second = ok(run(command, root, **api))
+    assert "overview: written" in second.stderr, second.stdout[-2000:]
+    assert status_states(root) == {"overview": "fresh"}
+    image = (root / "figures/overview.png").stat().st_mtime_ns
+    assert image < (root / "paper.pdf").stat().st_mtime_ns
+    after = image_hashes(root / "paper.pdf", tmp_path)
+    assert after != before, "the engine ran after the sync: the PDF holds the new image"
+
+
+def test_the_overleaf_latexmkrc_builds_a_glossary_through_the_kept_rule_without_figbuild(
+    tmp_path: Path,
+) -> None:
+    _need("latexmk", "pdflatex", "makeglossaries", "pdftotext")
+    found = subprocess.run(["kpsewhich", "glossaries.sty"], capture_output=True, text=True, check=False)
+    if not found.stdout.strip():
+        pytest.skip("needs the glossaries package (Debian: texlive-latex-extra)")
+    root = tmp_path / "overleaf"
+    root.mkdir()
+    (root / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{glossaries}\n\\makeglossaries\n"
+        "\\newglossaryentry{flow}{name={flow field},description={a dense map of displacements}}\n"
+        "\\begin{document}\nWe warp with a \\gls{flow}.\n\\printglossaries\n\\end{document}\n",
+        encoding="utf-8",
+    )
+    shutil.copy2(EXAMPLE / "latexmkrc", root / "latexmkrc")
+    assert not (root / ".latexmkrc").exists()
+    result = ok(run(["latexmk", "-pdf", "-interaction=nonstopmode", "main.tex"], root, figbuild=False))
+    assert result.stdout.count("figbuild: not installed") == 1, "the hook is a no-op without figbuild"
+    assert (root / "main.pdf").is_file()
+    assert (root / "main.gls").is_file(), "makeglossaries ran through the kept custom dependency"
+    text = ok(run(["pdftotext", "main.pdf", "-"], root)).stdout
+    assert "Glossary" in text
+    assert "a dense map of displacements" in text
+
+    # Without the rule (an empty latexmkrc, as Overleaf's defaults dropped), no glossary.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy2(root / "main.tex", bare / "main.tex")
+    (bare / "latexmkrc").write_text("$pdf_mode = 1;\n")
+    ok(run(["latexmk", "-pdf", "-interaction=nonstopmode", "main.tex"], bare, figbuild=False))
+    assert not (bare / "main.gls").exists()
 
 
 @pytest.mark.parametrize(

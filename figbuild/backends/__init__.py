@@ -41,10 +41,10 @@ def redact(text: str) -> str:
     """``text`` with every form of the configured API key (raw, stripped, each word of
     it) replaced, and control characters other than line breaks escaped: for anything
     printed, and anything from a server that is kept (a failure's reason in the lock)."""
-    from figbuild.backends.paperbanana.settings import key_forms
+    from figbuild.backends.paperbanana.settings import redaction_forms
     from figbuild.safetext import printable_lines
 
-    for form in sorted(key_forms(os.environ), key=len, reverse=True):
+    for form in sorted(redaction_forms(os.environ), key=len, reverse=True):
         text = text.replace(form, "sk-***")
     return printable_lines(text)
 

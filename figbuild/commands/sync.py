@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from figbuild import fastpath
 from figbuild.commands import BackendOptions, Env
-from figbuild.errors import ExitCode
+from figbuild.errors import ExitCode, FigbuildError, UsageError
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class SyncOptions:
     as_json: bool = False
     candidates: int | None = None
     best_effort: bool = False
+    #: With ``best_effort``: after the sync, print what `figbuild deps` prints, on stdout
+    #: (everything else goes to stderr), so a build hook runs one figbuild per pass.
+    deps: bool = False
 
 
 def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
@@ -26,6 +29,11 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     from figbuild import backends, engine
     from figbuild.output import ignored_lines, plan_json, plan_lines, reporter_for, sync_json, sync_summary
 
+    if options.deps and (not options.best_effort or options.dry_run or options.as_json):
+        raise UsageError(
+            "--deps is for build hooks: use it with --best-effort, without --dry-run or --json",
+            hint="figbuild sync --best-effort --deps",
+        )
     if options.best_effort and not options.dry_run:
         return _best_effort(env, options, backend)
     paper = env.paper()
@@ -83,8 +91,12 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
         )
     finally:
         reporter.close()
-    for line in result.warnings:
-        env.console.error(f"figbuild: warning: {line}")
+    summary = result.summary()
+    if summary is not None:
+        env.console.error(f"figbuild: warning: {summary}")
+        if len(result.warnings) > 1:
+            for line in result.warnings:
+                env.console.debug(f"figbuild:   {line}")
     if options.as_json:
         env.console.print(best_effort_json(result))
     elif result.generated or result.placeholders:
@@ -95,4 +107,19 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
     if result.root is not None and not (result.generated or result.placeholders or result.warnings):
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(result.root, result.outputs, ExitCode.OK)
+    if options.deps:
+        _print_deps(env)
     return ExitCode.OK
+
+
+def _print_deps(env: Env) -> None:
+    """What `figbuild deps` prints, on stdout; nothing without a manifest (the hook then
+    falls back to its own list) and never an error: the sync has said what is wrong."""
+    from figbuild.deps import dependencies
+
+    try:
+        files = dependencies(env.directory, search_parents=not env.explicit)
+    except FigbuildError:
+        return
+    if files:
+        env.console.print("\n".join(files))

@@ -62,9 +62,13 @@ def default_dir(root: Path) -> Path:
 def key_balance() -> Callable[[], int | None] | None:
     """A reader of the key's balance through the API client, when a key is set (else
     None: the page then shows none). The key itself never reaches the page."""
-    from figbuild.backends.paperbanana.settings import KEY_ENV
+    from figbuild.backends.paperbanana.settings import find_key
+    from figbuild.errors import FigbuildError
 
-    if not os.environ.get(KEY_ENV, "").strip():
+    try:
+        if find_key() is None:  # the environment's key, or the one `figbuild login` stored
+            return None
+    except FigbuildError:  # a malformed or unreadable key: the page shows no balance
         return None
 
     def read() -> int | None:
