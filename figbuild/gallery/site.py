@@ -47,9 +47,9 @@ THUMB_CACHE = "thumbs"
 
 @dataclass(frozen=True)
 class Live:
-    """What the served page needs to talk back to its server."""
+    """What the served page needs to talk back to its server (its session is an
+    HttpOnly cookie: nothing on the page is a secret)."""
 
-    token: str
     version: str
     #: Whether the server runs figbuild's watcher too.
     watching: bool = False
