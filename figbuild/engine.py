@@ -511,11 +511,19 @@ class _Runner:
                 self._collect_or_forget(status, found, self._confirm(status.id, pending, found))
                 return
             gone = "an interrupted submission created no task"
-        # Nothing to collect: forget the entry and generate if the figure still wants it.
+        # Nothing to collect: forget the entry and generate if the figure still wants it
+        # (not when an image was chosen for it since: a restore, accept or pick).
         self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
         self.reporter.figure(status.id, "checked", gone)
-        if pending.fingerprint == status.resolved.fingerprint.digest and pending.candidate in (None, 1):
+        wanted = pending.fingerprint == status.resolved.fingerprint.digest and pending.candidate in (None, 1)
+        if wanted and not self._chosen_since(status.id, pending):
             self._generate(status)
+
+    def _chosen_since(self, figure_id: str, pending: Pending) -> bool:
+        """Whether the figure's image was put in place after ``pending`` was submitted
+        (a restore, accept or pick, or a later task's image): that choice stands."""
+        generated = self.keeper.lock.record(figure_id).generated
+        return generated is not None and generated.generated_at > pending.submitted_at
 
     def _confirm(self, figure_id: str, intent: Pending, ticket: Ticket) -> Pending:
         """Record the task a submission created (and what it cost)."""
@@ -566,6 +574,9 @@ class _Runner:
         how = self._how(pending)
         if older:
             self._collect_to_history(figure_id, ticket, location, pending, how, "older inputs than the image")
+            return
+        if pending.candidate is None and self._chosen_since(figure_id, pending):
+            self._collect_to_history(figure_id, ticket, location, pending, how, "an image was chosen since")
             return
         if not self._claim_output(figure_id, pending):
             self._collect_to_history(

@@ -35,11 +35,9 @@ from figbuild.report import Reporter
 from figbuild.safetext import printable
 from figbuild.timestamps import now, parse_time
 
-#: Seconds before a submission within which a listed task may be the one it created,
-#: when the server's clock is unknown, and when its Date header told us its offset
-#: (whole seconds, one round trip: a few seconds cover it).
-RECONCILE_SLACK = 120.0
-MEASURED_SLACK = 10.0
+#: Seconds of slack on how long ago, by the server's clock, a task a submission made
+#: may have been created: whole-second times, and the server's own delays.
+RECONCILE_SLACK = 10.0
 #: Tasks in flight from which one list request replaces per-task polls.
 BATCH_FROM = 3
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
@@ -195,15 +193,24 @@ class ApiBackend:
         return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
 
     def _listed_since(self, job: Job, since: float) -> Iterator[Task]:
-        """Tasks that show ``job``'s request, created (by the server's clock, whose
-        offset from ours its Date header tells) within the slack of ``since``."""
+        """Tasks that show ``job``'s request and may have been created by a submission
+        made at ``since`` (epoch seconds, our clock).
+
+        Our clock is never compared with the server's (they may be minutes apart, and
+        a proxy's Date header says nothing of the server's): the newest listed task
+        was created no later than the server's "now", so a task created by the
+        submission is at most as old, by the server's own clock, as the time that has
+        passed here since it (a duration, which no offset changes), plus slack.
+        """
+        elapsed = max(0.0, time.time() - since)
+        earliest: float | None = None
         for task in self.client.iter_tasks(type=job.parts["type"]):
-            # Read after the first answer: the offset is learnt from the answers themselves.
-            offset = self.client.server_offset
-            earliest = since - RECONCILE_SLACK if offset is None else since + offset - MEASURED_SLACK
             created = created_at(task)
-            if created is not None and created < earliest:
-                return  # the list is newest first: everything further is older
+            if created is not None:
+                if earliest is None:  # the newest task: the list is newest first
+                    earliest = created - elapsed - RECONCILE_SLACK
+                elif created < earliest:
+                    return  # everything further is older
             if matches(task, job.parts):
                 yield task
 

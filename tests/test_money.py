@@ -1,0 +1,104 @@
+"""What costs credits, against the emulator: a user's choice is never paid over, a
+paid image always has somewhere to go, and reconciliation trusts no clock pairing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from figbuild import history
+from figbuild.lockfile import Lock, read, write
+from figbuild.paper import Paper
+from figbuild.timestamps import now, parse_time
+
+from .conftest import EmulatorFactory, PaperFactory
+from .test_engine import Emulator, paid_task, paper_with, posts, sync
+
+
+@pytest.fixture
+def emulator(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator(latency=0.1, image_scale=0.25)
+
+
+def _a_minute_ago() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(parse_time(now()) - 60, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def unconfirmed(root: Path, *, created_on: Emulator | None = None) -> None:
+    """Record what a sync killed around its POST leaves: a submission of f0's current
+    request with no task id (``created_on``: the POST did reach the server)."""
+    if created_on is not None:
+        mark = replace(paid_task(created_on, root, "f0"), task_id=None, submitted_at=_a_minute_ago())
+    else:
+        [item] = [r for r in Paper.open(root).resolve() if r.figure.id == "f0"]
+        fingerprint = item.fingerprint
+        from figbuild.lockfile import Pending
+
+        mark = Pending(None, fingerprint.digest, dict(fingerprint.parts), item.figure.output, item.cost, _a_minute_ago())
+    lock: Lock = read(root / "figures.lock")
+    write(root / "figures.lock", lock.with_pending("f0", mark))
+
+
+def edit(root: Path) -> None:
+    path = root / "sections" / "s0.tex"
+    path.write_text(path.read_text() + "More.\n")
+
+
+@pytest.mark.parametrize("created", [False, True], ids=["no-task", "task-created"])
+@pytest.mark.parametrize("choice", ["restore", "accept"])
+def test_an_unconfirmed_submission_never_overrides_a_later_choice(
+    make_paper: PaperFactory, emulator: Emulator, choice: str, created: bool
+) -> None:
+    root = paper_with(make_paper, 1)
+    sync(emulator, root)
+    output = root / "figures" / "f0.png"
+    first = output.read_bytes()
+    edit(root)  # stale: the killed sync was about to pay for these inputs
+    unconfirmed(root, created_on=emulator if created else None)
+    paid = posts(emulator)
+    if choice == "restore":
+        history.restore(Paper.open(root), "f0", 1)
+    else:
+        history.accept(Paper.open(root), ["f0"])
+    assert output.read_bytes() == first
+    result = sync(emulator, root)
+    assert posts(emulator) == paid, "nothing new is paid for"
+    assert output.read_bytes() == first, "the user's choice stays in place"
+    assert result.generated == []
+    assert read(root / "figures.lock").record("f0").pending == ()
+    record = read(root / "figures.lock").record("f0").generated
+    assert record is not None and record.how in ("restored", "accepted")
+
+
+def test_a_server_clock_behind_a_proxy_with_the_right_date_still_reconciles(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # The tasks' times run ten minutes behind; the Date header (a proxy's) is right.
+    root = paper_with(make_paper, 2)
+    emulator.config.faults.clock_skew = -600
+    emulator.config.faults.date_skew = 0
+    emulator.config.faults.drop_after_create = 2
+    result = sync(emulator, root)
+    assert sorted(result.generated) == ["f0", "f1"]
+    assert posts(emulator) == 2
+    assert emulator.credits_charged == 20
+
+
+@pytest.mark.parametrize("date_skew", [0.0, 600.0, -1200.0])
+def test_a_dropped_post_is_found_the_next_run_whatever_the_clocks(
+    make_paper: PaperFactory, emulator: Emulator, date_skew: float
+) -> None:
+    root = paper_with(make_paper, 1)
+    emulator.config.faults.clock_skew = -600
+    emulator.config.faults.date_skew = date_skew
+    emulator.config.faults.drop_after_create = 1
+    emulator.config.faults.inject("500", "list", count=100)
+    first = sync(emulator, root)
+    assert [figure for figure, _ in first.failed] == ["f0"]
+    emulator.config.faults.injections.clear()
+    assert sync(emulator, root).generated == ["f0"]
+    assert posts(emulator) == 1, "the task the dropped POST created was found, not paid again"
