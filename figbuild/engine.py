@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -173,6 +174,8 @@ def sync(
         if problem is not None:
             # Every task is recorded there before it is paid for: no lock, no spending.
             raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
+        if backend.paid and plan.generate:
+            _preflight(paper, plan, history)
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         recorded, logged = _task_ids(keeper.lock), taken.read(paper.root)
@@ -308,6 +311,46 @@ def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
     removed = atomic.sweep([paper.lock_path, *(paper.root / output for output in outputs)])
     if removed:
         reporter.info(f"removed {len(removed)} temp file(s) left by an interrupted run")
+
+
+#: Bytes a paid image may take, by resolution (a generous PNG): what must be free.
+_IMAGE_BYTES = {"1K": 4 << 20, "2K": 16 << 20, "4K": 48 << 20}
+
+
+def _preflight(paper: Paper, plan: Plan, history: History) -> None:
+    """Refuse, before anything is paid, a run whose images would have nowhere to go:
+    history must take the image each replaces (and the new one), and the output's
+    and the store's disks must have room for them."""
+    problem = history.store.unwritable()
+    if problem is not None:
+        raise FileError(
+            f"{problem}; nothing was sent",
+            hint="free it or fix its permissions, or set FIGBUILD_STORE to a folder you can write",
+        )
+    needed: dict[int, tuple[Path, int]] = {}
+    for status in plan.generate:
+        size = _IMAGE_BYTES.get(status.resolved.request.resolution, 16 << 20) * plan.count(status)
+        for folder, share in ((paper.root / status.output, 1), (history.store.path, 2)):
+            where = _existing(folder)
+            device = where.stat().st_dev
+            place, total = needed.get(device, (where, 0))
+            needed[device] = (place, total + size * share)
+    for place, total in needed.values():
+        free = shutil.disk_usage(place).free
+        if free < total:
+            raise FileError(
+                f"only {free >> 20} MiB free on the disk of {place}, and the planned images may need "
+                f"{total >> 20} MiB; nothing was sent",
+                hint="free some space (`figbuild store gc` trims old versions), then sync again",
+            )
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest folder that exists."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:

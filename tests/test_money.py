@@ -102,3 +102,77 @@ def test_a_dropped_post_is_found_the_next_run_whatever_the_clocks(
     emulator.config.faults.injections.clear()
     assert sync(emulator, root).generated == ["f0"]
     assert posts(emulator) == 1, "the task the dropped POST created was found, not paid again"
+
+
+def test_an_unwritable_store_is_refused_before_anything_is_paid(
+    make_paper: PaperFactory, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from figbuild.errors import FigbuildError
+
+    root = paper_with(make_paper, 1)
+    sync(emulator, root)
+    edit(root)
+    (tmp_path / "blocker").write_text("a file where the store's folder should be")
+    monkeypatch.setenv("FIGBUILD_STORE", str(tmp_path / "blocker" / "store"))
+    paid = posts(emulator)
+    with pytest.raises(FigbuildError, match="figure store"):
+        sync(emulator, root)
+    assert posts(emulator) == paid
+    assert read(root / "figures.lock").record("f0").pending == ()
+    monkeypatch.delenv("FIGBUILD_STORE")
+    assert sync(emulator, root).generated == ["f0"], "once it can be written, the sync goes on"
+
+
+def test_a_full_disk_is_refused_before_anything_is_paid(
+    make_paper: PaperFactory, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from figbuild.errors import FileError
+
+    root = paper_with(make_paper, 2)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 30, 10 << 30, 1 << 20))
+    with pytest.raises(FileError, match="MiB free.*nothing was sent"):
+        sync(emulator, root)
+    assert posts(emulator) == 0
+
+
+def test_a_store_that_only_reads_is_refused_before_anything_is_paid(
+    make_paper: PaperFactory, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from figbuild import atomic
+    from figbuild.errors import FileError
+
+    root = paper_with(make_paper, 1)
+    sync(emulator, root)
+    edit(root)
+    real = atomic.unwritable
+
+    def read_only_store(path: Path) -> str | None:
+        if "store" in path.parts:
+            return f"cannot write {path}: Read-only file system"
+        return real(path)
+
+    monkeypatch.setattr(atomic, "unwritable", read_only_store)
+    paid = posts(emulator)
+    with pytest.raises(FileError, match="figure store.*nothing was sent"):
+        sync(emulator, root)
+    assert posts(emulator) == paid
+
+
+@pytest.mark.parametrize("command", [("sync", "--placeholder"), ("log",), ("gallery",), ("status",)])
+def test_figbuild_store_naming_a_file_is_a_clear_error(
+    make_paper: PaperFactory, run_cli: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    root = paper_with(make_paper, 1)
+    (root / "figures").mkdir()
+    (root / "figures" / "f0.png").write_bytes(b"\x89PNG\r\n\x1a\nhand-made")
+    (tmp_path / "not-a-folder").write_text("x")
+    monkeypatch.setenv("FIGBUILD_STORE", str(tmp_path / "not-a-folder"))
+    result = run_cli(*command, root=root)  # type: ignore[operator]
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if result.exit_code != 0:
+        assert "not-a-folder" in result.output

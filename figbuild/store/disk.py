@@ -237,6 +237,15 @@ class Store:
             kept_entries=len(entries) - len(trim),
         )
 
+    def unwritable(self) -> str | None:
+        """Why a put would fail now (a read-only or misplaced store), or None: tried for
+        real in the folders a put writes, before anything is paid for."""
+        for folder in (self.index_dir, self.objects_dir):
+            problem = atomic.unwritable(folder / "probe")
+            if problem is not None:
+                return f"cannot write to the figure store {self.path}: {problem}"
+        return None
+
     # -- reading ------------------------------------------------------------------
 
     def lookup(self, fingerprint: str, *, verify: bool = True) -> list[Entry]:
@@ -427,6 +436,11 @@ class Store:
                             found.append((Path(item.path), (st.st_size, st.st_mtime_ns)))
         except FileNotFoundError:
             return []
+        except OSError as exc:  # a file where the store should be, a folder this user cannot read
+            raise StoreError(
+                f"cannot read the figure store {self.path}: {atomic.explain(exc, self.index_dir)}",
+                hint=f"check its permissions, or set {STORE_ENV} to a folder you can read and write",
+            ) from None
         return sorted(found)
 
     def _maybe_compact(self) -> None:
