@@ -176,3 +176,28 @@ def test_figbuild_store_naming_a_file_is_a_clear_error(
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     if result.exit_code != 0:
         assert "not-a-folder" in result.output
+
+
+def test_a_dropped_post_beside_a_same_prompt_one_in_flight_is_settled_within_the_run(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # a's POST creates its task and the answer is lost; b's (same prompt and options,
+    # other content) creates its task and answers late. Once b's answer lands, b owns
+    # its task and a's is the one candidate left: taken in this run, nothing paid twice.
+    figures = {
+        "a": {"prompt": "same prompt", "content": "sections/s0.tex"},
+        "b": {"prompt": "same prompt", "content": "sections/s1.tex"},
+    }
+    files = {"sections/s0.tex": "\\section{A}\nAlpha text.\n", "sections/s1.tex": "\\section{B}\nBeta text.\n"}
+    root = make_paper({"version": 1, "figures": figures}, files)
+    emulator.config.faults.hang_seconds = 1.0
+    emulator.config.faults.inject("drop_after_create", "submit", match="Alpha", delay=0.3).inject(
+        "delay_after_create", "submit", match="Beta"
+    )
+    result = sync(emulator, root, jobs=2)
+    assert sorted(result.generated) == ["a", "b"], result.failed
+    lock = read(root / "figures.lock")
+    ids = {lock.record(f).generated.task_id for f in ("a", "b")}  # type: ignore[union-attr]
+    assert len(ids) == 2
+    assert posts(emulator) == 2
+    assert emulator.credits_charged == 20 == 10 * len(emulator.tasks())

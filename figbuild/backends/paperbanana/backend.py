@@ -48,6 +48,10 @@ WORKING = frozenset({"pending", "processing"})
 POLICY = RetryPolicy()
 
 
+class _Ambiguous(Exception):
+    """A first look at the task list found tasks another open submission may own."""
+
+
 def created_at(task: Task) -> float | None:
     """When the server says ``task`` was created (epoch seconds), if it says."""
     try:
@@ -102,8 +106,11 @@ class ApiBackend:
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
-        #: Submissions of this run not yet tied to a task, by what the server shows of them.
+        #: Submissions of this run not yet tied to a task, by what the server shows of them,
+        #: and those of them that are reconciling (no answer will come to them).
         self._open: Counter[tuple[str, ...]] = Counter()
+        self._finding: Counter[tuple[str, ...]] = Counter()
+        self._settled = threading.Condition(self._claim_lock)
         self._tracker = _Tracker(self, self.policy.poll)
 
     @property
@@ -161,16 +168,42 @@ class ApiBackend:
         finally:
             with self._claim_lock:
                 self._open[key] -= 1
+                self._settled.notify_all()
 
     def _find(self, job: Job, since: float) -> Ticket | None:
         """A task for ``job`` created since ``since`` that nothing else may own.
 
         The server does not show a task's content, so a task is only taken when it
         is the one candidate and no other submission of this run that looks the same
-        is still open (it might be that one's, whose answer is on its way). Otherwise
-        the submission stays unconfirmed: guessing could give one figure another's
-        image and leave a paid task uncollected.
+        is still open (it might be that one's, whose answer is on its way). While
+        others are open, this waits for their answers (each then claims its task)
+        and looks once more. Still ambiguous, the submission stays unconfirmed:
+        guessing could give one figure another's image and leave a paid task uncollected.
         """
+        key = request_key(job.parts)
+        with self._claim_lock:
+            self._finding[key] += 1
+        try:
+            try:
+                return self._find_once(job, since, settled=False)
+            except _Ambiguous:
+                pass
+            with self._claim_lock:
+                # Only submissions still waiting for an answer will settle: not those
+                # reconciling as this one is.
+                self._settled.wait_for(
+                    lambda: self._open[key] - self._finding[key] <= 0 or self.stop.is_set(),
+                    timeout=self.policy.task_deadline,
+                )
+            return self._find_once(job, since, settled=True)
+        finally:
+            with self._claim_lock:
+                self._finding[key] -= 1
+                self._settled.notify_all()
+
+    def _find_once(self, job: Job, since: float, *, settled: bool) -> Ticket | None:
+        """One look at the task list; _Ambiguous when another open submission may own
+        what it shows (Unconfirmed once ``settled``)."""
         try:
             listed = list(self._listed_since(job, since))
         except ApiError as exc:
@@ -178,16 +211,21 @@ class ApiBackend:
                 f"could not read the task list to look for the task a submission may have created "
                 f"({exc.message}); it stays recorded and the next sync looks again"
             ) from None
+        key = request_key(job.parts)
         with self._claim_lock:
             candidates = [task for task in listed if task.task_id not in self._claimed]
             if not candidates:
                 return None
-            if len(candidates) > 1 or self._open[request_key(job.parts)] > 1:
-                raise Unconfirmed(
-                    f"{len(candidates)} task(s) on the server match a submission that got no answer, and "
-                    "another request that looks the same (same prompt and options; the server does not "
-                    "show content) may own them; it stays recorded and the next sync looks again"
-                )
+            others_open = self._open[key] - self._finding[key] > 0
+            if len(candidates) > 1 or self._open[key] > 1:
+                if not settled and (others_open or self._finding[key] > 1):
+                    raise _Ambiguous
+                if len(candidates) > 1 or others_open:
+                    raise Unconfirmed(
+                        f"{len(candidates)} task(s) on the server match a submission that got no answer, "
+                        "and another request that looks the same (same prompt and options; the server "
+                        "does not show content) may own them; it stays recorded and the next sync looks again"
+                    )
             task = candidates[0]
             self._claimed.add(task.task_id)
         return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
