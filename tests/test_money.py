@@ -201,3 +201,20 @@ def test_a_dropped_post_beside_a_same_prompt_one_in_flight_is_settled_within_the
     assert len(ids) == 2
     assert posts(emulator) == 2
     assert emulator.credits_charged == 20 == 10 * len(emulator.tasks())
+
+
+def test_a_pending_record_without_parts_is_a_clear_failure_not_a_traceback(
+    make_paper: PaperFactory, emulator: Emulator, run_cli: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = paper_with(make_paper, 1)
+    unconfirmed(root)
+    lock = read(root / "figures.lock")
+    [mark] = lock.record("f0").pending
+    write(root / "figures.lock", lock.replace_pending("f0", mark, replace(mark, parts={})))
+    monkeypatch.setenv("PAPERBANANA_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("PAPERBANANA_API_KEY", "sk-test-key")
+    result = run_cli("sync", root=root)  # type: ignore[operator]
+    assert result.exit_code == 1, result.output
+    assert "without its request's 'type' part" in result.output
+    assert posts(emulator) == 0
+    assert read(root / "figures.lock").record("f0").pending, "the record stays: it may have cost credits"

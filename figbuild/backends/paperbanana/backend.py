@@ -180,6 +180,14 @@ class ApiBackend:
         and looks once more. Still ambiguous, the submission stays unconfirmed:
         guessing could give one figure another's image and leave a paid task uncollected.
         """
+        missing = [name for name in ("type", "model", "prompt") if name not in job.parts]
+        if missing:
+            # A lock edited by hand or by a bad merge: the record cannot say what to look for.
+            raise Unconfirmed(
+                f"figures.lock records a submission without its request's {missing[0]!r} part, so the "
+                "task it may have created cannot be looked for; check the key's task list, then remove "
+                "that pending entry from figures.lock (or restore the lock from version control)"
+            )
         key = request_key(job.parts)
         with self._claim_lock:
             self._finding[key] += 1
