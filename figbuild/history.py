@@ -9,6 +9,7 @@ changes the lock file through its immutable updates, for 0 credits.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from figbuild import atomic, lockfile
 from figbuild.digests import sha256_file
-from figbuild.errors import UsageError
+from figbuild.errors import FigbuildError, UsageError
 from figbuild.fingerprint import reasons
 from figbuild.lockfile import Generated, Lock, Record
 from figbuild.paper import Paper
@@ -309,7 +310,15 @@ def gc(paper: Paper, keep: int, *, dry_run: bool = False) -> GcResult:
     with run_lock(paper.root):
         lock = paper.read_lock()
         protect = {r.generated.sha256 for r in lock.figures.values() if r.generated is not None}
-        return Store.at(paper.root).gc(keep, protect, dry_run=dry_run)
+        store = Store.at(paper.root)
+        # The candidates of each figure's current request are paid for and may still be
+        # picked: never trimmed, however many there are.
+        current = {r.generated.fingerprint for r in lock.figures.values() if r.generated is not None}
+        current |= {p.fingerprint for r in lock.figures.values() for p in r.pending}
+        with contextlib.suppress(FigbuildError):
+            current |= {status.fingerprint for status in paper.statuses(paper.resolve(), lock)}
+        protect |= {e.sha256 for e in store.entries() if e.how is How.CANDIDATE and e.fingerprint in current}
+        return store.gc(keep, protect, dry_run=dry_run)
 
 
 def changed(old: Generated | None, new_parts: dict[str, str]) -> str:

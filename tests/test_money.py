@@ -218,3 +218,16 @@ def test_a_pending_record_without_parts_is_a_clear_failure_not_a_traceback(
     assert "without its request's 'type' part" in result.output
     assert posts(emulator) == 0
     assert read(root / "figures.lock").record("f0").pending, "the record stays: it may have cost credits"
+
+
+def test_gc_keep_1_never_trims_candidates_of_the_current_request(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = paper_with(make_paper, 1)
+    result = sync(emulator, root, candidates=3)
+    assert result.generated == ["f0"]
+    history.gc(Paper.open(root), 1)
+    for k in (1, 2, 3):
+        history.pick(Paper.open(root), "f0", k)  # every paid candidate can still be picked
+    history.gc(Paper.open(root), 1)
+    history.pick(Paper.open(root), "f0", 2)
