@@ -153,3 +153,22 @@ def test_set_aside_lines_keep_the_mode_of_the_file_they_came_from(tmp_path: Path
     (aside,) = (store.path / "damaged").iterdir()
     assert b"not a line of ours" in aside.read_bytes()
     assert stat.S_IMODE(aside.stat().st_mode) & 0o077 == 0
+
+
+def test_gallery_o_never_removes_files_it_did_not_write(paper: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    mine = {
+        f"{site.IMAGES}/{'0' * 64}.png": b"my own image",
+        f"{site.THUMBS}/{'1' * 64}-256.png": b"my own thumbnail",
+        f"{site.SENT}/notes.1.txt": b"my own notes",
+    }
+    for relative, data in mine.items():
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        (out / relative).write_bytes(data)
+    site.build(Paper.open(paper), out)
+    (paper / "figures.yaml").write_text("version: 1\nfigures:\n  b:\n    prompt: y\n")
+    site.build(Paper.open(paper), out)  # a's files are no longer shown: removed, and only they
+    for relative, data in mine.items():
+        assert (out / relative).read_bytes() == data, relative
+    assert not (out / site.SENT / "a.1.txt").exists()
+    assert not [p for p in (out / site.IMAGES).iterdir() if p.name not in {"0" * 64 + ".png"}]

@@ -155,16 +155,24 @@ def write(gallery: Gallery, out: Path, *, live: Live | None = None, jobs: int | 
         }
     thumb_names: dict[str, str] = {}
     image_names: dict[str, str] = {}
+    wrote_before = _written(out)
     for image in shown:
         thumb = made[image.sha256]
-        if thumb is not None:
+        if thumb is not None and _OURS.fullmatch(thumb.name):
             thumb_names[image.sha256] = _place(thumb, out / THUMBS / thumb.name)
         full = out / IMAGES / f"{image.sha256}{image.suffix}"
-        if _copy(image, full):
+        if _OURS.fullmatch(full.name) and _copy(image, full):
             image_names[image.sha256] = full.name
-    _prune(out / THUMBS, set(thumb_names.values()))
-    _prune(out / IMAGES, set(image_names.values()))
     sent = _write_sent(gallery.cards, out / SENT)
+    wrote = {f"{THUMBS}/{name}" for name in thumb_names.values()}
+    wrote |= {f"{IMAGES}/{name}" for name in image_names.values()}
+    wrote |= {link for links in sent.values() for link in links if link is not None}
+    # Only files this site wrote are ever removed: a name that merely looks like one
+    # of its own, put there by the user, stays.
+    _record_written(out, wrote | wrote_before)
+    for relative in sorted(wrote_before - wrote):
+        (out / relative).unlink(missing_ok=True)
+    _record_written(out, wrote)
     html = (
         _environment()
         .get_template("index.html")
@@ -247,12 +255,28 @@ def _check_target(out: Path) -> None:
         )
 
 
-def _prune(directory: Path, keep: set[str]) -> None:
-    """Remove the site's own files that the page no longer shows."""
-    with contextlib.suppress(FileNotFoundError):
-        for path in directory.iterdir():
-            if path.name not in keep and _OURS.fullmatch(path.name):
-                path.unlink(missing_ok=True)
+#: In the site's folder: the files it wrote (one relative path a line), the only ones
+#: a later build may remove.
+WRITTEN = ".figbuild-written"
+
+
+def _written(out: Path) -> set[str]:
+    """What earlier builds recorded writing into ``out``; only names of the site's own
+    form, in its own folders (the list is data: it never names another file)."""
+    try:
+        lines = (out / WRITTEN).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    found = set()
+    for line in lines:
+        folder, _, name = line.partition("/")
+        if folder in (THUMBS, IMAGES, SENT) and _OURS.fullmatch(name):
+            found.add(line)
+    return found
+
+
+def _record_written(out: Path, wrote: set[str]) -> None:
+    atomic.write_bytes(out / WRITTEN, "".join(f"{line}\n" for line in sorted(wrote)).encode())
 
 
 def _write_sent(cards: Iterable[Card], directory: Path) -> dict[str, list[str | None]]:
@@ -261,7 +285,6 @@ def _write_sent(cards: Iterable[Card], directory: Path) -> dict[str, list[str | 
     Returns each figure's list of relative links, in the order of its sources."""
     directory.mkdir(parents=True, exist_ok=True)
     links: dict[str, list[str | None]] = {}
-    written: set[str] = set()
     for item in cards:
         links[item.id] = []
         for number, source in enumerate(item.sources, start=1):
@@ -270,9 +293,7 @@ def _write_sent(cards: Iterable[Card], directory: Path) -> dict[str, list[str | 
                 continue
             name = f"{item.id}.{number}.txt"
             _write_if_changed(directory / name, source.text.encode("utf-8"))
-            written.add(name)
             links[item.id].append(f"{SENT}/{name}")
-    _prune(directory, written)
     return links
 
 
