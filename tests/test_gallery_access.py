@@ -279,3 +279,27 @@ def test_any_request_without_the_session_gets_nothing_and_no_traceback(
     status, _, _ = raw(server, "GET", "/version", {"Cookie": session["Cookie"]})
     assert status == 200  # still serving
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_with_a_key_and_no_answer_the_balance_is_unavailable_not_a_hang(
+    paper: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from .test_engine import run_bounded
+
+    # A port that takes connections and never answers: the network is "down".
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)
+    try:
+        monkeypatch.setenv("PAPERBANANA_API_KEY", "sk-test-key")
+        monkeypatch.setenv("PAPERBANANA_BASE_URL", f"http://127.0.0.1:{hole.getsockname()[1]}/api/v1")
+        balance = site.key_balance(wait=0.2)
+        assert balance is not None
+        for _ in range(3):  # each build (a served page's rebuild) waits only as long
+            gallery = run_bounded(lambda: site.collect(Paper.open(paper), balance=balance), seconds=8)
+            assert gallery.balance is None
+            assert gallery.balance_note is not None and "balance unavailable" in gallery.balance_note
+    finally:
+        hole.close()

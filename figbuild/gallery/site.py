@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,9 +60,20 @@ def default_dir(root: Path) -> Path:
     return root / DEFAULT_DIR
 
 
-def key_balance() -> Callable[[], int | None] | None:
+#: Seconds the gallery waits for the key's balance: it is optional, never worth a hang.
+BALANCE_WAIT = 2.0
+
+
+class BalanceUnavailable(FigbuildError):
+    """The balance did not come back in time (no network, a slow API)."""
+
+
+def key_balance(wait: float = BALANCE_WAIT) -> Callable[[], int | None] | None:
     """A reader of the key's balance through the API client, when a key is set (else
-    None: the page then shows none). The key itself never reaches the page."""
+    None: the page then shows none). The key itself never reaches the page.
+
+    Each call waits at most ``wait`` seconds; a read still under way then goes on in
+    the background (at most one at a time) and a later call may take its answer."""
     from figbuild.backends.paperbanana.settings import KEY_ENV
 
     if not os.environ.get(KEY_ENV, "").strip():
@@ -74,7 +86,43 @@ def key_balance() -> Callable[[], int | None] | None:
         with backends.open_backend(backends.DEFAULT, reporter=NullReporter()) as backend:
             return backend.balance()
 
-    return read
+    return _Bounded(read, wait)
+
+
+class _Bounded:
+    """``read()`` on a background thread, waited for at most ``wait`` seconds a call."""
+
+    def __init__(self, read: Callable[[], int | None], wait: float) -> None:
+        self._read = read
+        self._wait = wait
+        self._mutex = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._outcome: list[int | None | BaseException] = []
+
+    def _run(self, outcome: list[int | None | BaseException]) -> None:
+        try:
+            outcome.append(self._read())
+        except BaseException as exc:  # handed to the caller, never lost on this thread
+            outcome.append(exc)
+
+    def __call__(self) -> int | None:
+        with self._mutex:
+            if self._thread is None or (not self._thread.is_alive() and self._outcome):
+                self._outcome = []
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._outcome,), name="figbuild-balance", daemon=True
+                )
+                self._thread.start()
+            thread, outcome = self._thread, self._outcome
+        thread.join(self._wait)
+        if not outcome:
+            raise BalanceUnavailable(f"the API did not answer within {self._wait:g} s")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            if isinstance(result, (FigbuildError, OSError)):
+                raise result
+            raise BalanceUnavailable(type(result).__name__)
+        return result
 
 
 def collect(
@@ -110,7 +158,7 @@ def collect(
         try:
             amount = balance()
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
-            note = f"balance not available: {exc}"
+            note = f"balance unavailable: {exc}"
     orphans = _orphans(lock, {item.id for item in cards})
     return Gallery(paper.root.name, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
 
