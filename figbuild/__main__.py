@@ -33,12 +33,15 @@ def _save(snapshot: tuple[str, bytes] | None) -> None:
     if snapshot is None:
         return
     import contextlib
+    import os
     from pathlib import Path
 
-    from figbuild import atomic
+    from figbuild import atomic, fastpath
 
     with contextlib.suppress(OSError):
-        atomic.write_bytes(Path(snapshot[0]), snapshot[1])
+        fastpath.private_dir(fastpath.cache_home())
+        fastpath.private_dir(os.path.dirname(snapshot[0]))
+        atomic.write_bytes(Path(snapshot[0]), snapshot[1], mode=0o600)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,50 @@ def cache_home() -> str:
     return os.path.join(home, ".cache", "figbuild")
 
 
+def private_dir(path: str) -> str:
+    """``path`` as a folder of this user's (made 0700), made if missing; OSError when it
+    is another user's: a cache there is never used. One of ours that others may write
+    is closed to them first."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not _private(st, directory=True):
+        import stat
+
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise OSError(f"{path} is not a private folder of this user's")
+        os.chmod(path, 0o700)  # ours, made by an older figbuild with the umask's mode
+    return path
+
+
+def read_owned(path: str) -> bytes:
+    """The bytes of a cache file, only if this user owns it, nobody else may write it,
+    and its folder is this user's, closed to others: OSError otherwise (the cache is then
+    ignored, never trusted). A symlink is not followed."""
+    folder = os.lstat(os.path.dirname(path) or ".")
+    if not _private(folder, directory=True):
+        raise OSError(f"{os.path.dirname(path)} is not a private folder of this user's")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not _private(os.fstat(fd), directory=False):
+            raise OSError(f"{path} is not a cache file of this user's")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _private(st: os.stat_result, *, directory: bool) -> bool:
+    import stat
+
+    kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
+    owner = getattr(os, "getuid", None)
+    mine = owner is None or st.st_uid == owner()
+    # Nobody else may write it (or, for a folder, replace what is in it).
+    return kind and mine and not st.st_mode & 0o022
+
+
 # --- which question is asked -------------------------------------------------------------
 
 
@@ -208,8 +252,7 @@ def signature(path: str) -> Signature:
 def _load(path: str, key: bytes) -> tuple[int, tuple[tuple[int, str], ...]] | None:
     """The exit code and output chunks of a valid snapshot at ``path``, else None."""
     try:
-        with open(path, "rb") as handle:
-            snapshot = marshal.loads(handle.read())  # noqa: S302 - our own cache file
+        snapshot = marshal.loads(read_owned(path))  # noqa: S302 - our own cache file, checked
         version, stored_key, code, chunks, paths, signatures = snapshot
     except (OSError, ValueError, EOFError, TypeError):
         return None
