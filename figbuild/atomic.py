@@ -78,6 +78,15 @@ def sweep(targets: Iterable[Path], *, older_than: float = STALE_AFTER) -> list[P
     return removed
 
 
+def temp_files(directory: Path) -> list[Path]:
+    """The files in ``directory`` named like :func:`atomic_writer`'s temp files."""
+    try:
+        with os.scandir(directory) as entries:
+            return [Path(entry.path) for entry in entries if _TEMP_NAME.fullmatch(entry.name)]
+    except OSError:
+        return []
+
+
 def unwritable(path: Path) -> str | None:
     """Why :func:`atomic_writer` could not write ``path``, or None when it could.
 

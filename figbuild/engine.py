@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from figbuild import atomic, images, lockfile, sent, taken
+from figbuild import atomic, fastpath, images, lockfile, sent, taken
 from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
@@ -308,9 +308,16 @@ def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
         outputs.update(p.output for p in record.pending)
         if record.generated is not None:
             outputs.add(record.generated.output)
-    removed = atomic.sweep([paper.lock_path, *(paper.root / output for output in outputs)])
+    targets = [paper.lock_path, *(paper.root / output for output in outputs)]
+    removed = atomic.sweep(targets)
     if removed:
         reporter.info(f"removed {len(removed)} temp file(s) left by an interrupted run")
+    # What a later sweep finds depends on these folders' listings (a temp file a killed
+    # run leaves), and on time for a temp file too young to remove yet.
+    for directory in {target.parent for target in targets}:
+        fastpath.note_temps(directory)
+        if atomic.temp_files(directory):
+            fastpath.unrepeatable()
 
 
 #: Bytes a paid image may take, by resolution (a generous PNG): what must be free.
