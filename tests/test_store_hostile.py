@@ -172,3 +172,16 @@ def test_gallery_o_never_removes_files_it_did_not_write(paper: Path, tmp_path: P
         assert (out / relative).read_bytes() == data, relative
     assert not (out / site.SENT / "a.1.txt").exists()
     assert not [p for p in (out / site.IMAGES).iterdir() if p.name not in {"0" * 64 + ".png"}]
+
+
+def test_an_index_rewritten_with_its_size_and_mtime_kept_is_read_again(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store", paper="p")
+    first = store.put(PNG, Meta("sha256:f", "a", How.GENERATED))
+    assert [entry.figure for entry in store.entries()] == ["a"]
+    [segment] = store.index_dir.iterdir()
+    st = segment.stat()
+    rewritten = encode(replace(first, figure="b"))
+    assert len(rewritten) == st.st_size
+    segment.write_bytes(rewritten)
+    os.utime(segment, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [entry.figure for entry in store.entries()] == ["b"], "the cached snapshot was not trusted"

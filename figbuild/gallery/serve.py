@@ -107,7 +107,8 @@ class Builder:
         for path in paths:
             try:
                 st = path.stat()
-                digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+                stamp = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+                digest.update(f"{path}\0{stamp}\n".encode())
             except OSError:
                 digest.update(f"{path}\0-\n".encode())
         return digest.hexdigest()[:16]

@@ -52,7 +52,7 @@ WarningSink = Callable[[StoreWarning], None]
 class _Snapshot:
     """The index files as read at one moment, parsed as far as was needed."""
 
-    signature: tuple[tuple[str, int, int], ...]
+    signature: tuple[tuple[str, int, int, int, int], ...]
     blobs: list[tuple[Path, bytes]] = field(default_factory=list)
     unreadable: bool = False
     index: Index | None = None
@@ -356,7 +356,9 @@ class Store:
         return snapshot
 
     def _read_files(
-        self, signature: tuple[tuple[str, int, int], ...], listing: list[tuple[Path, tuple[int, int]]]
+        self,
+        signature: tuple[tuple[str, int, int, int, int], ...],
+        listing: list[tuple[Path, tuple[int, int, int, int]]],
     ) -> _Snapshot | None:
         """The bytes of the listed files; None if one vanished (a compaction replaced it)."""
         snapshot = _Snapshot(signature)
@@ -422,7 +424,7 @@ class Store:
             self._warn(path, f"line {number}: {exc}; skipped")
             return []
 
-    def _index_files(self) -> list[tuple[Path, tuple[int, int]]]:
+    def _index_files(self) -> list[tuple[Path, tuple[int, int, int, int]]]:
         try:
             with os.scandir(self.index_dir) as scan:
                 found = []
@@ -433,7 +435,8 @@ class Store:
                             if not stat.S_ISREG(st.st_mode):  # a symlink is never followed
                                 self._warn(Path(item.path), "not a regular file; ignored")
                                 continue
-                            found.append((Path(item.path), (st.st_size, st.st_mtime_ns)))
+                            identity = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                            found.append((Path(item.path), identity))
         except FileNotFoundError:
             return []
         except OSError as exc:  # a file where the store should be, a folder this user cannot read
@@ -562,8 +565,12 @@ def _intact_pack(path: Path, data: bytes) -> bool:
     return name.removesuffix(INDEX_SUFFIX).rpartition("-")[2] == pack_check(data)
 
 
-def _signature(listing: list[tuple[Path, tuple[int, int]]]) -> tuple[tuple[str, int, int], ...]:
-    return tuple((path.name, size, mtime) for path, (size, mtime) in listing)
+def _signature(
+    listing: list[tuple[Path, tuple[int, int, int, int]]],
+) -> tuple[tuple[str, int, int, int, int], ...]:
+    """What a change to the index shows in: each file's name, size, times and inode
+    (the ctime too: a rewrite that keeps the size and puts the mtime back)."""
+    return tuple((path.name, *identity) for path, identity in listing)
 
 
 def _read_own(path: Path) -> tuple[bytes, int]:
