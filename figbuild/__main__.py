@@ -33,14 +33,13 @@ def _save(snapshot: tuple[str, bytes] | None) -> None:
     if snapshot is None:
         return
     import contextlib
-    import os
     from pathlib import Path
 
     from figbuild import atomic, fastpath
 
     with contextlib.suppress(OSError):
         fastpath.private_dir(fastpath.cache_home())
-        fastpath.private_dir(os.path.dirname(snapshot[0]))
+        fastpath.private_dir(str(Path(snapshot[0]).parent))
         atomic.write_bytes(Path(snapshot[0]), snapshot[1], mode=0o600)
 
 

@@ -42,7 +42,9 @@ class StatCache:
     def store(self, key: str, st: os.stat_result, *values: Any) -> None:
         self.keys.add(key)
         if st.st_mtime_ns < time.time_ns() - RACY_NS:
-            self.cache.put(self.section, key, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, *values])
+            self.cache.put(
+                self.section, key, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, *values]
+            )
 
     def lookup_files(self, key: str, root: Path) -> list[Any] | None:
         """The values stored for ``key`` if no file they were computed from changed.

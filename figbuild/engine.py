@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import queue
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from figbuild import atomic, fastpath, images, lockfile, sent, taken
+from figbuild import atomic, fastpath, images, lockfile, preflight, sent, taken
 from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
@@ -175,7 +174,7 @@ def sync(
             # Every task is recorded there before it is paid for: no lock, no spending.
             raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
         if backend.paid and plan.generate:
-            _preflight(paper, plan, history)
+            preflight.check(paper, plan, history.store)
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         recorded, logged = _task_ids(keeper.lock), taken.read(paper.root)
@@ -318,46 +317,6 @@ def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
         fastpath.note_temps(directory)
         if atomic.temp_files(directory):
             fastpath.unrepeatable()
-
-
-#: Bytes a paid image may take, by resolution (a generous PNG): what must be free.
-_IMAGE_BYTES = {"1K": 4 << 20, "2K": 16 << 20, "4K": 48 << 20}
-
-
-def _preflight(paper: Paper, plan: Plan, history: History) -> None:
-    """Refuse, before anything is paid, a run whose images would have nowhere to go:
-    history must take the image each replaces (and the new one), and the output's
-    and the store's disks must have room for them."""
-    problem = history.store.unwritable()
-    if problem is not None:
-        raise FileError(
-            f"{problem}; nothing was sent",
-            hint="free it or fix its permissions, or set FIGBUILD_STORE to a folder you can write",
-        )
-    needed: dict[int, tuple[Path, int]] = {}
-    for status in plan.generate:
-        size = _IMAGE_BYTES.get(status.resolved.request.resolution, 16 << 20) * plan.count(status)
-        for folder, share in ((paper.root / status.output, 1), (history.store.path, 2)):
-            where = _existing(folder)
-            device = where.stat().st_dev
-            place, total = needed.get(device, (where, 0))
-            needed[device] = (place, total + size * share)
-    for place, total in needed.values():
-        free = shutil.disk_usage(place).free
-        if free < total:
-            raise FileError(
-                f"only {free >> 20} MiB free on the disk of {place}, and the planned images may need "
-                f"{total >> 20} MiB; nothing was sent",
-                hint="free some space (`figbuild store gc` trims old versions), then sync again",
-            )
-
-
-def _existing(path: Path) -> Path:
-    """``path`` or its nearest folder that exists."""
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path("/")
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:

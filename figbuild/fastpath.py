@@ -263,7 +263,15 @@ def _stat_signature(path: str) -> Signature:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, os.path.realpath(path))
+    return (
+        st.st_mode,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_dev,
+        os.path.realpath(path),
+    )
 
 
 def _load(path: str, key: bytes) -> tuple[int, tuple[tuple[int, str], ...]] | None:

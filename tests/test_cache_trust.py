@@ -28,7 +28,9 @@ pytestmark = [
 OTHER_UID = 64_999
 
 
-def figbuild(args: list[str], cwd: Path, env: dict[str, str], *, fast: bool = True) -> tuple[int, bytes, bytes]:
+def figbuild(
+    args: list[str], cwd: Path, env: dict[str, str], *, fast: bool = True
+) -> tuple[int, bytes, bytes]:
     env = {**env, fastpath.DISABLE_ENV: "" if fast else "1"}
     done = subprocess.run([SCRIPT, *args], cwd=cwd, env=env, capture_output=True, timeout=120)
     return done.returncode, done.stdout, done.stderr

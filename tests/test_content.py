@@ -637,7 +637,9 @@ def test_markdown_edit_inside_the_section_changes_the_figure(synced_paper: Path,
 def test_an_include_candidate_that_appears_later_is_followed_despite_the_stat_cache(tmp_path: Path) -> None:
     # \input{intro} reads intro.tex; "intro" itself is looked for first by LaTeX's rules
     # or the other way round: whichever candidate was missing, it appearing must count.
-    root = write(tmp_path / "paper", {"main.tex": "\\section{M}\n\\input{parts/intro}\n", "parts/intro": "Plain.\n"})
+    root = write(
+        tmp_path / "paper", {"main.tex": "\\section{M}\n\\input{parts/intro}\n", "parts/intro": "Plain.\n"}
+    )
     for path in root.rglob("*"):
         _old(path)
     cache = Cache(None)

@@ -10,7 +10,7 @@ mtime put back, appends, manifest and lock edits, globbed files added and
 removed, includes deleted and restored (and include candidates appearing),
 outputs edited and deleted, folders swapped for symlinks out of the paper,
 ``.gitignore`` and git config changes (an ``[include]``d excludes file), the key,
-base URL and store changed in the environment, real syncs, and sleeps of 0–3 s
+base URL and store changed in the environment, real syncs, and sleeps of 0-3 s
 (so that snapshots are written, then replayed).
 
 A cache added later is covered as long as it lives under figbuild's cache folder
@@ -66,7 +66,11 @@ class Mode:
     cold: bool = False
 
 
-MODES = (Mode("fast path", fast=True), Mode("no fast path", fast=False), Mode("no cache", fast=False, cold=True))
+MODES = (
+    Mode("fast path", fast=True),
+    Mode("no fast path", fast=False),
+    Mode("no cache", fast=False, cold=True),
+)
 
 MANIFEST = """\
 version: 1
@@ -112,7 +116,9 @@ class World:
             env["XDG_CACHE_HOME"] = str(caches)
             aside = self._aside() if mode.cold else []
             try:
-                done = subprocess.run([SCRIPT, *args], cwd=self.root, env=env, capture_output=True, timeout=120)
+                done = subprocess.run(
+                    [SCRIPT, *args], cwd=self.root, env=env, capture_output=True, timeout=120
+                )
             finally:
                 for original, moved in aside:
                     moved.rename(original)
@@ -156,11 +162,18 @@ def _make_world(base: Path, seed: int) -> World:
     (base / "ignores").write_text("")
     subprocess.run([*git, "add", "figures.yaml"], check=True, env=env)
     done = subprocess.run(
-        [SCRIPT, "sync", "--placeholder"], cwd=root, env={**env, "XDG_CACHE_HOME": str(base / "sync-cache")},
-        capture_output=True, timeout=120,
+        [SCRIPT, "sync", "--placeholder"],
+        cwd=root,
+        env={**env, "XDG_CACHE_HOME": str(base / "sync-cache")},
+        capture_output=True,
+        timeout=120,
     )
     assert done.returncode == 0, done
-    world.saved = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+    world.saved = {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    }
     return world
 
 
@@ -168,7 +181,9 @@ def _make_world(base: Path, seed: int) -> World:
 
 
 def _content(world: World) -> Path:
-    return world.root / world.rng.choice(["sections/main.tex", "sections/app-1.tex", "notes.md", "sections/parts/intro.tex"])
+    return world.root / world.rng.choice(
+        ["sections/main.tex", "sections/app-1.tex", "notes.md", "sections/parts/intro.tex"]
+    )
 
 
 def same_size_edit(world: World) -> str:
@@ -199,11 +214,23 @@ def edit_manifest(world: World) -> str:
     text = (world.root / "figures.yaml").read_text()
     choice = world.rng.randrange(4)
     if choice == 0:
-        text = text.replace("FlowNet", "FlowNet2") if "FlowNet2" not in text else text.replace("FlowNet2", "FlowNet")
+        text = (
+            text.replace("FlowNet", "FlowNet2")
+            if "FlowNet2" not in text
+            else text.replace("FlowNet2", "FlowNet")
+        )
     elif choice == 1:
-        text = text.replace("    output: figures/b.png\n", "    output: figures/b.png\n    frozen: true\n", 1) if "frozen" not in text else text.replace("    frozen: true\n", "")
+        text = (
+            text.replace("    output: figures/b.png\n", "    output: figures/b.png\n    frozen: true\n", 1)
+            if "frozen" not in text
+            else text.replace("    frozen: true\n", "")
+        )
     elif choice == 2:
-        text = text.replace("prompt: Training.", "prompt: Training, again.") if "again" not in text else text.replace("prompt: Training, again.", "prompt: Training.")
+        text = (
+            text.replace("prompt: Training.", "prompt: Training, again.")
+            if "again" not in text
+            else text.replace("prompt: Training, again.", "prompt: Training.")
+        )
     else:
         text = world.saved["figures.yaml"].decode()
     (world.root / "figures.yaml").write_text(text)
@@ -306,11 +333,17 @@ def git_config(world: World) -> str:
     extra = world.base / "extra.gitconfig"
     if choice == 1:
         text = extra.read_text()
-        extra.write_text(text.replace("excludesFile", "#excludesFile") if "#" not in text else text.replace("#", ""))
+        extra.write_text(
+            text.replace("excludesFile", "#excludesFile") if "#" not in text else text.replace("#", "")
+        )
         return "the included config's excludesFile toggled"
     config = world.root / ".git" / "config"
     text = config.read_text()
-    config.write_text(text.replace("path = ../extra", "path = ../missing") if "extra" in text else text.replace("missing", "extra"))
+    config.write_text(
+        text.replace("path = ../extra", "path = ../missing")
+        if "extra" in text
+        else text.replace("missing", "extra")
+    )
     return "the [include] path toggled"
 
 
@@ -324,7 +357,9 @@ def environment(world: World) -> str:
         return "key set"
     if choice == 1:
         url = world.env["PAPERBANANA_BASE_URL"]
-        world.env["PAPERBANANA_BASE_URL"] = "http://127.0.0.1:9/api/v2" if url.endswith("v1") else "http://127.0.0.1:9/api/v1"
+        world.env["PAPERBANANA_BASE_URL"] = (
+            "http://127.0.0.1:9/api/v2" if url.endswith("v1") else "http://127.0.0.1:9/api/v1"
+        )
         return f"base URL {world.env['PAPERBANANA_BASE_URL']}"
     if "FIGBUILD_STORE" in world.env:
         del world.env["FIGBUILD_STORE"]
@@ -335,7 +370,9 @@ def environment(world: World) -> str:
 
 def sync(world: World) -> str:
     env = {**world.env, "XDG_CACHE_HOME": str(world.base / "caches" / "fast-path")}
-    done = subprocess.run([SCRIPT, "sync", "--placeholder"], cwd=world.root, env=env, capture_output=True, timeout=120)
+    done = subprocess.run(
+        [SCRIPT, "sync", "--placeholder"], cwd=world.root, env=env, capture_output=True, timeout=120
+    )
     return f"sync --placeholder (exit {done.returncode})"
 
 
@@ -388,7 +425,8 @@ def test_every_mode_answers_alike_for_any_history_of_edits(tmp_path: Path, seed:
         # The questions write nothing in the paper, and each mode has its own caches:
         # asked at once, the modes cannot see each other.
         with ThreadPoolExecutor(len(MODES)) as pool:
-            answers = dict(zip((m.name for m in MODES), pool.map(lambda m: world.run(query, m), MODES), strict=True))
+            outcomes = pool.map(world.run, [query] * len(MODES), MODES)
+            answers = dict(zip((mode.name for mode in MODES), outcomes, strict=True))
         # A full run that may be replayed rewrites its snapshot; a replay leaves them all.
         replayed += int(bool(before) and _snapshots(world) == before)
         reference = answers[MODES[-1].name]
@@ -408,6 +446,7 @@ def _report(
 ) -> str:
     history = "\n".join(f"  {i:3}: {entry}" for i, entry in enumerate(log))
     return (
-        f"seed {seed}, step {step}: `figbuild {' '.join(query)}` with {name} differs from a run with no cache\n"
+        f"seed {seed}, step {step}: `figbuild {' '.join(query)}` with {name} differs "
+        "from a run with no cache\n"
         f"got:  {got!r}\nwant: {want!r}\nafter:\n{history}"
     )

@@ -319,14 +319,11 @@ def log_in(server: GalleryServer | str) -> dict[str, str]:
     """Open the printed URL as a browser does; the headers a request of its page then carries."""
     login_url = server if isinstance(server, str) else server.login_url
     opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        opener.open(login_url, timeout=30)
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 303, exc.code
-        assert exc.headers["Location"] == "/"
-        cookie = exc.headers["Set-Cookie"]
-    else:
-        raise AssertionError("the printed URL did not redirect")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        opener.open(login_url, timeout=30)  # a redirect not followed
+    assert raised.value.code == 303
+    assert raised.value.headers["Location"] == "/"
+    cookie = raised.value.headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
     return {"Cookie": cookie.split(";", 1)[0], "Origin": login_url.split("/?", 1)[0]}

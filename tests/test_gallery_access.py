@@ -13,7 +13,6 @@ import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -99,9 +98,11 @@ def test_the_page_without_the_cookie_says_to_open_the_printed_url(
     for path in ("/", "/index.html", "/version", f"/{site.SENT}/a.1.txt"):
         status, _, body = raw(server, "GET", path)
         assert status == 403, path
-        assert SECRET_PROMPT.encode() not in body and SECRET_TEXT.encode() not in body
+        assert SECRET_PROMPT.encode() not in body
+        assert SECRET_TEXT.encode() not in body
     status, headers, body = raw(server, "GET", "/")
-    assert b"printed" in body and headers["content-type"].startswith("text/html")
+    assert b"printed" in body
+    assert headers["content-type"].startswith("text/html")
 
 
 def test_the_printed_url_lets_one_browser_in_once(served: tuple[GalleryServer, RecordingActions]) -> None:
@@ -109,13 +110,17 @@ def test_the_printed_url_lets_one_browser_in_once(served: tuple[GalleryServer, R
     path = "/?" + server.login_url.split("?", 1)[1]
     session = log_in(server)
     status, _, body = raw(server, "GET", "/", {"Cookie": session["Cookie"]})
-    assert status == 200 and SECRET_PROMPT.encode() in body
+    assert status == 200
+    assert SECRET_PROMPT.encode() in body
     # The same URL again, from a client without the cookie (another user who read it): nothing.
     status, headers, _ = raw(server, "GET", path)
-    assert status == 403 and "set-cookie" not in headers
+    assert status == 403
+    assert "set-cookie" not in headers
     # The browser that is in follows it to the clean URL.
     status, headers, _ = raw(server, "GET", path, {"Cookie": session["Cookie"]})
-    assert status == 303 and headers["location"] == "/" and "set-cookie" not in headers
+    assert status == 303
+    assert headers["location"] == "/"
+    assert "set-cookie" not in headers
 
 
 def test_nothing_on_the_page_is_a_secret(served: tuple[GalleryServer, RecordingActions]) -> None:
@@ -125,7 +130,8 @@ def test_nothing_on_the_page_is_a_secret(served: tuple[GalleryServer, RecordingA
     _, headers, body = raw(server, "GET", "/", {"Cookie": session["Cookie"]})
     cookie_value = session["Cookie"].split("=", 1)[1]
     assert cookie_value.encode() not in body
-    assert token and token.encode() not in body
+    assert token
+    assert token.encode() not in body
     policy = headers["content-security-policy"]
     assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
     assert "'sha256-" in policy
@@ -146,12 +152,13 @@ def test_a_page_planted_in_the_site_folders_is_never_served_as_a_page(
         (site.SENT, "x.1.html"),
     ):
         (out / folder / name).write_bytes(page)
-        status, headers, body = raw(server, "GET", f"/{folder}/{name}", {"Cookie": session["Cookie"]})
+        status, headers, _ = raw(server, "GET", f"/{folder}/{name}", {"Cookie": session["Cookie"]})
         assert status == 404, (folder, name, headers)
     # A real image: its type from its bytes, never sniffed, sandboxed.
     (image,) = (path for path in (out / site.IMAGES).glob("*.png") if not path.name.startswith("b" * 64))
     status, headers, _ = raw(server, "GET", f"/{site.IMAGES}/{image.name}", {"Cookie": session["Cookie"]})
-    assert status == 200 and headers["content-type"] == "image/png"
+    assert status == 200
+    assert headers["content-type"] == "image/png"
     assert headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in headers["content-security-policy"]
     assert actions.calls == []
@@ -197,7 +204,9 @@ _PATHS = st.one_of(
             "*",
         ]
     ),
-    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=60).map(lambda s: "/" + s),
+    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=60).map(
+        lambda s: "/" + s
+    ),
 )
 _HEADER_VALUES = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)
 
@@ -222,13 +231,17 @@ def test_any_request_without_the_session_gets_nothing_and_no_traceback(
             st.just(session["Cookie"]),
             st.just(f"other=1; {session['Cookie']}"),
         ),
-        content_type=st.sampled_from([None, "application/json", "text/plain", "application/x-www-form-urlencoded"]),
+        content_type=st.sampled_from(
+            [None, "application/json", "text/plain", "application/x-www-form-urlencoded"]
+        ),
         fetch_site=st.sampled_from([None, "same-origin", "cross-site", "same-site", "none"]),
         body=st.one_of(
             st.binary(max_size=300),
             st.recursive(
                 st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                lambda inner: (
+                    st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+                ),
                 max_leaves=20,
             ).map(lambda v: json.dumps(v).encode()),
             st.just(b'{"figure": "a"}'),
@@ -255,13 +268,16 @@ def test_any_request_without_the_session_gets_nothing_and_no_traceback(
             headers["Sec-Fetch-Site"] = fetch_site
         before = len(actions.calls)
         try:
-            status, answer_headers, answer = raw(server, method, path, headers, body if method != "GET" else b"")
+            status, answer_headers, answer = raw(
+                server, method, path, headers, body if method != "GET" else b""
+            )
         except (http.client.HTTPException, OSError):
             return  # http.client itself refused to send it: nothing reached the server
         signed_in = cookie is not None and session["Cookie"] in cookie
         if not signed_in:
             assert status in (400, 403, 404, 501) or (status == 303 and "set-cookie" not in answer_headers)
-            assert SECRET_PROMPT.encode() not in answer and SECRET_TEXT.encode() not in answer
+            assert SECRET_PROMPT.encode() not in answer
+            assert SECRET_TEXT.encode() not in answer
         if status == 200 and method == "GET" and path.split("?")[0] not in ("/", "/index.html", "/version"):
             kind = answer_headers["content-type"]
             assert kind.startswith(("image/", "text/plain")) or "attachment" in answer_headers.get(
@@ -271,7 +287,9 @@ def test_any_request_without_the_session_gets_nothing_and_no_traceback(
             assert "nosniff" in answer_headers.get("x-content-type-options", "nosniff")
         pressed = len(actions.calls) > before
         if pressed:
-            assert signed_in and origin == server.url.rstrip("/") and method == "POST"
+            assert signed_in
+            assert origin == server.url.rstrip("/")
+            assert method == "POST"
             assert fetch_site in (None, "same-origin")
         assert b"Traceback" not in answer
 
@@ -300,6 +318,7 @@ def test_with_a_key_and_no_answer_the_balance_is_unavailable_not_a_hang(
         for _ in range(3):  # each build (a served page's rebuild) waits only as long
             gallery = run_bounded(lambda: site.collect(Paper.open(paper), balance=balance), seconds=8)
             assert gallery.balance is None
-            assert gallery.balance_note is not None and "balance unavailable" in gallery.balance_note
+            assert gallery.balance_note is not None
+            assert "balance unavailable" in gallery.balance_note
     finally:
         hole.close()

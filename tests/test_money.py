@@ -38,7 +38,9 @@ def unconfirmed(root: Path, *, created_on: Emulator | None = None) -> None:
         fingerprint = item.fingerprint
         from figbuild.lockfile import Pending
 
-        mark = Pending(None, fingerprint.digest, dict(fingerprint.parts), item.figure.output, item.cost, _a_minute_ago())
+        mark = Pending(
+            None, fingerprint.digest, dict(fingerprint.parts), item.figure.output, item.cost, _a_minute_ago()
+        )
     lock: Lock = read(root / "figures.lock")
     write(root / "figures.lock", lock.with_pending("f0", mark))
 
@@ -71,7 +73,8 @@ def test_an_unconfirmed_submission_never_overrides_a_later_choice(
     assert result.generated == []
     assert read(root / "figures.lock").record("f0").pending == ()
     record = read(root / "figures.lock").record("f0").generated
-    assert record is not None and record.how in ("restored", "accepted")
+    assert record is not None
+    assert record.how in ("restored", "accepted")
 
 
 def test_a_server_clock_behind_a_proxy_with_the_right_date_still_reconciles(
@@ -134,7 +137,7 @@ def test_a_full_disk_is_refused_before_anything_is_paid(
     root = paper_with(make_paper, 2)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 30, 10 << 30, 1 << 20))
-    with pytest.raises(FileError, match="MiB free.*nothing was sent"):
+    with pytest.raises(FileError, match=r"MiB free.*nothing was sent"):
         sync(emulator, root)
     assert posts(emulator) == 0
 
@@ -157,14 +160,18 @@ def test_a_store_that_only_reads_is_refused_before_anything_is_paid(
 
     monkeypatch.setattr(atomic, "unwritable", read_only_store)
     paid = posts(emulator)
-    with pytest.raises(FileError, match="figure store.*nothing was sent"):
+    with pytest.raises(FileError, match=r"figure store.*nothing was sent"):
         sync(emulator, root)
     assert posts(emulator) == paid
 
 
 @pytest.mark.parametrize("command", [("sync", "--placeholder"), ("log",), ("gallery",), ("status",)])
 def test_figbuild_store_naming_a_file_is_a_clear_error(
-    make_paper: PaperFactory, run_cli: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+    make_paper: PaperFactory,
+    run_cli: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
 ) -> None:
     root = paper_with(make_paper, 1)
     (root / "figures").mkdir()
@@ -188,7 +195,10 @@ def test_a_dropped_post_beside_a_same_prompt_one_in_flight_is_settled_within_the
         "a": {"prompt": "same prompt", "content": "sections/s0.tex"},
         "b": {"prompt": "same prompt", "content": "sections/s1.tex"},
     }
-    files = {"sections/s0.tex": "\\section{A}\nAlpha text.\n", "sections/s1.tex": "\\section{B}\nBeta text.\n"}
+    files = {
+        "sections/s0.tex": "\\section{A}\nAlpha text.\n",
+        "sections/s1.tex": "\\section{B}\nBeta text.\n",
+    }
     root = make_paper({"version": 1, "figures": figures}, files)
     emulator.config.faults.hang_seconds = 1.0
     emulator.config.faults.inject("drop_after_create", "submit", match="Alpha", delay=0.3).inject(

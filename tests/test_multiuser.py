@@ -96,7 +96,8 @@ def test_another_user_who_finds_the_port_gets_nothing(other_user: None, shared_b
         assert done.returncode == 0, done.stderr
         for path, status, body in json.loads(done.stdout):
             assert status in (403, 404), (path, status, body)
-            assert SECRET_PROMPT not in body and SECRET_TEXT not in body, path
+            assert SECRET_PROMPT not in body, path
+            assert SECRET_TEXT not in body, path
     assert actions.calls == [], "the other user pressed a button"
 
 
@@ -169,7 +170,9 @@ def test_a_cache_folder_another_user_made_is_never_used(other_user: None, shared
         "XDG_CACHE_HOME": str(caches),
         "PAPERBANANA_BASE_URL": "http://127.0.0.1:9/api/v1",
     }
-    subprocess.run([script, "sync", "--placeholder"], cwd=root, env=env, capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [script, "sync", "--placeholder"], cwd=root, env=env, capture_output=True, timeout=120, check=True
+    )
     old = time.time() - 60
     for path in [root, *root.rglob("*")]:
         os.utime(path, (old, old), follow_symlinks=False)

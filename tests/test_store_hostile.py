@@ -86,7 +86,9 @@ def test_an_entry_with_a_hostile_suffix_is_refused_and_names_no_file(
     written = {path.name for path in (out / site.IMAGES).iterdir()}
     assert all(name.endswith((".png", ".jpg", ".pdf")) for name in written), written
     assert not list(tmp_path.rglob("escaped.sh"))
-    assert not list(tmp_path.rglob("*.html*")) or {p.name for p in tmp_path.rglob("*.html*")} == {"index.html"}
+    assert not list(tmp_path.rglob("*.html*")) or {p.name for p in tmp_path.rglob("*.html*")} == {
+        "index.html"
+    }
 
 
 def test_a_pack_line_with_a_hostile_sha256_is_refused(paper: Path, tmp_path: Path) -> None:
@@ -124,7 +126,9 @@ def test_compaction_never_follows_a_symlink_planted_in_the_index(tmp_path: Path)
         store.put(PNG + str(n).encode(), Meta("sha256:f", "a", How.GENERATED))
     damaged = list((store.path / "damaged").glob("*")) if (store.path / "damaged").exists() else []
     assert not any(b"secret" in path.read_bytes() for path in damaged)
-    assert not any(b"secret" in path.read_bytes() for path in store.index_dir.iterdir() if not path.is_symlink())
+    assert not any(
+        b"secret" in path.read_bytes() for path in store.index_dir.iterdir() if not path.is_symlink()
+    )
     assert private.read_text() == "the victim's secret\n"
 
 

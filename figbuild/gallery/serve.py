@@ -426,7 +426,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("Content-Security-Policy", policy)
 
-    def _send(self, status: int, data: bytes, content_type: str, policy: str, *, attachment: bool = False) -> None:
+    def _send(
+        self, status: int, data: bytes, content_type: str, policy: str, *, attachment: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

@@ -97,9 +97,9 @@ class _Bounded:
         self._wait = wait
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._outcome: list[int | None | BaseException] = []
+        self._outcome: list[int | BaseException | None] = []
 
-    def _run(self, outcome: list[int | None | BaseException]) -> None:
+    def _run(self, outcome: list[int | BaseException | None]) -> None:
         try:
             outcome.append(self._read())
         except BaseException as exc:  # handed to the caller, never lost on this thread

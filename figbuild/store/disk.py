@@ -24,7 +24,16 @@ from pathlib import Path
 from figbuild import atomic
 from figbuild.images import sniff_format
 from figbuild.statedir import STATE_DIR, state_dir
-from figbuild.store.index import SUFFIXES, DamagedLine, Index, decode, decode_pack, encode, pack_check, plan_gc
+from figbuild.store.index import (
+    SUFFIXES,
+    DamagedLine,
+    Index,
+    decode,
+    decode_pack,
+    encode,
+    pack_check,
+    plan_gc,
+)
 from figbuild.store.model import Entry, GcResult, Meta, StoreError, StoreWarning
 from figbuild.timestamps import now
 
