@@ -432,8 +432,8 @@ class _Runner:
             on_disk = sha256_file(target)
             location = self.backend.wait(ticket)
             digest = self._write(ticket, location, target, on_disk, same_only=True)
-        except (ApiError, FigureFailed, images.ImageError, _Conflict, OSError):
-            return
+        except (ApiError, FigureFailed, StillPending, images.ImageError, _Conflict, OSError):
+            return  # a task not done yet stays pending too: the next sync looks again
         self._record(status.id, ticket, pending, digest, self._how(pending))
         self.reporter.info(f"{status.id}: {pending.output} is the image of task {pending.task_id}; recorded")
 

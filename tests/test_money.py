@@ -241,3 +241,28 @@ def test_gc_keep_1_never_trims_candidates_of_the_current_request(
         history.pick(Paper.open(root), "f0", k)  # every paid candidate can still be picked
     history.gc(Paper.open(root), 1)
     history.pick(Paper.open(root), "f0", 2)
+
+
+def test_a_hand_edit_over_a_pending_task_not_done_yet_is_no_crash(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # Found by the stateful sync test with hand edits over pending tasks allowed: a
+    # task still running when its figure's output was edited by hand raised
+    # StillPending out of the run (reclaiming looked whether the file was its image).
+    from figbuild.backends.paperbanana.retry import RetryPolicy
+
+    from .test_engine import FAST_POLL
+
+    root = paper_with(make_paper, 1)
+    sync(emulator, root)
+    mark = paid_task(emulator, root, "f0")
+    write(root / "figures.lock", read(root / "figures.lock").with_pending("f0", mark))
+    output = root / "figures" / "f0.png"
+    mine = output.read_bytes() + b"\0"
+    output.write_bytes(mine)  # by hand
+    emulator.config.faults.stuck = True
+    policy = RetryPolicy(poll=FAST_POLL.poll, backoff_base=0.01, task_deadline=0.3)
+    result = sync(emulator, root, policy=policy)
+    assert "f0" not in result.generated
+    assert output.read_bytes() == mine, "the hand edit is kept"
+    assert [p.task_id for p in read(root / "figures.lock").record("f0").pending] == [mark.task_id]
