@@ -196,13 +196,17 @@ class ApiBackend:
                 return self._find_once(job, since, settled=False)
             except _Ambiguous:
                 pass
+            deadline = time.monotonic() + self.policy.task_deadline
             with self._claim_lock:
                 # Only submissions still waiting for an answer will settle: not those
-                # reconciling as this one is.
-                self._settled.wait_for(
-                    lambda: self._open[key] - self._finding[key] <= 0 or self.stop.is_set(),
-                    timeout=self.policy.task_deadline,
-                )
+                # reconciling as this one is. Woken each 0.2 s to see Ctrl-C.
+                while self._open[key] - self._finding[key] > 0 and time.monotonic() < deadline:
+                    if self.stop.is_set():  # the mark stays: the task may exist
+                        raise Unconfirmed(
+                            "interrupted while looking for the task a submission may have created; "
+                            "it stays recorded and the next sync looks again"
+                        )
+                    self._settled.wait(0.2)
             return self._find_once(job, since, settled=True)
         finally:
             with self._claim_lock:
