@@ -2,7 +2,7 @@
 caches warm, with the fast path off, and with no cache at all.
 
 A seeded random sequence of operations is applied to one paper (a git work tree)
-and, after each, one question (``status``, ``status --json`` or ``sync --dry-run``)
+and, after each, one question (``status``, ``status --json``, ``sync --dry-run``, ``show`` or ``diff``)
 is asked through the installed console script in every :data:`MODES`; their
 stdout, stderr and exit codes must be byte-identical. The operations are what a
 user, an editor, git or a killed run does to a paper: same-size edits with the
@@ -50,7 +50,9 @@ pytestmark = [
 #: Seeds and steps per seed: 5 x 60 = 300 steps in CI; FIGBUILD_ORACLE_STEPS raises it.
 SEEDS = (1, 2, 3, 4, 5)
 STEPS = int(os.environ.get("FIGBUILD_ORACLE_STEPS", "60"))
-QUERIES = (("status",), ("status", "--json"), ("sync", "--dry-run"))
+#: What is asked after each step: the fast path's questions, and show/diff, which read
+#: the same stat cache (they once disagreed with sync after a stale one).
+QUERIES = (("status",), ("status", "--json"), ("sync", "--dry-run"), ("show", "a"), ("diff", "b"))
 #: Caches kept inside the paper (relative paths), moved aside for the cold runs.
 PAPER_CACHES: tuple[str, ...] = ()
 Outcome = tuple[int, bytes, bytes]
@@ -422,10 +424,10 @@ def test_every_mode_answers_alike_for_any_history_of_edits(tmp_path: Path, seed:
         world.log.append(world.rng.choice(OPERATIONS)(world))
         query = world.rng.choice(QUERIES)
         before = _snapshots(world)
-        # A status writes nothing and takes no lock, and each mode has its own caches:
+        # A status, show or diff writes nothing and takes no lock, and each mode has its own caches:
         # asked at once, the modes cannot see each other. A sync (even --dry-run) holds
         # the paper's run lock: asked one after the other.
-        with ThreadPoolExecutor(len(MODES) if query[0] == "status" else 1) as pool:
+        with ThreadPoolExecutor(len(MODES) if query[0] != "sync" else 1) as pool:
             outcomes = pool.map(world.run, [query] * len(MODES), MODES)
             answers = dict(zip((mode.name for mode in MODES), outcomes, strict=True))
         # A full run that may be replayed rewrites its snapshot; a replay leaves them all.
