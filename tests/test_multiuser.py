@@ -181,3 +181,28 @@ def test_a_cache_folder_another_user_made_is_never_used(other_user: None, shared
         subprocess.run([script, "status"], cwd=root, env=env, capture_output=True, timeout=120, check=True)
     written = [p for p in (caches / "figbuild").rglob("*") if p.is_file()]
     assert written == [], f"figbuild wrote its cache into another user's folder: {written}"
+
+
+@pytest.mark.parametrize("command", [["log"], ["sync", "--placeholder"], ["gallery"], ["status"]])
+def test_a_shared_store_this_user_cannot_read_is_a_clear_error(
+    other_user: None, shared_base: Path, command: list[str]
+) -> None:
+    store_path = shared_base / "store"
+    Store(store_path, paper="owner").put(b"\x89PNG\r\n\x1a\nx", Meta("sha256:f", "a", How.GENERATED))
+    (store_path / "index").chmod(0o700)  # the owner's alone
+    root = shared_base / "paper"
+    root.mkdir()
+    (root / "figures.yaml").write_text("version: 1\nfigures:\n  a:\n    prompt: x\n")
+    for path in [shared_base / "paper", *root.rglob("*")]:
+        os.chown(path, 64_999, 64_999)
+    argv = [*(PREFIX or []), sys.executable, "-m", "figbuild", "-C", str(root), *command]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "FIGBUILD_STORE": str(store_path),
+        "PAPERBANANA_BASE_URL": "http://127.0.0.1:9/api/v1",
+    }
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, cwd="/", env=env)
+    assert "Traceback" not in done.stderr, done.stderr
+    if done.returncode != 0:
+        assert str(store_path) in done.stderr, done.stderr
