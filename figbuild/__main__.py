@@ -35,10 +35,12 @@ def _save(snapshot: tuple[str, bytes] | None) -> None:
     import contextlib
     from pathlib import Path
 
-    from figbuild import atomic
+    from figbuild import atomic, fastpath
 
     with contextlib.suppress(OSError):
-        atomic.write_bytes(Path(snapshot[0]), snapshot[1])
+        fastpath.private_dir(fastpath.cache_home())
+        fastpath.private_dir(str(Path(snapshot[0]).parent))
+        atomic.write_bytes(Path(snapshot[0]), snapshot[1], mode=0o600)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ STALE_AFTER = 300.0
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` only if the block completes.
 
     ``handle.name`` is the temp file's path, so the block can verify what it wrote.
     The temp file lives in ``path``'s directory (so the rename is atomic) and is
-    removed if the block raises, including on KeyboardInterrupt.
+    removed if the block raises, including on KeyboardInterrupt. The file gets the
+    usual umask mode, or no more than ``mode``.
     """
     import tempfile  # here, not at the top: read-only commands never need it
 
@@ -45,7 +46,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         # mkstemp creates 0600; a figure or lock should get the usual umask mode.
         umask = os.umask(0)
         os.umask(umask)
-        tmp.chmod(0o666 & ~umask)
+        tmp.chmod(0o666 & ~umask & (0o666 if mode is None else mode))
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -75,6 +76,15 @@ def sweep(targets: Iterable[Path], *, older_than: float = STALE_AFTER) -> list[P
                         Path(entry.path).unlink()
                         removed.append(Path(entry.path))
     return removed
+
+
+def temp_files(directory: Path) -> list[Path]:
+    """The files in ``directory`` named like :func:`atomic_writer`'s temp files."""
+    try:
+        with os.scandir(directory) as entries:
+            return [Path(entry.path) for entry in entries if _TEMP_NAME.fullmatch(entry.name)]
+    except OSError:
+        return []
 
 
 def unwritable(path: Path) -> str | None:
@@ -110,9 +120,9 @@ def explain(exc: OSError, path: Path) -> str:
     return f"cannot write {path}: {exc.strerror or exc}"
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``."""
-    with atomic_writer(path) as handle:
+def write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Atomically replace ``path`` with ``data`` (its mode: no more than ``mode``)."""
+    with atomic_writer(path, mode=mode) as handle:
         handle.write(data)
 
 

@@ -1,5 +1,9 @@
 """A private, disposable cache per paper in the user's cache directory; safe to delete.
 
+The folder is the user's own (0700) and a cache file that is not the user's, or
+that others may write, is ignored: another user cannot make figbuild believe a
+file unchanged.
+
 It remembers work whose result depends only on its key: that a manifest text
 passed the schema, and what a prompt template renders to with given vars. A
 cache written by another figbuild version is ignored. It lives outside the
@@ -47,7 +51,8 @@ class Cache:
         self._dirty = False
         if self.path is not None:
             with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
-                document = marshal.loads(self.path.read_bytes())  # noqa: S302 - our own cache file
+                # Only a file of this user's, in a folder of this user's: anything else is ignored.
+                document = marshal.loads(fastpath.read_owned(str(self.path)))  # noqa: S302
                 if isinstance(document, dict) and document.get("figbuild") == __version__:
                     self._data = {k: v for k, v in document.items() if isinstance(v, dict)}
 
@@ -86,5 +91,6 @@ class Cache:
         except ValueError:  # a YAML date or the like: stored as text, as JSON would
             data = marshal.dumps(json.loads(json.dumps(document, default=str)))
         with contextlib.suppress(OSError):
-            atomic.write_bytes(self.path, data)
+            fastpath.private_dir(str(self.path.parent))
+            atomic.write_bytes(self.path, data, mode=0o600)
         self._dirty = False

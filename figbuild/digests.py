@@ -1,9 +1,11 @@
-"""Digests of files that skip unchanged ones: a stat cache of (size, mtime_ns, inode).
+"""Digests of files that skip unchanged ones: a stat cache of (size, mtime_ns, ctime_ns, inode).
 
-A file whose size, modification time and inode match the recorded ones is taken
-as unchanged, as git and make do. A file modified within the last two seconds is
-never recorded: a later write in the same clock tick (coarse mtime granularity)
-could otherwise go unnoticed.
+A file whose size, times and inode match the recorded ones is taken as unchanged,
+as git does. The ctime is there because nothing can set it back: an edit that
+keeps the size and restores the mtime still changes it. A file modified within
+the last two seconds is never recorded: a later write in the same clock tick
+(coarse time granularity) could otherwise go unnoticed. A file looked for and not
+found (an include candidate) is recorded as absent, so that it appearing counts.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ class StatCache:
     def lookup(self, key: str, st: os.stat_result) -> list[Any] | None:
         self.keys.add(key)
         entry = self.cache.get(self.section, key)
-        if entry and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
-            return list(entry[3:])
+        if entry and entry[:4] == [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]:
+            return list(entry[4:])
         return None
 
     def store(self, key: str, st: os.stat_result, *values: Any) -> None:
         self.keys.add(key)
         if st.st_mtime_ns < time.time_ns() - RACY_NS:
-            self.cache.put(self.section, key, [st.st_size, st.st_mtime_ns, st.st_ino, *values])
+            self.cache.put(
+                self.section, key, [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, *values]
+            )
 
     def lookup_files(self, key: str, root: Path) -> list[Any] | None:
         """The values stored for ``key`` if no file they were computed from changed.
@@ -52,30 +56,47 @@ class StatCache:
         entry = self.cache.get(self.section, key)
         if not entry or not isinstance(entry[0], list):
             return None
-        for file, size, mtime_ns, inode in entry[0]:
-            fastpath.note_input(root / file)  # decides the value as if it had been read
-            try:
-                st = (root / file).stat()
-            except OSError:
-                return None
-            if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, inode):
-                return None
+        try:
+            for file, *recorded in entry[0]:
+                fastpath.note_input(root / file)  # decides the value as if it had been read
+                if _identity(root / file) != recorded:
+                    return None
+        except (TypeError, ValueError):  # an entry of another layout
+            return None
         return list(entry[1:])
 
-    def store_files(self, key: str, root: Path, files: Iterable[str], *values: Any) -> None:
-        """Remember ``values`` for ``key``, computed from ``files`` (relative to ``root``)."""
+    def store_files(
+        self, key: str, root: Path, files: Iterable[str], *values: Any, absent: Iterable[str] = ()
+    ) -> None:
+        """Remember ``values`` for ``key``, computed from ``files`` (relative to ``root``)
+        and the absence of ``absent`` (files looked for and not found)."""
         self.keys.add(key)
         racy = time.time_ns() - RACY_NS
         stats = []
         for file in files:
-            try:
-                st = (root / file).stat()
-            except OSError:
+            identity = _identity(root / file)
+            if identity == _ABSENT or int(identity[1]) >= racy:
                 return
-            if st.st_mtime_ns >= racy:
+            stats.append([file, *identity])
+        for file in absent:
+            if _identity(root / file) != _ABSENT:
                 return
-            stats.append([file, st.st_size, st.st_mtime_ns, st.st_ino])
+            stats.append([file, *_ABSENT])
         self.cache.put(self.section, key, [stats, *values])
+
+
+#: The identity of a file that is not there.
+_ABSENT: list[int | str] = [-1, 0, 0, 0, ""]
+
+
+def _identity(path: Path) -> list[int | str]:
+    """What a change to a file shows in: size, mtime, ctime, inode, and where it really
+    is (a folder on its way swapped for a symlink moves it); ``_ABSENT`` if absent."""
+    try:
+        st = path.stat()
+    except OSError:
+        return list(_ABSENT)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, os.path.realpath(path)]
 
 
 def sha256_file(path: str | os.PathLike[str], stats: StatCache | None = None) -> str | None:

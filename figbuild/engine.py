@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from figbuild import atomic, images, lockfile, sent, taken
+from figbuild import atomic, fastpath, images, lockfile, preflight, sent, taken
 from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
@@ -171,6 +171,8 @@ def sync(
         if problem is not None:
             # Every task is recorded there before it is paid for: no lock, no spending.
             raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
+        if backend.paid and plan.generate:
+            preflight.check(paper, plan, history.store)
         balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         recorded, logged = _task_ids(keeper.lock), taken.read(paper.root)
@@ -305,9 +307,16 @@ def _sweep(paper: Paper, lock: Lock, reporter: Reporter) -> None:
         outputs.update(p.output for p in record.pending)
         if record.generated is not None:
             outputs.add(record.generated.output)
-    removed = atomic.sweep([paper.lock_path, *(paper.root / output for output in outputs)])
+    targets = [paper.lock_path, *(paper.root / output for output in outputs)]
+    removed = atomic.sweep(targets)
     if removed:
         reporter.info(f"removed {len(removed)} temp file(s) left by an interrupted run")
+    # What a later sweep finds depends on these folders' listings (a temp file a killed
+    # run leaves), and on time for a temp file too young to remove yet.
+    for directory in {target.parent for target in targets}:
+        fastpath.note_temps(directory)
+        if atomic.temp_files(directory):
+            fastpath.unrepeatable()
 
 
 def _balance(plan: Plan, backend: Backend) -> int | None:
@@ -434,8 +443,8 @@ class _Runner:
             on_disk = sha256_file(target)
             location = self.backend.wait(ticket)
             digest = self._write(ticket, location, target, on_disk, same_only=True)
-        except (ApiError, FigureFailed, images.ImageError, _Conflict, OSError):
-            return
+        except (ApiError, FigureFailed, StillPending, images.ImageError, _Conflict, OSError):
+            return  # a task not done yet stays pending too: the next sync looks again
         self._record(status.id, ticket, pending, digest, self._how(pending))
         self.reporter.info(f"{status.id}: {pending.output} is the image of task {pending.task_id}; recorded")
 
@@ -522,11 +531,19 @@ class _Runner:
                 self._collect_or_forget(status, found, self._confirm(status.id, pending, found))
                 return
             gone = "an interrupted submission created no task"
-        # Nothing to collect: forget the entry and generate if the figure still wants it.
+        # Nothing to collect: forget the entry and generate if the figure still wants it
+        # (not when an image was chosen for it since: a restore, accept or pick).
         self.keeper.update(lambda lock: lock.replace_pending(status.id, pending, None))
         self.reporter.figure(status.id, "checked", gone)
-        if pending.fingerprint == status.resolved.fingerprint.digest and pending.candidate in (None, 1):
+        wanted = pending.fingerprint == status.resolved.fingerprint.digest and pending.candidate in (None, 1)
+        if wanted and not self._chosen_since(status.id, pending):
             self._generate(status)
+
+    def _chosen_since(self, figure_id: str, pending: Pending) -> bool:
+        """Whether the figure's image was put in place after ``pending`` was submitted
+        (a restore, accept or pick, or a later task's image): that choice stands."""
+        generated = self.keeper.lock.record(figure_id).generated
+        return generated is not None and generated.generated_at > pending.submitted_at
 
     def _confirm(self, figure_id: str, intent: Pending, ticket: Ticket) -> Pending:
         """Record the task a submission created (and what it cost)."""
@@ -577,6 +594,9 @@ class _Runner:
         how = self._how(pending)
         if older:
             self._collect_to_history(figure_id, ticket, location, pending, how, "older inputs than the image")
+            return
+        if pending.candidate is None and self._chosen_since(figure_id, pending):
+            self._collect_to_history(figure_id, ticket, location, pending, how, "an image was chosen since")
             return
         if not self._claim_output(figure_id, pending):
             self._collect_to_history(

@@ -37,14 +37,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, NoReturn
 
-    #: A path's stat signature: (mode, size, mtime_ns, ctime_ns, inode, device), None if absent.
-    Signature = tuple[int, int, int, int, int, int] | None
+    #: A path's stat signature: (mode, size, mtime_ns, ctime_ns, inode, device, real path),
+    #: None if absent.
+    Signature = tuple[int, int, int, int, int, int, str] | None
 
 #: Set (to anything but "" or "0") to always run the full CLI, e.g. to compare the two.
 DISABLE_ENV = "FIGBUILD_NO_FASTPATH"
 #: Inputs modified more recently than this before a run began (ns) are never trusted.
 RACY_NS = 2_000_000_000
-FORMAT = 1
+FORMAT = 2
 MANIFEST_NAME = "figures.yaml"
 LOCK_NAME = "figures.lock"
 KEY_ENV = "PAPERBANANA_API_KEY"  # figbuild.backends.paperbanana.settings.KEY_ENV
@@ -89,6 +90,50 @@ def cache_home() -> str:
     if sys.platform == "darwin":
         return os.path.join(home, "Library", "Caches", "figbuild")
     return os.path.join(home, ".cache", "figbuild")
+
+
+def private_dir(path: str) -> str:
+    """``path`` as a folder of this user's (made 0700), made if missing; OSError when it
+    is another user's: a cache there is never used. One of ours that others may write
+    is closed to them first."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not _private(st, directory=True):
+        import stat
+
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise OSError(f"{path} is not a private folder of this user's")
+        os.chmod(path, 0o700)  # ours, made by an older figbuild with the umask's mode
+    return path
+
+
+def read_owned(path: str) -> bytes:
+    """The bytes of a cache file, only if this user owns it, nobody else may write it,
+    and its folder is this user's, closed to others: OSError otherwise (the cache is then
+    ignored, never trusted). A symlink is not followed."""
+    folder = os.lstat(os.path.dirname(path) or ".")
+    if not _private(folder, directory=True):
+        raise OSError(f"{os.path.dirname(path)} is not a private folder of this user's")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not _private(os.fstat(fd), directory=False):
+            raise OSError(f"{path} is not a cache file of this user's")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _private(st: os.stat_result, *, directory: bool) -> bool:
+    import stat
+
+    kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
+    owner = getattr(os, "getuid", None)
+    mine = owner is None or st.st_uid == owner()
+    # Nobody else may write it (or, for a folder, replace what is in it).
+    return kind and mine and not st.st_mode & 0o022
 
 
 # --- which question is asked -------------------------------------------------------------
@@ -192,24 +237,47 @@ def _snapshot_path(key: bytes) -> str:
 # --- replaying ---------------------------------------------------------------------------------
 
 
-def signature(path: str) -> Signature:
+#: An input path that starts so stands for the temp files in the folder after it.
+_TEMPS = "\0temps\0"
+TEMP_SUFFIX = ".figbuild-tmp"  # figbuild.atomic.TEMP_SUFFIX
+
+
+def signature(path: str) -> Signature | tuple[str, ...]:
+    if path.startswith(_TEMPS):
+        try:
+            names = os.listdir(path[len(_TEMPS) :])
+        except OSError:
+            return ()
+        return tuple(sorted(name for name in names if name.endswith(TEMP_SUFFIX)))
+    return _stat_signature(path)
+
+
+def _stat_signature(path: str) -> Signature:
     """What a change to ``path`` shows in: its type, size, times and identity; None if absent.
 
     ctime is there because nothing can set it back: an edit that keeps the size and
-    restores the mtime still changes it.
+    restores the mtime still changes it. The real path is there because a folder on
+    the way swapped for a symlink to it (out of the paper) changes nothing else.
     """
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    return (
+        st.st_mode,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_dev,
+        os.path.realpath(path),
+    )
 
 
 def _load(path: str, key: bytes) -> tuple[int, tuple[tuple[int, str], ...]] | None:
     """The exit code and output chunks of a valid snapshot at ``path``, else None."""
     try:
-        with open(path, "rb") as handle:
-            snapshot = marshal.loads(handle.read())  # noqa: S302 - our own cache file
+        snapshot = marshal.loads(read_owned(path))  # noqa: S302 - our own cache file, checked
         version, stored_key, code, chunks, paths, signatures = snapshot
     except (OSError, ValueError, EOFError, TypeError):
         return None
@@ -302,6 +370,12 @@ def note_glob(root: str | os.PathLike[str], pattern: str) -> None:
         _trace.globs.add((os.path.abspath(root), pattern))
 
 
+def note_temps(directory: str | os.PathLike[str]) -> None:
+    """The run swept this folder's temp files: one appearing there changes what it does."""
+    if _trace is not None:
+        _trace.inputs.add(_TEMPS + os.path.abspath(directory))
+
+
 def transcribe(fd: int, text: str) -> None:
     """The run wrote ``text`` to stdout (1) or stderr (2)."""
     if _trace is not None:
@@ -337,10 +411,16 @@ def finish(code: object) -> tuple[str, bytes] | None:
         return None
     signatures = [signature(path) for path in paths]
     limit = trace.started - RACY_NS
-    if any(sig is not None and (sig[2] >= limit or sig[3] >= limit) for sig in signatures):
+    if any(_recent(sig, limit) for sig in signatures):
         return None
     snapshot = (FORMAT, trace.key, trace.code, _coalesced(trace.chunks), tuple(paths), tuple(signatures))
     return trace.path, marshal.dumps(snapshot)
+
+
+def _recent(sig: Signature | tuple[str, ...], limit: int) -> bool:
+    if sig is None or not sig or isinstance(sig[0], str):
+        return False  # absent, or a list of names
+    return int(sig[2]) >= limit or int(sig[3]) >= limit
 
 
 def _coalesced(chunks: Iterable[tuple[int, str]]) -> tuple[tuple[int, str], ...]:
@@ -452,13 +532,14 @@ def _git_inputs(root: str, outputs: Sequence[str]) -> list[str]:
         os.path.join(config_home, "git", "config"),
         "/etc/gitconfig",
     ]
-    inputs += configs
+    read, excludes = _git_configs(configs)
+    inputs += read
     inputs += [
         os.path.join(git_dir, "index"),
         os.path.join(common, "info", "exclude"),
         os.path.join(config_home, "git", "ignore"),
     ]
-    inputs += _excludes_files(configs)
+    inputs += excludes
     directories = {top}
     for output in outputs:
         directory = os.path.dirname(os.path.realpath(output))
@@ -469,17 +550,39 @@ def _git_inputs(root: str, outputs: Sequence[str]) -> list[str]:
     return inputs
 
 
-def _excludes_files(configs: Iterable[str]) -> list[str]:
-    """The files a ``core.excludesFile`` setting names in ``configs`` (best effort)."""
-    found = []
-    for config in configs:
+def _git_configs(configs: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Every config file git may read from ``configs`` (their ``[include]`` and
+    ``[includeIf]`` paths followed, whatever the condition: reading one too many only
+    costs a replay), and the files a ``core.excludesFile`` in any of them names."""
+    read: list[str] = []
+    excludes: list[str] = []
+    queue = [(config, 0) for config in configs]
+    while queue:
+        config, depth = queue.pop(0)
+        if config in read or depth > 10:
+            continue
+        read.append(config)
         try:
             with open(config, encoding="utf-8") as handle:
                 lines = handle.read().splitlines()
         except (OSError, UnicodeDecodeError):
             continue
-        for line in lines:
+        section = ""
+        for raw in lines:
+            line = raw.strip()
+            if line.startswith("["):
+                end = line.find("]")
+                section = line[1:end].strip().lower() if end > 0 else ""
+                line = line[end + 1 :].strip() if end > 0 else ""
             name, _, value = line.partition("=")
-            if name.strip().lower() == "excludesfile":
-                found.append(os.path.expanduser(value.strip().strip('"')))
-    return found
+            name, value = name.strip().lower(), value.split("#")[0].split(";")[0].strip().strip('"')
+            if not value:
+                continue
+            if name == "excludesfile":
+                excludes.append(os.path.expanduser(value))
+            elif name == "path" and (section == "include" or section.startswith("includeif")):
+                included = os.path.expanduser(value)
+                if not os.path.isabs(included):
+                    included = os.path.join(os.path.dirname(config), included)
+                queue.append((included, depth + 1))
+    return read, excludes

@@ -9,6 +9,7 @@ changes the lock file through its immutable updates, for 0 credits.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from figbuild import atomic, images, lockfile
 from figbuild.digests import sha256_file
-from figbuild.errors import UsageError
+from figbuild.errors import FigbuildError, UsageError
 from figbuild.fingerprint import reasons
 from figbuild.lockfile import Generated, Lock, Record
 from figbuild.paper import Paper
@@ -501,8 +502,13 @@ def gc(paper: Paper, keep: int, *, dry_run: bool = False) -> GcResult:
         lock = paper.read_lock()
         protect = {r.generated.sha256 for r in lock.figures.values() if r.generated is not None}
         store = Store.at(paper.root)
-        current = {item.fingerprint.digest for item in paper.resolve()}
-        protect.update(entry.sha256 for entry in store.entries() if entry.fingerprint in current)
+        # Every image of a figure's current request is kept, its paid candidates
+        # included (they may still be picked), however many there are.
+        current = {r.generated.fingerprint for r in lock.figures.values() if r.generated is not None}
+        current |= {p.fingerprint for r in lock.figures.values() for p in r.pending}
+        with contextlib.suppress(FigbuildError):
+            current |= {item.fingerprint.digest for item in paper.resolve()}
+        protect |= {entry.sha256 for entry in store.entries() if entry.fingerprint in current}
         return store.gc(keep, protect, dry_run=dry_run)
 
 

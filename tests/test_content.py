@@ -635,3 +635,35 @@ def test_markdown_edit_inside_the_section_changes_the_figure(synced_paper: Path,
     after = fingerprints(synced_paper)
     assert {f for f in FIGURES if after[f] != before[f]} == {"training"}
     assert reasons(synced_paper, run_cli)["training"] == ["placeholder", "content paper.md#Training changed"]
+
+
+def test_an_include_candidate_that_appears_later_is_followed_despite_the_stat_cache(tmp_path: Path) -> None:
+    # \input{intro} reads intro.tex; "intro" itself is looked for first by LaTeX's rules
+    # or the other way round: whichever candidate was missing, it appearing must count.
+    root = write(
+        tmp_path / "paper", {"main.tex": "\\section{M}\n\\input{parts/intro}\n", "parts/intro": "Plain.\n"}
+    )
+    for path in root.rglob("*"):
+        _old(path)
+    cache = Cache(None)
+    first = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("main.tex"))
+    (root / "parts" / "intro.tex").write_text("With the extension.\n")
+    _old(root / "parts" / "intro.tex")
+    again = ContentReader(root, StatCache(cache, "content")).parts(ContentSource("main.tex"))
+    cold = ContentReader(root).parts(ContentSource("main.tex"))
+    assert again[0].digest == cold[0].digest
+    assert first[0].digest != cold[0].digest
+
+
+def test_a_content_folder_swapped_for_a_symlink_out_of_the_paper_is_refused_despite_the_stat_cache(
+    tmp_path: Path,
+) -> None:
+    root = write(tmp_path / "paper", {"main.tex": "\\input{sections/intro}\n", "sections/intro.tex": "In.\n"})
+    for path in root.rglob("*"):
+        _old(path)
+    cache = Cache(None)
+    ContentReader(root, StatCache(cache, "content")).parts(ContentSource("main.tex"))
+    (root / "sections").rename(tmp_path / "outside")
+    (root / "sections").symlink_to(tmp_path / "outside")
+    with pytest.raises(ContentError, match="outside the paper"):
+        ContentReader(root, StatCache(cache, "content")).parts(ContentSource("main.tex"))

@@ -27,7 +27,7 @@ from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.errors import UsageError
 from figbuild.gallery import site, thumbs
 from figbuild.gallery.actions import PaperActions
-from figbuild.gallery.serve import TOKEN_HEADER, Builder, GalleryServer, check_host
+from figbuild.gallery.serve import Builder, GalleryServer, check_host
 from figbuild.lockfile import read
 from figbuild.paper import Paper
 from figbuild.report import NullReporter
@@ -304,10 +304,29 @@ def test_the_server_refuses_any_address_but_loopback(make_paper: PaperFactory, r
 def served(make_paper: PaperFactory, emulator: Emulator) -> Iterator[tuple[GalleryServer, Path]]:
     root = three_figures(make_paper)
     sync(emulator, root)
-    builder = Builder(root, root / ".figbuild" / "gallery", "test-token-" + "x" * 20)
+    builder = Builder(root, root / ".figbuild" / "gallery")
     actions = PaperActions(root, open_backend(emulator), NullReporter())
     with GalleryServer(builder, actions) as server:
         yield server, root
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def log_in(server: GalleryServer | str) -> dict[str, str]:
+    """Open the printed URL as a browser does; the headers a request of its page then carries."""
+    login_url = server if isinstance(server, str) else server.login_url
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        opener.open(login_url, timeout=30)  # a redirect not followed
+    assert raised.value.code == 303
+    assert raised.value.headers["Location"] == "/"
+    cookie = raised.value.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    return {"Cookie": cookie.split(";", 1)[0], "Origin": login_url.split("/?", 1)[0]}
 
 
 def request(
@@ -324,23 +343,35 @@ def request(
         return exc.code, json.loads(exc.read())
 
 
-def test_an_action_without_the_token_is_refused(
+def test_an_action_without_the_session_cookie_is_refused(
     served: tuple[GalleryServer, Path], emulator: Emulator
 ) -> None:
     server, root = served
     before = (root / "figures.lock").read_bytes()
     calls = len(emulator.records())
-    for headers in ({}, {TOKEN_HEADER: "guessed"}, {TOKEN_HEADER: ""}):
+    origin = {"Origin": server.url.rstrip("/")}
+    for headers in ({}, origin, {**origin, "Cookie": f"{server.cookie_name}=guessed"}):
         status, answer = request(server.url + "action/sync", {"figure": "overview"}, headers)
         assert status == 403, answer
-        assert "token" in answer["error"]
-    # A page that rebinds its own name to 127.0.0.1 is refused too, token or not.
-    status, _ = request(server.url + "version", headers={"Host": "evil.example:80"})
+        assert "printed" in answer["error"]
+    session = log_in(server)
+    # A page that rebinds its own name to 127.0.0.1 is refused too, cookie or not.
+    status, _ = request(server.url + "version", headers={**session, "Host": "evil.example:80"})
     assert status == 403
+    # The cookie without the page's own origin: another site's form or script.
+    cookie = {"Cookie": session["Cookie"]}
+    for headers in (
+        {**cookie, "Origin": "http://evil.example"},
+        {**cookie, "Origin": "null"},
+        {**session, "Sec-Fetch-Site": "cross-site"},
+        cookie,
+    ):
+        status, answer = request(server.url + "action/sync", {"figure": "overview"}, headers)
+        assert status == 403, (headers, answer)
     assert (root / "figures.lock").read_bytes() == before
     assert len(emulator.records()) == calls
-    # With the token: a fresh figure needs nothing, and costs nothing.
-    status, answer = request(server.url + "action/sync", {"figure": "overview"}, {TOKEN_HEADER: server.token})
+    # With the cookie, from the page: a fresh figure needs nothing, and costs nothing.
+    status, answer = request(server.url + "action/sync", {"figure": "overview"}, session)
     assert status == 200, answer
     assert "nothing to do" in answer["message"]
     assert len(emulator.records()) == calls
@@ -359,7 +390,7 @@ def test_the_sync_button_regenerates_a_stale_figure_and_the_page_follows(
         FILES["sections/method.tex"].replace("It works.", "It works well.")
     )
 
-    browser.get(server.url)
+    browser.get(server.login_url)
     shown = cards(browser)
     assert list(shown) == ["overview", "results", "appendix"]
     assert shown["results"].get_attribute("data-state") == "stale"
@@ -396,7 +427,7 @@ def test_the_pick_button_puts_a_candidate_in_place_for_no_request(
     before = read(root / "figures.lock").figures["overview"].generated
     calls = len(emulator.records())
 
-    browser.get(server.url)
+    browser.get(server.login_url)
     assert all(width > 0 for _, width in images_loaded(browser))
 
     def click_pick(driver: Any) -> bool:
@@ -441,7 +472,7 @@ def test_restore_and_accept_cost_nothing_and_keep_every_image(
     second = output.read_bytes()
     assert second != first
     calls = len(emulator.records())
-    token = {TOKEN_HEADER: server.token}
+    token = log_in(server)
     stored = sorted(Store.at(root).history("overview"), key=lambda e: e.order)
     assert [e.how for e in stored][-2:] == [How.GENERATED, How.GENERATED]
     second_version = len(stored)  # numbered from 1, the oldest
@@ -484,6 +515,7 @@ def _state(root: Path, figure_id: str) -> str:
 
 def test_the_served_page_serves_only_its_own_files(served: tuple[GalleryServer, Path]) -> None:
     server, root = served
+    session = log_in(server)
     (root / "secret.txt").write_text("nope")
     for path in (
         "thumbs/../../../secret.txt",
@@ -492,7 +524,9 @@ def test_the_served_page_serves_only_its_own_files(served: tuple[GalleryServer, 
         "figures.yaml",
     ):
         try:
-            with urllib.request.urlopen(server.url + path, timeout=10) as answer:
+            with urllib.request.urlopen(
+                urllib.request.Request(server.url + path, headers=session), timeout=10
+            ) as answer:
                 status = answer.status
         except urllib.error.HTTPError as exc:
             status = exc.code
@@ -516,7 +550,7 @@ def test_ctrl_c_stops_the_server_cleanly(make_paper: PaperFactory) -> None:
         serve.run(Paper.open(root), "placeholder", NullReporter(), ready)
     assert urls
     with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(urls[0] + "version", timeout=2)
+        urllib.request.urlopen(urls[0].split("?")[0] + "version", timeout=2)
 
 
 def test_the_page_fits_a_phone_and_moves_by_keyboard(make_paper: PaperFactory, browser: Any) -> None:
@@ -658,8 +692,11 @@ def test_the_installed_command_prints_the_url_and_stops_cleanly_on_ctrl_c(make_p
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("figbuild gallery: http://127.0.0.1:"), line
-        url = line.split(": ", 1)[1].strip()
+        url, _, token = line.split(": ", 1)[1].strip().partition("?token=")
+        assert token
         status, answer = request(url + "version")
+        assert status == 403  # no cookie yet
+        status, answer = request(url + "version", headers=log_in(f"{url}?token={token}"))
         assert status == 200
         assert answer["version"]
         process.send_signal(signal.SIGINT)

@@ -469,16 +469,16 @@ def test_a_reader_racing_a_compaction_looks_again(
 ) -> None:
     store = make_store()
     entry = store.put(image(1), meta())
-    real = Path.read_bytes
+    real = store_disk._read_own
     vanished = []
 
-    def read_bytes(self: Path) -> bytes:
-        if self.suffix == ".jsonl" and not vanished:
-            vanished.append(self)
-            raise FileNotFoundError(self)
-        return real(self)
+    def read_own(path: Path) -> tuple[bytes, int]:
+        if path.suffix == ".jsonl" and not vanished:
+            vanished.append(path)
+            raise FileNotFoundError(path)
+        return real(path)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(store_disk, "_read_own", read_own)
     assert make_store().lookup("sha256:f1") == [entry]
     assert vanished
 

@@ -38,7 +38,9 @@ def gallery(
 
     def ready(url: str) -> None:
         env.console.print(f"figbuild gallery: {url}")
-        env.console.note("Ctrl-C stops it.")
+        env.console.note(
+            "open that URL in your browser (its token lets one browser in, once); Ctrl-C stops it."
+        )
 
     try:
         serving.run(

@@ -34,6 +34,10 @@ class ContentReader:
         self._texts: dict[str, str] = {}
         self._expanders: dict[bool, latex.Expander] = {}
         self._documents: dict[tuple[str, bool], tuple[Document, tuple[str, ...]]] = {}
+        #: Include candidates looked for and not found, per document: one appearing
+        #: later changes what is read, so the stat cache records their absence.
+        self._absent: dict[tuple[str, bool], tuple[str, ...]] = {}
+        self._looked: list[str] = []
         #: parts by source: figures share content files
         self._parts: dict[tuple[str, str | None, str | None, bool], list[ContentPart]] = {}
 
@@ -79,6 +83,7 @@ class ContentReader:
                     [list(pair) for pair in part.sources],
                     list(part.warnings),
                     part.sent_digest,
+                    absent=self._absent.get((relative, source.keep_figures), ()),
                 )
             parts.append(part)
         return parts
@@ -99,12 +104,14 @@ class ContentReader:
             from figbuild.content import rules
 
             kind = kind_of(relative)
+            self._looked = []
             if kind == "latex":
                 cached = rules.expanded(self, relative, keep_figures, self._expanders)
             elif kind == "markdown":
                 cached = rules.expanded_markdown(self, relative, keep_figures)
             else:
                 cached = (rules.document_of(self.read(relative), relative, kind, keep_figures), (relative,))
+            self._absent[key] = tuple(self._looked)  # include candidates that were not there
             self._documents[key] = cached
         return cached
 
@@ -165,6 +172,7 @@ class ContentReader:
                         f"{candidate} links to outside the paper root; figbuild only reads files inside it"
                     )
                 return candidate
+            self._looked.append(candidate)
         return None
 
     def read(self, relative: str) -> str:

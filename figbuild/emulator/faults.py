@@ -75,6 +75,9 @@ class Faults:
     stuck: bool = False
     #: Seconds the server's clock is off (negative: behind), in created_at and the Date header.
     clock_skew: float = 0.0
+    #: Seconds the Date header is off, when not ``clock_skew`` (a proxy in front of the
+    #: API that stamps its own Date on every answer).
+    date_skew: float | None = None
     #: Seconds a "hang" or "delay_after_create" holds its request.
     hang_seconds: float = 30.0
     #: Seconds between the 1 KiB pieces of a "trickle" download.

@@ -224,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         # The Date header follows the service's clock, skewed when a test says so.
-        skew = self.server.service.config.faults.clock_skew
+        faults = self.server.service.config.faults
+        skew = faults.clock_skew if faults.date_skew is None else faults.date_skew
         return super().date_time_string((time.time() if timestamp is None else timestamp) + skew)
 
     def log_message(self, format: str, *args: Any) -> None:

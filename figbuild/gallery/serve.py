@@ -1,12 +1,17 @@
 """``figbuild gallery --serve``: the gallery on a loopback port, with working buttons.
 
-Only a loopback address is ever bound. Every request must name this server in
-its ``Host`` header (so a web page that rebinds a DNS name to 127.0.0.1 cannot
-read the page and its token), and every action must carry the per-run token
-that only the served page holds (so another page in the browser cannot post to
-it): anything else is refused with 403. The page polls ``/version``, a hash of
-the stats of the files a figure's card depends on, and reloads when it changes;
-the site is rebuilt on the next page load.
+Only a loopback address is ever bound, and access works as Jupyter's does. The
+URL printed at start carries a one-time token; opening it sets an HttpOnly,
+SameSite=Strict session cookie and redirects to the clean URL. Every page, file
+and action then needs that cookie, so another user on the machine who finds the
+port gets nothing but a page saying to open the printed URL. Every request must
+also name this server in its ``Host`` header (so a page that rebinds a DNS name
+to 127.0.0.1 is refused), and every action must come from the page's own origin
+(``Origin``, ``Sec-Fetch-Site``) with a JSON body: anything else is refused with
+403. Files are served only from the site's own folders: images (by what their
+bytes are, never by their name) and the plain texts sent. The page polls
+``/version``, a hash of the stats of the files a figure's card depends on, and
+reloads when it changes; the site is rebuilt on the next page load.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,31 +37,37 @@ from figbuild.errors import FigbuildError, UsageError
 from figbuild.gallery import site
 from figbuild.gallery.actions import Actions, PaperActions
 from figbuild.gallery.model import Gallery
+from figbuild.images import sniff_format
 from figbuild.paper import Paper
 from figbuild.report import Reporter
 from figbuild.store import location
 from figbuild.urls import is_loopback
 from figbuild.watch import WatchOptions
 
-TOKEN_HEADER = "X-Figbuild-Token"  # noqa: S105 - the header's name, not a secret
-#: The site's subfolders the server hands out, each file by a plain name.
-_FILES = {site.THUMBS, site.IMAGES, site.SENT}
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".pdf": "application/pdf",
-    ".txt": "text/plain; charset=utf-8",
-}
-#: The page's own inline style and script, and nothing from anywhere else.
-_CSP = (
-    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+#: The query parameter of the printed URL that carries the one-time token.
+TOKEN_PARAM = "token"  # noqa: S105 - the parameter's name, not a secret
+#: The session cookie's name starts so; the port follows (cookies ignore ports).
+COOKIE_PREFIX = "figbuild-gallery-"
+#: The site's image folders, and the folder of the plain texts each figure sends.
+_IMAGE_FOLDERS = {site.THUMBS, site.IMAGES}
+_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9]+)+")
+_HTML = "text/html; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
+#: What the bytes of a served image are (never what its name says) -> its type.
+_IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+#: Anything but the page: no script, no style, no plugin, no frame, sandboxed.
+_CSP_FILE = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
+#: The page: its own inline style, its own script (by hash) and nothing else.
+_CSP_PAGE = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src {script}; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-#: Most bytes of an action's JSON body.
+_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+#: Most bytes of an action's JSON body, and how deep its JSON may nest.
 _MAX_BODY = 4096
+_MAX_DEPTH = 8
+#: Most bytes of a request's headers the server reads (the request line included).
+_MAX_LINE = 8192
 
 
 def check_host(host: str) -> str:
@@ -74,7 +86,6 @@ class Builder:
 
     paper_root: Path
     out: Path
-    token: str
     watching: bool = False
     build: Callable[[Paper], Gallery] = site.collect
     _built: str | None = None
@@ -96,7 +107,8 @@ class Builder:
         for path in paths:
             try:
                 st = path.stat()
-                digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+                stamp = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+                digest.update(f"{path}\0{stamp}\n".encode())
             except OSError:
                 digest.update(f"{path}\0-\n".encode())
         return digest.hexdigest()[:16]
@@ -120,7 +132,7 @@ class Builder:
                 # the files this gallery shows, then read them again.
                 self._watched = watched
                 version = self.version()
-            site.write(gallery, self.out, live=site.Live(self.token, version, self.watching))
+            site.write(gallery, self.out, live=site.Live(version, self.watching))
             self._built = version
             return index
 
@@ -135,12 +147,17 @@ def _watched_paths(gallery: Gallery) -> Iterator[Path]:
 
 
 class GalleryServer:
-    """The gallery on ``host:port`` (0: a free port) until :meth:`stop`."""
+    """The gallery on ``host:port`` (0: a free port) until :meth:`stop`.
+
+    :attr:`login_url` is the URL to print: its token opens one browser session,
+    once. :attr:`url` is the clean URL the browser is sent to."""
 
     def __init__(self, builder: Builder, actions: Actions, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.builder = builder
         self.actions = actions
-        self.token = builder.token
+        self._login = secrets.token_urlsafe(32)
+        self._sessions: set[str] = set()
+        self._access = threading.Lock()
         self._server = _Server((check_host(host), port), self)
         self._thread: threading.Thread | None = None
 
@@ -151,9 +168,35 @@ class GalleryServer:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
+    @property
+    def login_url(self) -> str:
+        """The URL with the one-time token: the only way in."""
+        return f"{self.url}?{TOKEN_PARAM}={self._login}"
+
+    @property
+    def cookie_name(self) -> str:
+        return f"{COOKIE_PREFIX}{self._server.server_address[1]}"
+
     def allowed_hosts(self) -> set[str]:
         port = self._server.server_address[1]
         return {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")} | {self.url.split("/")[2]}
+
+    def allowed_origins(self) -> set[str]:
+        return {f"http://{host}" for host in self.allowed_hosts()}
+
+    def open_session(self, token: str) -> str | None:
+        """A new session for the printed token, which then no longer works; else None."""
+        with self._access:
+            if not self._login or not hmac.compare_digest(token.encode(), self._login.encode()):
+                return None
+            self._login = ""
+            session = secrets.token_urlsafe(32)
+            self._sessions.add(session)
+            return session
+
+    def has_session(self, cookie: str) -> bool:
+        with self._access:
+            return any(hmac.compare_digest(cookie.encode(), known.encode()) for known in self._sessions)
 
     def start(self) -> GalleryServer:
         """Serve on a background thread."""
@@ -191,18 +234,50 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
+_NO_SESSION = (
+    '<!doctype html><meta charset="utf-8"><title>figbuild gallery</title>'
+    "<p>This gallery is open only to the browser that opened the URL "
+    "<code>figbuild gallery --serve</code> printed (with its <code>?token=</code>). "
+    "Open that URL; if it was opened already, restart <code>figbuild gallery --serve</code> "
+    "for a new one.</p>"
+)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "figbuild-gallery"
     sys_version = ""
+    timeout = 30  # a slow client holds one thread for at most this long per read
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the terminal shows the URL and what the buttons did, not every request
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the HTTP layer finds (a bad request line, an unknown method): a bare
+        answer with this server's headers, never the default page."""
+        with contextlib.suppress(OSError):
+            self._json(code, {"error": "bad request" if code < 500 else "not supported"})
+
+    def handle_one_request(self) -> None:
+        """Any failure in a handler is a bare 500, never a traceback on the terminal."""
+        try:
+            super().handle_one_request()
+        except (OSError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            self.close_connection = True
+            with contextlib.suppress(Exception):
+                self._json(500, {"error": "internal error"})
+
     def do_GET(self) -> None:
         if not self._host_ok():
             return
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        if path == "/" and query:
+            self._login(query)
+            return
+        if not self._session_ok(page=path in ("/", "/index.html")):
+            return
         if path in ("/", "/index.html"):
             self._index()
         elif path == "/version":
@@ -211,22 +286,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._file(path)
 
     def do_POST(self) -> None:
-        if not self._host_ok():
+        if not self._host_ok() or not self._session_ok(page=False):
             return
         gallery = self.server.gallery
-        sent = self.headers.get(TOKEN_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), gallery.token.encode()):
-            self._json(403, {"error": "refused: this request does not carry the gallery's token"})
+        origin = self.headers.get("Origin", "")
+        fetch_site = self.headers.get("Sec-Fetch-Site", "same-origin")
+        if origin not in gallery.allowed_origins() or fetch_site != "same-origin":
+            self._json(403, {"error": "refused: an action must come from the gallery's own page"})
             return
         name = self.path.split("?", 1)[0].removeprefix("/action/")
         if name not in ("pick", "restore", "accept", "sync") or not self.path.startswith("/action/"):
-            self._json(404, {"error": f"no such action: {self.path}"})
+            self._json(404, {"error": "no such action"})
             return
         try:
             body = self._body()
             message = _dispatch(gallery.actions, name, body)
-        except (ValueError, KeyError, TypeError) as exc:
-            self._json(400, {"error": f"bad request: {exc}"})
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            self._json(400, {"error": f"bad request: {_reason(exc)}"})
         except FigbuildError as exc:
             self._json(409, {"error": _redacted(str(exc))})
         else:
@@ -239,13 +315,65 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(403, {"error": "refused: unexpected Host header"})
         return False
 
+    def _cookie(self) -> str:
+        from http.cookies import CookieError, SimpleCookie
+
+        wanted = self.server.gallery.cookie_name
+        for header in self.headers.get_all("Cookie") or ():
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except CookieError:
+                continue
+            if wanted in jar:
+                return jar[wanted].value
+        return ""
+
+    def _session_ok(self, *, page: bool) -> bool:
+        if self.server.gallery.has_session(self._cookie()):
+            return True
+        if page:
+            self._send(403, _NO_SESSION.encode("utf-8"), _HTML, _CSP_FILE)
+        else:
+            self._json(403, {"error": "refused: open the URL figbuild gallery --serve printed"})
+        return False
+
+    def _login(self, query: str) -> None:
+        """The printed URL: its token, once, becomes a session cookie; then the clean URL."""
+        from urllib.parse import parse_qs
+
+        gallery = self.server.gallery
+        tokens = parse_qs(query, max_num_fields=4).get(TOKEN_PARAM, [])
+        session = gallery.open_session(tokens[0]) if len(tokens) == 1 else None
+        if session is None:
+            if gallery.has_session(self._cookie()):
+                self._redirect()  # this browser is in already: the token is not needed
+            else:
+                self._send(403, _NO_SESSION.encode("utf-8"), _HTML, _CSP_FILE)
+            return
+        self._redirect(
+            f"{gallery.cookie_name}={session}; Path=/; HttpOnly; SameSite=Strict",
+        )
+
+    def _redirect(self, cookie: str | None = None) -> None:
+        self.send_response(303)
+        self.send_header("Location", "/")
+        if cookie is not None:
+            self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Length", "0")
+        self._common_headers(_CSP_FILE)
+        self.end_headers()
+
     def _body(self) -> dict[str, Any]:
         if self.headers.get_content_type() != "application/json":
             raise ValueError("the body must be application/json")
         length = int(self.headers.get("Content-Length", "0"))
         if not 0 < length <= _MAX_BODY:
             raise ValueError("missing or oversized body")
-        body = json.loads(self.rfile.read(length))
+        data = self.rfile.read(length)
+        if _depth(data) > _MAX_DEPTH:
+            raise ValueError("the body nests too deeply")
+        body = json.loads(data)
         if not isinstance(body, dict):
             raise TypeError("the body must be a JSON object")
         return body
@@ -259,37 +387,108 @@ class _Handler(BaseHTTPRequestHandler):
                 '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="2">'
                 f"<title>figbuild gallery</title><pre>{html.escape(_redacted(str(exc)))}</pre>"
             )
-            self._send(500, page.encode("utf-8"), _TYPES[".html"])
+            self._send(500, page.encode("utf-8"), _HTML, _CSP_FILE)
             return
-        self._send(200, index.read_bytes(), _TYPES[".html"])
+        data = index.read_bytes()
+        self._send(200, data, _HTML, _page_policy(data))
 
     def _file(self, path: str) -> None:
+        """An image of the site's own folders, typed by its bytes, or a text it sent."""
         folder, _, name = path.lstrip("/").partition("/")
-        target = self.server.gallery.builder.out / folder / name
-        if folder not in _FILES or not _NAME.fullmatch(name) or name.startswith("."):
+        allowed = folder in _IMAGE_FOLDERS or (folder == site.SENT and name.endswith(".txt"))
+        if not allowed or not _NAME.fullmatch(name):
             self._json(404, {"error": "not found"})
             return
+        target = self.server.gallery.builder.out / folder / name
         try:
-            data = target.read_bytes()
+            data = _read_regular(target)
         except OSError:
             self._json(404, {"error": "not found"})
             return
-        self._send(200, data, _TYPES.get(target.suffix.lower(), "application/octet-stream"))
+        if folder == site.SENT:
+            self._send(200, data, _TEXT, _CSP_FILE)
+            return
+        kind = sniff_format(data[:16])
+        if kind in _IMAGE_TYPES:
+            self._send(200, data, _IMAGE_TYPES[kind], _CSP_FILE)
+        elif kind == "PDF":  # a download, never a document rendered on this origin
+            self._send(200, data, "application/pdf", _CSP_FILE, attachment=True)
+        else:
+            self._json(404, {"error": "not found"})
 
     def _json(self, status: int, document: dict[str, Any]) -> None:
-        self._send(status, json.dumps(document).encode("utf-8"), "application/json")
+        self._send(status, json.dumps(document).encode("utf-8"), "application/json", _CSP_FILE)
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
+    def _common_headers(self, policy: str) -> None:
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Content-Security-Policy", _CSP)
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("Content-Security-Policy", policy)
+
+    def _send(
+        self, status: int, data: bytes, content_type: str, policy: str, *, attachment: bool = False
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        if attachment:
+            self.send_header("Content-Disposition", "attachment")
+        self._common_headers(policy)
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(data)
+
+
+def _page_policy(page: bytes) -> str:
+    """The page's CSP: only the scripts the page itself carries, by their hash."""
+    import base64
+
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(match.group(1)).digest()).decode() + "'"
+        for match in _SCRIPT.finditer(page)
+    ]
+    return _CSP_PAGE.format(script=" ".join(hashes) or "'none'")
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file (a symlink is not followed)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
+
+
+def _depth(data: bytes) -> int:
+    """How deep brackets nest in a JSON text (strings skipped): checked before parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing {exc}"
+    return html.escape(str(exc))[:200]
 
 
 def _dispatch(actions: Actions, name: str, body: dict[str, Any]) -> str:
@@ -336,7 +535,6 @@ def run(
     builder = Builder(
         paper.root,
         out or site.default_dir(paper.root),
-        secrets.token_urlsafe(32),
         watching=watch is not None,
         build=lambda current: site.collect(current, balance=balance),
     )
@@ -364,7 +562,7 @@ def run(
             stack.callback(thread.join)
             stack.callback(watching.stop.set)
             stack.callback(stop.set)
-        ready(server.url)
+        ready(server.login_url)
         server.serve_forever()
 
 

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -47,9 +48,9 @@ THUMB_CACHE = "thumbs"
 
 @dataclass(frozen=True)
 class Live:
-    """What the served page needs to talk back to its server."""
+    """What the served page needs to talk back to its server (its session is an
+    HttpOnly cookie: nothing on the page is a secret)."""
 
-    token: str
     version: str
     #: Whether the server runs figbuild's watcher too.
     watching: bool = False
@@ -59,11 +60,21 @@ def default_dir(root: Path) -> Path:
     return root / DEFAULT_DIR
 
 
-def key_balance() -> Callable[[], int | None] | None:
+#: Seconds the gallery waits for the key's balance: it is optional, never worth a hang.
+BALANCE_WAIT = 2.0
+
+
+class BalanceUnavailable(FigbuildError):
+    """The balance did not come back in time (no network, a slow API)."""
+
+
+def key_balance(wait: float = BALANCE_WAIT) -> Callable[[], int | None] | None:
     """A reader of the key's balance through the API client, when a key is set (else
-    None: the page then shows none). The key itself never reaches the page."""
+    None: the page then shows none). The key itself never reaches the page.
+
+    Each call waits at most ``wait`` seconds; a read still under way then goes on in
+    the background (at most one at a time) and a later call may take its answer."""
     from figbuild.backends.paperbanana.settings import find_key
-    from figbuild.errors import FigbuildError
 
     try:
         if find_key() is None:  # the environment's key, or the one `figbuild login` stored
@@ -78,7 +89,43 @@ def key_balance() -> Callable[[], int | None] | None:
         with backends.open_backend(backends.DEFAULT, reporter=NullReporter()) as backend:
             return backend.balance()
 
-    return read
+    return _Bounded(read, wait)
+
+
+class _Bounded:
+    """``read()`` on a background thread, waited for at most ``wait`` seconds a call."""
+
+    def __init__(self, read: Callable[[], int | None], wait: float) -> None:
+        self._read = read
+        self._wait = wait
+        self._mutex = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._outcome: list[int | BaseException | None] = []
+
+    def _run(self, outcome: list[int | BaseException | None]) -> None:
+        try:
+            outcome.append(self._read())
+        except BaseException as exc:  # handed to the caller, never lost on this thread
+            outcome.append(exc)
+
+    def __call__(self) -> int | None:
+        with self._mutex:
+            if self._thread is None or (not self._thread.is_alive() and self._outcome):
+                self._outcome = []
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._outcome,), name="figbuild-balance", daemon=True
+                )
+                self._thread.start()
+            thread, outcome = self._thread, self._outcome
+        thread.join(self._wait)
+        if not outcome:
+            raise BalanceUnavailable(f"the API did not answer within {self._wait:g} s")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            if isinstance(result, (FigbuildError, OSError)):
+                raise result
+            raise BalanceUnavailable(type(result).__name__)
+        return result
 
 
 def collect(
@@ -123,7 +170,7 @@ def collect(
         try:
             amount = balance()
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
-            note = f"balance not available: {exc}"
+            note = f"balance unavailable: {exc}"
     orphans = _orphans(lock, {item.id for item in cards})
     # The paper's folder name, also when figbuild runs from inside it (`-C .`).
     title = paper.root.resolve().name or str(paper.root.resolve())
@@ -170,16 +217,24 @@ def write(gallery: Gallery, out: Path, *, live: Live | None = None, jobs: int | 
         }
     thumb_names: dict[str, str] = {}
     image_names: dict[str, str] = {}
+    wrote_before = _written(out)
     for image in shown:
         thumb = made[image.sha256]
-        if thumb is not None:
+        if thumb is not None and _OURS.fullmatch(thumb.name):
             thumb_names[image.sha256] = _place(thumb, out / THUMBS / thumb.name)
         full = out / IMAGES / f"{image.sha256}{image.suffix}"
-        if _copy(image, full):
+        if _OURS.fullmatch(full.name) and _copy(image, full):
             image_names[image.sha256] = full.name
-    _prune(out / THUMBS, set(thumb_names.values()))
-    _prune(out / IMAGES, set(image_names.values()))
     sent = _write_sent(gallery.cards, out / SENT)
+    wrote = {f"{THUMBS}/{name}" for name in thumb_names.values()}
+    wrote |= {f"{IMAGES}/{name}" for name in image_names.values()}
+    wrote |= {link for links in sent.values() for link in links if link is not None}
+    # Only files this site wrote are ever removed: a name that merely looks like one
+    # of its own, put there by the user, stays.
+    _record_written(out, wrote | wrote_before)
+    for relative in sorted(wrote_before - wrote):
+        (out / relative).unlink(missing_ok=True)
+    _record_written(out, wrote)
     html = (
         _environment()
         .get_template("index.html")
@@ -262,12 +317,28 @@ def _check_target(out: Path) -> None:
         )
 
 
-def _prune(directory: Path, keep: set[str]) -> None:
-    """Remove the site's own files that the page no longer shows."""
-    with contextlib.suppress(FileNotFoundError):
-        for path in directory.iterdir():
-            if path.name not in keep and _OURS.fullmatch(path.name):
-                path.unlink(missing_ok=True)
+#: In the site's folder: the files it wrote (one relative path a line), the only ones
+#: a later build may remove.
+WRITTEN = ".figbuild-written"
+
+
+def _written(out: Path) -> set[str]:
+    """What earlier builds recorded writing into ``out``; only names of the site's own
+    form, in its own folders (the list is data: it never names another file)."""
+    try:
+        lines = (out / WRITTEN).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    found = set()
+    for line in lines:
+        folder, _, name = line.partition("/")
+        if folder in (THUMBS, IMAGES, SENT) and _OURS.fullmatch(name):
+            found.add(line)
+    return found
+
+
+def _record_written(out: Path, wrote: set[str]) -> None:
+    atomic.write_bytes(out / WRITTEN, "".join(f"{line}\n" for line in sorted(wrote)).encode())
 
 
 def _write_sent(cards: Iterable[Card], directory: Path) -> dict[str, list[str | None]]:
@@ -276,7 +347,6 @@ def _write_sent(cards: Iterable[Card], directory: Path) -> dict[str, list[str | 
     Returns each figure's list of relative links, in the order of its sources."""
     directory.mkdir(parents=True, exist_ok=True)
     links: dict[str, list[str | None]] = {}
-    written: set[str] = set()
     for item in cards:
         links[item.id] = []
         for number, source in enumerate(item.sources, start=1):
@@ -285,9 +355,7 @@ def _write_sent(cards: Iterable[Card], directory: Path) -> dict[str, list[str | 
                 continue
             name = f"{item.id}.{number}.txt"
             _write_if_changed(directory / name, source.text.encode("utf-8"))
-            written.add(name)
             links[item.id].append(f"{SENT}/{name}")
-    _prune(directory, written)
     return links
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,16 @@ from pathlib import Path
 from figbuild import atomic
 from figbuild.images import sniff_format
 from figbuild.statedir import STATE_DIR, state_dir
-from figbuild.store.index import DamagedLine, Index, decode, decode_pack, encode, pack_check, plan_gc
+from figbuild.store.index import (
+    SUFFIXES,
+    DamagedLine,
+    Index,
+    decode,
+    decode_pack,
+    encode,
+    pack_check,
+    plan_gc,
+)
 from figbuild.store.model import Entry, GcResult, Meta, StoreError, StoreWarning
 from figbuild.timestamps import now
 
@@ -51,12 +61,14 @@ WarningSink = Callable[[StoreWarning], None]
 class _Snapshot:
     """The index files as read at one moment, parsed as far as was needed."""
 
-    signature: tuple[tuple[str, int, int], ...]
+    signature: tuple[tuple[str, int, int, int, int], ...]
     blobs: list[tuple[Path, bytes]] = field(default_factory=list)
     unreadable: bool = False
     index: Index | None = None
     damaged: list[bytes] = field(default_factory=list)
     scans: int = 0
+    #: The permission bits every file read shares: what set-aside lines may get.
+    mode: int = 0o666
 
 
 def location(paper_root: Path, env: Mapping[str, str]) -> Path:
@@ -160,6 +172,8 @@ class Store:
         data = source if isinstance(source, bytes) else source.read_bytes()
         sha256 = hashlib.sha256(data).hexdigest()
         suffix = meta.suffix or (source.suffix.lower() if isinstance(source, Path) else "")
+        if suffix not in SUFFIXES:  # a name's extension is no format: the bytes say which
+            suffix = ""
         suffix = suffix or _SUFFIXES.get(sniff_format(data[:16]) or "", "")
         with self._writing():
             entry = Entry(
@@ -221,7 +235,8 @@ class Store:
                 self._remove_temp_files()
                 if trim:
                     pack = b"".join(map(encode, sorted(entries, key=lambda e: e.order)))
-                    self._replace_index(pack, snapshot.damaged, (path for path, _ in snapshot.blobs))
+                    replaced = [path for path, _ in snapshot.blobs]
+                    self._replace_index(pack, snapshot.damaged, replaced, snapshot.mode)
                 for sha in doomed:
                     self.object_path(sha).unlink(missing_ok=True)
         return GcResult(
@@ -230,6 +245,15 @@ class Store:
             freed_bytes=sum(stored[sha] for sha in doomed),
             kept_entries=len(entries) - len(trim),
         )
+
+    def unwritable(self) -> str | None:
+        """Why a put would fail now (a read-only or misplaced store), or None: tried for
+        real in the folders a put writes, before anything is paid for."""
+        for folder in (self.index_dir, self.objects_dir):
+            problem = atomic.unwritable(folder / "probe")
+            if problem is not None:
+                return f"cannot write to the figure store {self.path}: {problem}"
+        return None
 
     # -- reading ------------------------------------------------------------------
 
@@ -341,18 +365,23 @@ class Store:
         return snapshot
 
     def _read_files(
-        self, signature: tuple[tuple[str, int, int], ...], listing: list[tuple[Path, tuple[int, int]]]
+        self,
+        signature: tuple[tuple[str, int, int, int, int], ...],
+        listing: list[tuple[Path, tuple[int, int, int, int]]],
     ) -> _Snapshot | None:
         """The bytes of the listed files; None if one vanished (a compaction replaced it)."""
         snapshot = _Snapshot(signature)
         for path, _ in listing:
             try:
-                snapshot.blobs.append((path, path.read_bytes()))
+                data, mode = _read_own(path)
             except FileNotFoundError:
                 return None
             except OSError as exc:
                 snapshot.unreadable = True
-                self._warn(path, f"cannot read index file ({exc.strerror})")
+                self._warn(path, f"cannot read index file ({exc.strerror or exc})")
+                continue
+            snapshot.blobs.append((path, data))
+            snapshot.mode &= mode
         return snapshot
 
     def _parsed(self, snapshot: _Snapshot) -> Index:
@@ -404,17 +433,26 @@ class Store:
             self._warn(path, f"line {number}: {exc}; skipped")
             return []
 
-    def _index_files(self) -> list[tuple[Path, tuple[int, int]]]:
+    def _index_files(self) -> list[tuple[Path, tuple[int, int, int, int]]]:
         try:
             with os.scandir(self.index_dir) as scan:
                 found = []
                 for item in scan:
                     if item.name.endswith(INDEX_SUFFIX) and not item.name.startswith("."):
                         with contextlib.suppress(FileNotFoundError):
-                            st = item.stat()
-                            found.append((Path(item.path), (st.st_size, st.st_mtime_ns)))
+                            st = item.stat(follow_symlinks=False)
+                            if not stat.S_ISREG(st.st_mode):  # a symlink is never followed
+                                self._warn(Path(item.path), "not a regular file; ignored")
+                                continue
+                            identity = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                            found.append((Path(item.path), identity))
         except FileNotFoundError:
             return []
+        except OSError as exc:  # a file where the store should be, a folder this user cannot read
+            raise StoreError(
+                f"cannot read the figure store {self.path}: {atomic.explain(exc, self.index_dir)}",
+                hint=f"check its permissions, or set {STORE_ENV} to a folder you can read and write",
+            ) from None
         return sorted(found)
 
     def _maybe_compact(self) -> None:
@@ -431,27 +469,32 @@ class Store:
         parts: list[bytes] = []
         damaged: list[bytes] = []
         merged: list[Path] = []
+        shared_mode = 0o666
         for path, _ in listing:
             try:
-                data = path.read_bytes()
+                data, mode = _read_own(path)
             except OSError:
                 continue  # left in place, as it is
             merged.append(path)
+            shared_mode &= mode
             if _intact_pack(path, data):
                 parts.append(data)
                 continue
             for start, end in _lines(data):
                 if self._decode(path, data, start, end, damaged):
                     parts.append(data[start:end] + b"\n")
-        self._replace_index(b"".join(parts), damaged, merged)
+        self._replace_index(b"".join(parts), damaged, merged, shared_mode)
 
-    def _replace_index(self, pack: bytes, damaged: list[bytes], replaced: Iterable[Path]) -> None:
+    def _replace_index(
+        self, pack: bytes, damaged: list[bytes], replaced: Iterable[Path], mode: int = 0o666
+    ) -> None:
         """Write ``pack`` as the new pack, then remove the index files it replaces.
-        Damaged lines are set aside in ``damaged/``, not lost."""
+        Damaged lines are set aside in ``damaged/``, not lost, readable by no more
+        users than every file they came from (``mode``)."""
         tag = f"{time.time_ns():016x}{secrets.token_hex(4)}"
         if damaged:
             kept_aside = b"".join(line + b"\n" for line in damaged)
-            atomic.write_bytes(self.path / "damaged" / f"{tag}.txt", kept_aside)
+            atomic.write_bytes(self.path / "damaged" / f"{tag}.txt", kept_aside, mode=mode)
         atomic.write_bytes(self.index_dir / f"{PACK_PREFIX}{tag}-{pack_check(pack)}{INDEX_SUFFIX}", pack)
         for path in replaced:
             path.unlink(missing_ok=True)
@@ -531,8 +574,27 @@ def _intact_pack(path: Path, data: bytes) -> bool:
     return name.removesuffix(INDEX_SUFFIX).rpartition("-")[2] == pack_check(data)
 
 
-def _signature(listing: list[tuple[Path, tuple[int, int]]]) -> tuple[tuple[str, int, int], ...]:
-    return tuple((path.name, size, mtime) for path, (size, mtime) in listing)
+def _signature(
+    listing: list[tuple[Path, tuple[int, int, int, int]]],
+) -> tuple[tuple[str, int, int, int, int], ...]:
+    """What a change to the index shows in: each file's name, size, times and inode
+    (the ctime too: a rewrite that keeps the size and puts the mtime back)."""
+    return tuple((path.name, *identity) for path, identity in listing)
+
+
+def _read_own(path: Path) -> tuple[bytes, int]:
+    """The bytes and permission bits of an index file, if it can only be the store's:
+    a regular file, not a symlink, with no other name (a hard link to a file
+    elsewhere is not the store's to merge or set aside). OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise OSError(f"{path.name} is not a regular file of the store's own")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(), stat.S_IMODE(st.st_mode) & 0o666
+    finally:
+        os.close(fd)
 
 
 def _hash_file(path: Path) -> str | None:

@@ -23,6 +23,9 @@ from figbuild.store.model import Entry, How
 LINE_FORMAT = 1
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The only suffixes an entry may carry: each names a file (an object's copy in a
+#: gallery), so a line of a shared store's index never decides more than this.
+SUFFIXES = frozenset({"", ".png", ".jpg", ".jpeg", ".pdf", ".gif", ".webp"})
 _HOWS = {how.value: how for how in How}
 _TEXT = (str,)
 _MAYBE_TEXT = (str, type(None))
@@ -102,6 +105,10 @@ def decode_pack(data: bytes) -> list[Entry]:
             if len(document) != len(_FIELDS):  # the names were checked when merged
                 raise DamagedLine("pack line with missing or unknown fields")
             document["how"] = _HOWS[document["how"]]
+            # A pack's check is no signature (anyone who can write the index can make
+            # one): what names a file is checked again on every read.
+            if document["suffix"] not in SUFFIXES or not _SHA256.fullmatch(document["sha256"]):
+                raise DamagedLine("pack line with a bad sha256 or suffix")
             # Fields checked when the line was merged: skip the dataclass __init__,
             # which costs more than the JSON parse for a long history.
             entry = object.__new__(Entry)
@@ -126,6 +133,8 @@ def _entry(document: dict[str, Any]) -> Entry:
             problems.append("how")
         if not _SHA256.fullmatch(document["sha256"]):
             problems.append("sha256")
+        if document["suffix"] not in SUFFIXES:
+            problems.append("suffix")
         if document["size"] < 0 or document["credits"] < 0:
             problems.append("size or credits")
     if problems:

@@ -35,11 +35,9 @@ from figbuild.report import Reporter
 from figbuild.safetext import printable
 from figbuild.timestamps import now, parse_time
 
-#: Seconds before a submission within which a listed task may be the one it created,
-#: when the server's clock is unknown, and when its Date header told us its offset
-#: (whole seconds, one round trip: a few seconds cover it).
-RECONCILE_SLACK = 120.0
-MEASURED_SLACK = 10.0
+#: Seconds of slack on how long ago, by the server's clock, a task a submission made
+#: may have been created: whole-second times, and the server's own delays.
+RECONCILE_SLACK = 10.0
 #: Tasks in flight from which one list request replaces per-task polls.
 BATCH_FROM = 3
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
@@ -48,6 +46,10 @@ MAX_PAGES = 5
 WORKING = frozenset({"pending", "processing"})
 #: The policy of the API sessions this module opens (tests shorten its waits).
 POLICY = RetryPolicy()
+
+
+class _Ambiguous(Exception):
+    """A first look at the task list found tasks another open submission may own."""
 
 
 def created_at(task: Task) -> float | None:
@@ -104,8 +106,11 @@ class ApiBackend:
         self.stop = stop or threading.Event()
         self._claimed: set[str] = set()
         self._claim_lock = threading.Lock()
-        #: Submissions of this run not yet tied to a task, by what the server shows of them.
+        #: Submissions of this run not yet tied to a task, by what the server shows of them,
+        #: and those of them that are reconciling (no answer will come to them).
         self._open: Counter[tuple[str, ...]] = Counter()
+        self._finding: Counter[tuple[str, ...]] = Counter()
+        self._settled = threading.Condition(self._claim_lock)
         self._tracker = _Tracker(self, self.policy.poll)
 
     @property
@@ -163,16 +168,54 @@ class ApiBackend:
         finally:
             with self._claim_lock:
                 self._open[key] -= 1
+                self._settled.notify_all()
 
     def _find(self, job: Job, since: float) -> Ticket | None:
         """A task for ``job`` created since ``since`` that nothing else may own.
 
         The server does not show a task's content, so a task is only taken when it
         is the one candidate and no other submission of this run that looks the same
-        is still open (it might be that one's, whose answer is on its way). Otherwise
-        the submission stays unconfirmed: guessing could give one figure another's
-        image and leave a paid task uncollected.
+        is still open (it might be that one's, whose answer is on its way). While
+        others are open, this waits for their answers (each then claims its task)
+        and looks once more. Still ambiguous, the submission stays unconfirmed:
+        guessing could give one figure another's image and leave a paid task uncollected.
         """
+        missing = [name for name in ("type", "model", "prompt") if name not in job.parts]
+        if missing:
+            # A lock edited by hand or by a bad merge: the record cannot say what to look for.
+            raise Unconfirmed(
+                f"figures.lock records a submission without its request's {missing[0]!r} part, so the "
+                "task it may have created cannot be looked for; check the key's task list, then remove "
+                "that pending entry from figures.lock (or restore the lock from version control)"
+            )
+        key = request_key(job.parts)
+        with self._claim_lock:
+            self._finding[key] += 1
+        try:
+            try:
+                return self._find_once(job, since, settled=False)
+            except _Ambiguous:
+                pass
+            deadline = time.monotonic() + self.policy.task_deadline
+            with self._claim_lock:
+                # Only submissions still waiting for an answer will settle: not those
+                # reconciling as this one is. Woken each 0.2 s to see Ctrl-C.
+                while self._open[key] - self._finding[key] > 0 and time.monotonic() < deadline:
+                    if self.stop.is_set():  # the mark stays: the task may exist
+                        raise Unconfirmed(
+                            "interrupted while looking for the task a submission may have created; "
+                            "it stays recorded and the next sync looks again"
+                        )
+                    self._settled.wait(0.2)
+            return self._find_once(job, since, settled=True)
+        finally:
+            with self._claim_lock:
+                self._finding[key] -= 1
+                self._settled.notify_all()
+
+    def _find_once(self, job: Job, since: float, *, settled: bool) -> Ticket | None:
+        """One look at the task list; _Ambiguous when another open submission may own
+        what it shows (Unconfirmed once ``settled``)."""
         try:
             listed = list(self._listed_since(job, since))
         except ApiError as exc:
@@ -180,30 +223,44 @@ class ApiBackend:
                 f"could not read the task list to look for the task a submission may have created "
                 f"({exc.message}); it stays recorded and the next sync looks again"
             ) from None
+        key = request_key(job.parts)
         with self._claim_lock:
             candidates = [task for task in listed if task.task_id not in self._claimed]
             if not candidates:
                 return None
-            if len(candidates) > 1 or self._open[request_key(job.parts)] > 1:
-                raise Unconfirmed(
-                    f"{len(candidates)} task(s) on the server match a submission that got no answer, and "
-                    "another request that looks the same (same prompt and options; the server does not "
-                    "show content) may own them; it stays recorded and the next sync looks again"
-                )
+            others_open = self._open[key] - self._finding[key] > 0
+            if len(candidates) > 1 or self._open[key] > 1:
+                if not settled and (others_open or self._finding[key] > 1):
+                    raise _Ambiguous
+                if len(candidates) > 1 or others_open:
+                    raise Unconfirmed(
+                        f"{len(candidates)} task(s) on the server match a submission that got no answer, "
+                        "and another request that looks the same (same prompt and options; the server "
+                        "does not show content) may own them; it stays recorded and the next sync looks again"
+                    )
             task = candidates[0]
             self._claimed.add(task.task_id)
         return Ticket(job, task.task_id, task.credits_used, task.created_at or now())
 
     def _listed_since(self, job: Job, since: float) -> Iterator[Task]:
-        """Tasks that show ``job``'s request, created (by the server's clock, whose
-        offset from ours its Date header tells) within the slack of ``since``."""
+        """Tasks that show ``job``'s request and may have been created by a submission
+        made at ``since`` (epoch seconds, our clock).
+
+        Our clock is never compared with the server's (they may be minutes apart, and
+        a proxy's Date header says nothing of the server's): the newest listed task
+        was created no later than the server's "now", so a task created by the
+        submission is at most as old, by the server's own clock, as the time that has
+        passed here since it (a duration, which no offset changes), plus slack.
+        """
+        elapsed = max(0.0, time.time() - since)
+        earliest: float | None = None
         for task in self.client.iter_tasks(type=job.parts["type"]):
-            # Read after the first answer: the offset is learnt from the answers themselves.
-            offset = self.client.server_offset
-            earliest = since - RECONCILE_SLACK if offset is None else since + offset - MEASURED_SLACK
             created = created_at(task)
-            if created is not None and created < earliest:
-                return  # the list is newest first: everything further is older
+            if created is not None:
+                if earliest is None:  # the newest task: the list is newest first
+                    earliest = created - elapsed - RECONCILE_SLACK
+                elif created < earliest:
+                    return  # everything further is older
             if matches(task, job.parts):
                 yield task
 

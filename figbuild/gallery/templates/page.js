@@ -11,9 +11,9 @@
     var next = event.key === "j" ? Math.min(at + 1, cards.length - 1) : Math.max(at - 1, 0);
     if (cards[next]) { cards[next].focus(); cards[next].scrollIntoView({block: "start"}); event.preventDefault(); }
   });
-  var token = document.querySelector('meta[name="figbuild-token"]');
-  if (!token || location.protocol === "file:") return;
-  var version = document.querySelector('meta[name="figbuild-version"]').content;
+  var live = document.querySelector('meta[name="figbuild-version"]');
+  if (!live || location.protocol === "file:") return;
+  var version = live.content;
   var status = document.getElementById("status");
   function say(text, error) { status.textContent = text; status.className = error ? "status error" : "status"; }
   document.addEventListener("click", function (event) {
@@ -26,7 +26,8 @@
     say(button.textContent + ": working…");
     fetch("action/" + button.dataset.action, {
       method: "POST",
-      headers: {"Content-Type": "application/json", "X-Figbuild-Token": token.content},
+      headers: {"Content-Type": "application/json"},
+      credentials: "same-origin",
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().then(function (answer) { return {ok: response.ok, answer: answer}; });
