@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,3 +99,12 @@ def all_files(root: Path) -> dict[str, bytes]:
 
 
 __all__ = ["EmulatorFactory", "PaperFactory", "all_files", "simple_manifest"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test run started with SIGINT ignored (a shell's background job, `pytest &`) would
+    pass the ignore on to every child: the tests that press Ctrl-C on a figbuild would
+    see it ignored, and the in-process ones could never interrupt. Ctrl-C is restored
+    for the run, as a user's terminal has it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
