@@ -88,7 +88,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="figbuild")
+@click.version_option(__version__, "-V", "--version", prog_name="figbuild")
 @click.option(
     "-C",
     "directory",
