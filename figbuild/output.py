@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.backends.paperbanana.client import Credits, Task
     from figbuild.besteffort import BestEffortResult
     from figbuild.engine import SyncResult
+    from figbuild.errors import Problem
     from figbuild.history import Log
 
 
@@ -213,6 +214,33 @@ def status_json(statuses: Sequence[StatusRow]) -> str:
             row["last_failure"] = dataclasses.asdict(failure)
         rows.append(row)
     return json.dumps(rows, indent=2)
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    """A manifest problem as JSON: its file (relative to the paper root), line, figure,
+    key, message and hint; absent ones are null."""
+    return {
+        "file": problem.path,
+        "line": problem.line,
+        "figure": problem.figure,
+        "key": problem.key,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
+
+
+def validate_json(
+    manifest: str, figures: int, problems: Sequence[Problem], warnings: Sequence[Problem]
+) -> str:
+    """``validate --json``: valid or not, and every problem and warning as an object."""
+    document = {
+        "manifest": manifest,
+        "valid": not problems,
+        "figures": figures,
+        "problems": [problem_dict(problem) for problem in problems],
+        "warnings": [problem_dict(warning) for warning in warnings],
+    }
+    return json.dumps(document, indent=2)
 
 
 def plan_lines(result: SyncResult) -> list[str]:
