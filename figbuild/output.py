@@ -375,8 +375,33 @@ def sync_summary(result: SyncResult) -> list[str]:
     return lines
 
 
-def sync_json(result: SyncResult) -> str:
-    """The result of a sync as one JSON object."""
+def plan_json(result: SyncResult) -> dict[str, Any]:
+    """The plan of a ``sync --dry-run`` as JSON: what each figure would get, and the
+    cost, so that CI can gate spending on it (``jq '.plan.cost'``)."""
+    plan = result.plan
+    return {
+        "generate": [
+            {
+                "id": status.id,
+                "state": status.state.value,
+                "reasons": list(status.reasons),
+                "model": status.resolved.request.model,
+                "resolution": status.resolved.request.resolution,
+                "candidates": plan.count(status),
+                "credits": plan.cost_of(status),
+            }
+            for status in plan.generate
+        ],
+        "restore": [status.id for status, _ in plan.restore],
+        "record": [status.id for status in plan.adopt],
+        "collect": [status.id for status, _ in plan.resume],
+        "skip": [{"id": status.id, "reason": why} for status, why in plan.skipped],
+        "cost": plan.cost,
+    }
+
+
+def sync_json(result: SyncResult, *, dry_run: bool = False) -> str:
+    """The result of a sync as one JSON object; a dry run's also has its ``plan``."""
     done = set(result.generated) | {figure_id for figure_id, _ in result.failed}
     document = {
         "generated": result.generated,
@@ -386,6 +411,9 @@ def sync_json(result: SyncResult) -> str:
         "credits_spent": result.credits_spent,
         "balance": result.balance,
     }
+    if dry_run:
+        document["dry_run"] = True
+        document["plan"] = plan_json(result)
     if result.refusal is not None:
         document["refused"] = result.refusal
     return json.dumps(document, indent=2)

@@ -180,3 +180,20 @@ def test_an_annotation_is_one_line_whatever_its_message(message: str) -> None:
     assert head == "error file=a%2Cb%3Ac.yaml,line=3,title=x%3A y"
     decoded = re.sub("%(25|0A|0D)", lambda m: {"25": "%", "0A": "\n", "0D": "\r"}[m.group(1)], body)
     assert decoded == message
+
+
+def test_dry_run_json_carries_the_plan_and_its_cost_for_ci_to_gate(
+    make_paper: PaperFactory, run_cli: RunCli
+) -> None:
+    root = make_paper(simple_manifest(a={"prompt": "A"}, b={"prompt": "B", "resolution": "2K"}))
+    text = run_cli("sync", "--dry-run", root=root).stdout
+    total = int(re.search(r"total: 2 to generate, (\d+) credits", text).group(1))  # type: ignore[union-attr]
+    document = json.loads(run_cli("sync", "--dry-run", "--json", root=root).stdout)
+    assert document["dry_run"] is True
+    assert document["plan"]["cost"] == total > 0
+    assert [(row["id"], row["state"]) for row in document["plan"]["generate"]] == [
+        ("a", "missing"),
+        ("b", "missing"),
+    ]
+    assert sum(row["credits"] for row in document["plan"]["generate"]) == total
+    assert document["credits_spent"] == 0

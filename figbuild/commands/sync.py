@@ -49,7 +49,7 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     for line in ignored_lines(paper.ignored_outputs(result.statuses)):
         env.console.note(line)
     if options.as_json:
-        env.console.print(sync_json(result))
+        env.console.print(sync_json(result, dry_run=options.dry_run))
     elif options.dry_run:
         env.console.print("\n".join(plan_lines(result)))
     else:
