@@ -28,7 +28,7 @@ from figbuild.manifest import Figure, Manifest
 from figbuild.paper import Paper
 from figbuild.placeholder import placeholder_image
 from figbuild.plan import make_plan
-from figbuild.report import Reporter
+from figbuild.report import Reporter, announce_plan
 from figbuild.resolve import resolve
 from figbuild.state import FigureStatus, State
 from figbuild.statedir import run_lock
@@ -306,3 +306,6 @@ class _NoFailures:
     def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
         if event != "failed":
             self.reporter.figure(figure_id, event, detail, credits)
+
+    def planned(self, figures: int, credits: int) -> None:
+        announce_plan(self.reporter, figures, credits)

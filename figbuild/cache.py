@@ -9,6 +9,11 @@ passed the schema, and what a prompt template renders to with given vars. A
 cache written by another figbuild version is ignored. It lives outside the
 paper so that read-only commands (status, validate) write nothing into it.
 
+The user cache is bounded: once a day at most, a save removes every file of it
+(papers' caches, the fast path's snapshots) unused for :data:`MAX_AGE`, then the least
+recently used until the rest fit :data:`MAX_BYTES`. A paper's cache counts as used
+when it is read; a snapshot, when it is written.
+
 It is stored with :mod:`marshal`, which reads a 2,000-figure paper's cache several
 times faster than JSON; the file name carries the Python version, whose marshal
 format it is.
@@ -20,7 +25,9 @@ import contextlib
 import hashlib
 import json
 import marshal
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,67 @@ from figbuild import __version__, atomic, fastpath
 def cache_home() -> Path:
     """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
     return Path(fastpath.cache_home())
+
+
+#: A file of the user cache unused for this long (seconds) is removed: 30 days.
+MAX_AGE = 30 * 86_400
+#: Past this many bytes in all, the least recently used files are removed first.
+MAX_BYTES = 256 * 2**20
+#: Eviction runs at most this often; the mtime of :data:`STAMP` says when it last ran.
+EVICT_EVERY = 86_400
+STAMP = ".evicted"
+
+
+def evict(
+    home: Path | None = None,
+    *,
+    now: float | None = None,
+    max_age: float = MAX_AGE,
+    max_bytes: int = MAX_BYTES,
+) -> list[Path]:
+    """Remove the files under ``home`` (the user cache) unused for ``max_age`` seconds,
+    then the least recently used until the rest fit in ``max_bytes``; what was removed.
+
+    Everything there is disposable, so a file that vanishes or resists is skipped, and
+    symbolic links are neither followed nor removed.
+    """
+    home = cache_home() if home is None else home
+    now = time.time() if now is None else now
+    found: list[tuple[float, int, Path]] = []
+    for folder, _, names in os.walk(home):
+        for name in names:
+            path = Path(folder, name)
+            with contextlib.suppress(OSError):
+                st = path.lstat()
+                if name != STAMP and not path.is_symlink():
+                    found.append((st.st_mtime, st.st_size, path))
+    found.sort()  # least recently used first
+    total = sum(size for _, size, _ in found)
+    removed: list[Path] = []
+    for mtime, size, path in found:
+        if mtime >= now - max_age and total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+        total -= size
+    return removed
+
+
+def evict_now_and_then(home: Path | None = None, *, now: float | None = None) -> list[Path]:
+    """:func:`evict`, if it has not run in the last :data:`EVICT_EVERY` seconds."""
+    home = cache_home() if home is None else home
+    now = time.time() if now is None else now
+    stamp = home / STAMP
+    with contextlib.suppress(OSError):
+        if now - stamp.stat().st_mtime < EVICT_EVERY:
+            return []
+    try:
+        stamp.touch()
+        os.utime(stamp, (now, now))
+    except OSError:
+        return []  # a cache that cannot be written has nothing to evict either
+    return evict(home, now=now)
 
 
 def key_of(*parts: str) -> str:
@@ -55,6 +123,7 @@ class Cache:
                 document = marshal.loads(fastpath.read_owned(str(self.path)))  # noqa: S302
                 if isinstance(document, dict) and document.get("figbuild") == __version__:
                     self._data = {k: v for k, v in document.items() if isinstance(v, dict)}
+                    _mark_used(self.path)
 
     def get(self, section: str, key: str) -> Any:
         return self._data.get(section, {}).get(key)
@@ -94,3 +163,12 @@ class Cache:
             fastpath.private_dir(str(self.path.parent))
             atomic.write_bytes(self.path, data, mode=0o600)
         self._dirty = False
+        evict_now_and_then(self.path.parent)
+
+
+def _mark_used(path: Path) -> None:
+    """Refresh the mtime of a cache that was read (eviction goes by it): once a day at
+    most, so that a read-only command does not write metadata on every run."""
+    now = time.time()
+    if now - path.stat().st_mtime > EVICT_EVERY:
+        os.utime(path, (now, now))

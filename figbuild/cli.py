@@ -88,7 +88,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="figbuild")
+@click.version_option(__version__, "-V", "--version", prog_name="figbuild")
 @click.option(
     "-C",
     "directory",
@@ -150,14 +150,31 @@ def init(env: Env, with_git: bool) -> int:
     return paper.init(env, with_git=with_git)
 
 
+_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default=None,
+    help="text, json, or github (annotations on files and lines, the step summary and outputs); "
+    "default: github when GITHUB_ACTIONS=true, else text.",
+)
+
+
 @cli.command()
 @click.option("--schema-path", is_flag=True, help="Print the path of the manifest's JSON Schema and exit.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {valid, problems, warnings}, each problem as {file, line, figure, key, message, hint}.",
+)
+@_format
 @pass_env
-def validate(env: Env, schema_path: bool) -> int:
+def validate(env: Env, schema_path: bool, as_json: bool, fmt: str | None) -> int:
     """Check the manifest and its content sources; sends nothing."""
     from figbuild.commands import paper
 
-    return paper.validate(env, schema_path=schema_path)
+    return paper.validate(env, schema_path=schema_path, fmt="json" if as_json else fmt)
 
 
 @cli.command()
@@ -168,12 +185,13 @@ def validate(env: Env, schema_path: bool) -> int:
 @click.option(
     "--check", is_flag=True, help="Exit 1 when any figure is not fresh (frozen ones count as fresh)."
 )
+@_format
 @pass_env
-def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
+def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool, fmt: str | None) -> int:
     """Show each figure's state and, for stale ones, why."""
     from figbuild.commands import paper
 
-    return paper.status(env, ids, as_json=as_json, check=check)
+    return paper.status(env, ids, as_json=as_json, check=check, fmt=fmt)
 
 
 @cli.command()

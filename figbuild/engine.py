@@ -34,7 +34,7 @@ from figbuild.history import History, changed, meta_of, pinned
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget
-from figbuild.report import Reporter
+from figbuild.report import Reporter, announce_plan
 from figbuild.safetext import printable
 from figbuild.state import FigureStatus
 from figbuild.statedir import run_lock, state_dir
@@ -182,8 +182,10 @@ def sync(
         # a large plan is paced by the limit, not by waiting on a few slow tasks.
         jobs = min(jobs or backend.concurrency(), MAX_JOBS)
         runner = _Runner(paper, backend, reporter, keeper, result, history)
+        works = _work(plan)
+        announce_plan(reporter, len(works), plan.cost)
         try:
-            _execute(_work(plan), runner, jobs, backend.stop)
+            _execute(works, runner, jobs, backend.stop)
         finally:
             keeper.flush()
         if balance is not None:

@@ -65,6 +65,7 @@ _ENV = (
     "LC_CTYPE",
     "PYTHONIOENCODING",
     "PYTHONUTF8",
+    "GITHUB_ACTIONS",  # status prints annotations there (figbuild.github)
 )
 #: Options of each command the fast path understands, with whether they take a value.
 _OPTIONS: dict[str, dict[str, bool]] = {

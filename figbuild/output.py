@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from figbuild import fastpath
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # not imported at run time: status must not load requests
     from figbuild.backends.paperbanana.client import Credits, Task
     from figbuild.besteffort import BestEffortResult
     from figbuild.engine import SyncResult
+    from figbuild.errors import Problem
     from figbuild.history import Log
     from figbuild.plan import Plan
 
@@ -92,17 +94,69 @@ class LineReporter:
         pass
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the live display shows: each figure in flight (event, seconds), and the totals."""
+
+    flight: Sequence[tuple[str, str, float]]
+    done: int
+    total: int
+    credits: int
+    elapsed: float
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the pace so far; None before the first figure is done."""
+        if not self.done or self.total <= self.done:
+            return None
+        return self.elapsed / self.done * (self.total - self.done)
+
+
+def live_block(progress: Progress, rows: int, columns: int) -> list[str]:
+    """The live block for a terminal of ``rows`` x ``columns``: one line per figure in
+    flight, cropped with "… N more" so that the block and the line the cursor rests on
+    fit on the screen (a taller block scrolls, and every redraw then leaves a copy in
+    the scrollback), and each line cut short of the last column (so none wraps)."""
+    room = max(rows - 1, 1)  # the cursor's line, below the block
+    footer = f"  {progress.done} of {progress.total} done" if progress.total else "  "
+    footer += f", {len(progress.flight)} in flight" if progress.total else f"{len(progress.flight)} in flight"
+    footer += f", {progress.credits} credits spent, {_duration(progress.elapsed)} elapsed"
+    if progress.eta is not None:
+        footer += f", ETA {_duration(progress.eta)}"
+    flight = sorted(progress.flight)
+    shown = flight if len(flight) <= room - 1 else flight[: max(room - 2, 0)]
+    width = max((len(figure_id) for figure_id, _, _ in shown), default=0)
+    lines = [f"  {figure_id:<{width}}  {event:<10} {seconds:6.1f}s" for figure_id, event, seconds in shown]
+    if len(shown) < len(flight) and room >= 2:
+        lines.append(f"  … {len(flight) - len(shown)} more in flight")
+    lines.append(footer)
+    return [line[: max(columns - 1, 1)] for line in lines[-room:]]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 class TerminalReporter(LineReporter):
     """On a terminal: finished figures scroll by as lines; below them, a live block
-    with one line per figure in flight, its elapsed time, and the credits spent."""
+    with the figures in flight (as many as the screen holds), k of n done, the credits
+    spent, the time elapsed and an ETA. Hand-written rather than rich or click's
+    progress bar: this module is below the CLI (no click), and a dependency for one
+    block of lines is not worth its import on every sync."""
 
     def __init__(self, console: Console, refresh: float = 0.5) -> None:
         super().__init__(console)
         self._flight: dict[str, tuple[str, float]] = {}
         self._credits = 0
+        self._total = 0
+        self._done: set[str] = set()
+        self._since = time.monotonic()
         self._drawn = 0
         self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._closed = threading.Event()
         self._ticker = threading.Thread(target=self._tick, args=(refresh,), daemon=True)
         self._ticker.start()
 
@@ -111,12 +165,19 @@ class TerminalReporter(LineReporter):
         with self._lock:
             self._print(message)
 
+    def planned(self, figures: int, credits: int) -> None:
+        """A run begins with ``figures`` to finish: k of n and the ETA count from here."""
+        with self._lock:
+            self._total, self._done, self._since, self._credits = figures, set(), time.monotonic(), 0
+
     def figure(self, figure_id: str, event: str, detail: str = "", credits: int = 0) -> None:
         fastpath.unrepeatable()
         with self._lock:
             self._credits += credits
             if event in FINAL_EVENTS:
                 self._flight.pop(figure_id, None)
+                if self._total:
+                    self._done.add(figure_id)
                 self._print(self._line(figure_id, event, detail))
             else:
                 since = self._flight.get(figure_id, ("", time.monotonic()))[1]
@@ -124,12 +185,13 @@ class TerminalReporter(LineReporter):
                 self._redraw()
 
     def close(self) -> None:
-        self._done.set()
+        self._closed.set()
         with self._lock:
             self._erase()
+            self.console.err.flush()
 
     def _tick(self, refresh: float) -> None:
-        while not self._done.wait(refresh):
+        while not self._closed.wait(refresh):
             with self._lock:
                 if self._flight:
                     self._redraw()
@@ -154,18 +216,28 @@ class TerminalReporter(LineReporter):
             self.console.err.flush()
             return
         now = time.monotonic()
-        width = max(len(figure_id) for figure_id in self._flight)
-        lines = [
-            f"  {figure_id:<{width}}  {event:<10} {now - since:6.1f}s"
-            for figure_id, (event, since) in sorted(self._flight.items())
-        ]
-        elapsed = now - self.started
-        lines.append(
-            f"  {len(self._flight)} in flight, {self._credits} credits spent, {elapsed:.1f}s elapsed"
+        progress = Progress(
+            flight=[(figure_id, event, now - since) for figure_id, (event, since) in self._flight.items()],
+            done=min(len(self._done), self._total),
+            total=self._total,
+            credits=self._credits,
+            elapsed=now - self._since,
         )
+        columns, rows = _terminal_size(self.console.err)
+        lines = live_block(progress, rows, columns)
         self.console.err.write("\n".join(lines) + "\n")
         self.console.err.flush()
         self._drawn = len(lines)
+
+
+def _terminal_size(stream: TextIO) -> tuple[int, int]:
+    """(columns, rows) of the terminal ``stream`` writes to, read again at every draw (the
+    window may be resized); 80 x 24 when it cannot be told."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24
 
 
 def reporter_for(console: Console) -> LineReporter:
@@ -261,6 +333,33 @@ def status_json(
             row["left_behind"] = list(left[status.id])
         rows.append(row)
     return json.dumps(rows, indent=2)
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    """A manifest problem as JSON: its file (relative to the paper root), line, figure,
+    key, message and hint; absent ones are null."""
+    return {
+        "file": problem.path,
+        "line": problem.line,
+        "figure": problem.figure,
+        "key": problem.key,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
+
+
+def validate_json(
+    manifest: str, figures: int, problems: Sequence[Problem], warnings: Sequence[Problem]
+) -> str:
+    """``validate --json``: valid or not, and every problem and warning as an object."""
+    document = {
+        "manifest": manifest,
+        "valid": not problems,
+        "figures": figures,
+        "problems": [problem_dict(problem) for problem in problems],
+        "warnings": [problem_dict(warning) for warning in warnings],
+    }
+    return json.dumps(document, indent=2)
 
 
 def plan_lines(result: SyncResult) -> list[str]:

@@ -20,6 +20,15 @@ class Reporter(Protocol):
         (done with it)."""
 
 
+def announce_plan(reporter: Reporter, figures: int, credits: int) -> None:
+    """Tell ``reporter`` how much work a run has begun: ``figures`` to finish, at most
+    ``credits`` to spend. Optional (a reporter without ``planned`` ignores it): only a
+    live display needs it, for "k of n done" and its ETA."""
+    planned = getattr(reporter, "planned", None)
+    if planned is not None:
+        planned(figures, credits)
+
+
 #: Events after which figbuild is done with a figure for this run.
 FINAL_EVENTS = frozenset({"written", "restored", "recorded", "kept", "failed", "skipped"})
 

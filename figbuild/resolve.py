@@ -74,17 +74,24 @@ def resolve_each(
 
 def warnings(resolved: Iterable[Resolved]) -> list[str]:
     """What validation warns about: content that gives the API little or no paper text."""
-    out: list[str] = []
+    return [f"figure '{problem.figure}': {problem.message}" for problem in warning_problems(resolved)]
+
+
+def warning_problems(resolved: Iterable[Resolved], manifest_name: str = "figures.yaml") -> list[Problem]:
+    """:func:`warnings`, each located on its figure's entry in the manifest."""
+    out: list[Problem] = []
     for item in resolved:
         figure, request = item.figure, item.request
-        out.extend(
-            f"figure '{figure.id}': {warning}" for part in request.content for warning in part.warnings
-        )
+        messages = [warning for part in request.content for warning in part.warnings]
         if figure.content and request.content_length == 0:
-            out.append(
-                f"figure '{figure.id}': its content is empty once comments, figures and notes are "
-                "dropped; the API gets no paper text"
+            messages.append(
+                "its content is empty once comments, figures and notes are dropped; "
+                "the API gets no paper text"
             )
+        out.extend(
+            Problem(manifest_name, message, line=figure.line, figure=figure.id, key="content")
+            for message in messages
+        )
     return out
 
 

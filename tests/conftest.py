@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     # Never the user's real keyring (when the keyring package is installed): the file store.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    # The suite may itself run as a GitHub Actions step: figbuild would annotate there.
+    for variable in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture
@@ -101,3 +105,12 @@ def all_files(root: Path) -> dict[str, bytes]:
 
 
 __all__ = ["EmulatorFactory", "PaperFactory", "all_files", "simple_manifest"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test run started with SIGINT ignored (a shell's background job, `pytest &`) would
+    pass the ignore on to every child: the tests that press Ctrl-C on a figbuild would
+    see it ignored, and the in-process ones could never interrupt. Ctrl-C is restored
+    for the run, as a user's terminal has it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime
 import marshal
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from figbuild import __version__
-from figbuild.cache import Cache, cache_home, key_of
+from figbuild.cache import EVICT_EVERY, STAMP, Cache, cache_home, evict, evict_now_and_then, key_of
 
 
 def test_cache_home_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -106,3 +108,76 @@ def test_values_marshal_cannot_hold_are_stored_as_text(tmp_path: Path) -> None:
     cache.put("manifest", "k", {"when": datetime.date(2026, 1, 2)})
     cache.save()
     assert Cache(tmp_path).get("manifest", "k") == {"when": "2026-01-02"}
+
+
+DAY = 86_400
+
+
+def _aged(path: Path, days: float, size: int = 10) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    when = time.time() - days * DAY
+    os.utime(path, (when, when))
+    return path
+
+
+def test_files_unused_for_30_days_are_evicted(tmp_path: Path) -> None:
+    home = tmp_path / "figbuild"
+    old_paper = _aged(home / "a.py311.marshal", 31)
+    old_snapshot = _aged(home / "fastpath" / "0123abcd", 45)
+    recent = _aged(home / "b.py311.marshal", 29)
+    assert sorted(evict(home)) == sorted([old_paper, old_snapshot])
+    assert recent.exists()
+
+
+def test_past_the_size_cap_the_least_recently_used_go_first(tmp_path: Path) -> None:
+    home = tmp_path / "figbuild"
+    oldest = _aged(home / "a", 3, size=1000)
+    middle = _aged(home / "b", 2, size=1000)
+    newest = _aged(home / "c", 1, size=1000)
+    assert evict(home, max_bytes=2500) == [oldest]
+    assert middle.exists()
+    assert newest.exists()
+    assert evict(home, max_bytes=1000) == [middle]
+
+
+def test_eviction_leaves_links_and_what_they_point_to(tmp_path: Path) -> None:
+    home = tmp_path / "figbuild"
+    outside = _aged(tmp_path / "precious", 400)
+    home.mkdir()
+    (home / "link").symlink_to(outside)
+    assert evict(home, max_bytes=0) == []
+    assert outside.exists()
+
+
+def test_eviction_runs_once_a_day_at_most(tmp_path: Path) -> None:
+    home = tmp_path / "figbuild"
+    first = _aged(home / "a", 40)
+    assert evict_now_and_then(home) == [first]
+    second = _aged(home / "b", 40)
+    assert evict_now_and_then(home) == [], "it ran less than a day ago"
+    assert evict_now_and_then(home, now=time.time() + EVICT_EVERY + 1) == [second]
+    assert (home / STAMP).exists()
+
+
+def test_a_save_evicts_other_papers_stale_caches(tmp_path: Path) -> None:
+    forgotten = _aged(cache_home() / "forgotten.py311.marshal", 60)
+    cache = Cache(tmp_path / "paper")
+    cache.put("prompts", "k", "v")
+    cache.save()
+    assert not forgotten.exists()
+    assert cache.path is not None
+    assert cache.path.exists()
+
+
+def test_reading_a_cache_marks_it_used(tmp_path: Path) -> None:
+    root = tmp_path / "paper"
+    cache = Cache(root)
+    cache.put("prompts", "k", "v")
+    cache.save()
+    assert cache.path is not None
+    month_ago = time.time() - 29 * DAY
+    os.utime(cache.path, (month_ago, month_ago))
+    assert Cache(root).get("prompts", "k") == "v"
+    assert time.time() - cache.path.stat().st_mtime < DAY, "its clock restarted: it is in use"
+    assert evict(cache_home(), now=time.time() + 2 * DAY) == []

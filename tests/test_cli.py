@@ -341,3 +341,30 @@ def test_status_loads_no_heavy_module(make_paper: PaperFactory) -> None:
     assert cold.stderr.strip() == "['jinja2', 'jsonschema', 'yaml']"
     assert warm.stderr.strip() == "[]"
     assert warm.stdout == cold.stdout
+
+
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.slow
+def test_the_emulator_stops_on_sigint_even_when_started_with_it_ignored() -> None:
+    # A script's background job (`figbuild emulator &`) starts with SIGINT ignored; the
+    # emulator runs until Ctrl-C, so it must still stop on it (it used to run forever).
+    process = subprocess.Popen(
+        [SCRIPT, "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignoring_sigint,
+    )
+    try:
+        assert process.stdout is not None
+        assert "listening on http://127.0.0.1:" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 0, stderr
+        assert "emulator stopped" in stderr
+    finally:
+        process.kill()
+        process.wait()

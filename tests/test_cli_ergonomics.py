@@ -149,3 +149,23 @@ def test_figure_ids_complete_in_the_shell(make_paper: PaperFactory) -> None:
     assert with_cwd.returncode == 0, with_cwd.stderr
     assert with_cwd.stdout.split() == ["plain,overview", "plain,other"]
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["show", "diff"])
+def test_show_and_diff_complete_figure_ids(make_paper: PaperFactory, command: str) -> None:
+    root = _paper(make_paper, overview={"prompt": "O"}, other={"prompt": "P"}, teaser={"prompt": "T"})
+    env = {
+        "_FIGBUILD_COMPLETE": "bash_complete",
+        "COMP_WORDS": f"figbuild -C {root} {command} t",
+        "COMP_CWORD": "4",
+    }
+    result = CliRunner().invoke(cli, [], env=env, prog_name="figbuild", catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.split() == ["plain,teaser"]
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_dash_capital_v_is_the_version(flag: str) -> None:
+    result = CliRunner().invoke(cli, [flag], prog_name="figbuild")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("figbuild, version ")

@@ -70,7 +70,17 @@ def test_every_block_is_a_recipe_or_says_why_it_is_not_run() -> None:
     unmarked = [text.splitlines()[0] for offset, text in blocks() if offset not in marked]
     assert unmarked == []
     names = sorted(name for name, _ in marked.values() if name)
-    assert names == ["ci", "git-merge", "latexmkrc", "make", "overleaf", "pandoc", "pre-commit", "pvc"]
+    assert names == [
+        "ci",
+        "git-merge",
+        "latexmkrc",
+        "make",
+        "overleaf",
+        "pandoc",
+        "pre-commit",
+        "pre-commit-subfolder",
+        "pvc",
+    ]
     reasons = [why for _, why in marked.values() if why]
     assert any("Quarto" in why for why in reasons), reasons
     for _, why in marked.values():
@@ -443,6 +453,13 @@ def _commit(paper: Path, env: dict[str, str], message: str) -> subprocess.Comple
     )
 
 
+def _pre_commit(repository: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    subprocess.run(["git", "add", "-A"], cwd=repository, env=env, check=True)
+    return subprocess.run(
+        ["pre-commit", "run", "--all-files"], cwd=repository, env=env, capture_output=True, text=True
+    )
+
+
 def test_pre_commit_recipe_blocks_a_commit_with_stale_figures(paper: Path, api: dict[str, str]) -> None:
     _need("git", "pre-commit")
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
@@ -463,10 +480,14 @@ def test_pre_commit_recipe_blocks_a_commit_with_stale_figures(paper: Path, api: 
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 
 
-def test_pre_commit_hook_from_the_repository_path(paper: Path, tmp_path: Path, api: dict[str, str]) -> None:
+@pytest.mark.parametrize("subfolder", [False, True], ids=["paper-at-top", "paper-in-subfolder"])
+def test_pre_commit_hook_from_the_repository_path(
+    paper: Path, tmp_path: Path, api: dict[str, str], subfolder: bool
+) -> None:
     """The shipped .pre-commit-hooks.yaml, used through `repo:` pointing at figbuild's own
     repository (a path: no network). ``language: system`` runs the figbuild installed
-    here instead of building a fresh environment from the package index."""
+    here instead of building a fresh environment from the package index. With the paper
+    in a subfolder, the hook takes ``args: [-C, paper]`` as the docs say."""
     _need("git", "pre-commit")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
     if head.returncode != 0:
@@ -476,28 +497,55 @@ def test_pre_commit_hook_from_the_repository_path(paper: Path, tmp_path: Path, a
     )
     if not tracked.stdout.strip():
         pytest.skip(".pre-commit-hooks.yaml is not committed yet")
-    env = _git_repo(paper)
-    config = {
-        "repos": [
-            {
-                "repo": str(REPO),
-                "rev": head.stdout.strip(),
-                "hooks": [{"id": "figbuild-check", "language": "system"}],
-            }
-        ]
-    }
-    (paper / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
-    subprocess.run(["git", "add", "-A"], cwd=paper, env=env, check=True)
-    stale = subprocess.run(
-        ["pre-commit", "run", "--all-files"], cwd=paper, env=env, capture_output=True, text=True
-    )
+    repository = paper
+    hook: dict[str, object] = {"id": "figbuild-check", "language": "system"}
+    if subfolder:
+        repository = tmp_path / "thesis"
+        shutil.move(paper, repository / "paper")
+        hook["args"] = ["-C", "paper"]
+    env = _git_repo(repository)
+    config = {"repos": [{"repo": str(REPO), "rev": head.stdout.strip(), "hooks": [hook]}]}
+    (repository / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    stale = _pre_commit(repository, env)
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert "figbuild figures are fresh" in stale.stdout
-    ok(run([SCRIPT or "figbuild", "sync"], paper, **api))
-    fresh = subprocess.run(
-        ["pre-commit", "run", "--all-files"], cwd=paper, env=env, capture_output=True, text=True
+    assert "not fresh" in stale.stdout
+    ok(
+        run(
+            [SCRIPT or "figbuild", "-C", str(repository / "paper" if subfolder else paper), "sync"],
+            tmp_path,
+            **api,
+        )
     )
+    fresh = _pre_commit(repository, env)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+
+
+def test_pre_commit_recipe_for_a_paper_in_a_subfolder(
+    paper: Path, tmp_path: Path, api: dict[str, str]
+) -> None:
+    """Real pre-commit, a ``repo: local`` hook with ``language: system`` (no environment
+    to build, so no network), in a repository whose paper is in ``paper/``."""
+    _need("git", "pre-commit")
+    repository = tmp_path / "thesis"
+    shutil.move(paper, repository / "paper")
+    config = yaml.safe_load(recipe("pre-commit-subfolder"))
+    (hook,) = config["repos"][0]["hooks"]
+    assert hook["args"] == ["-C", "paper"]
+    env = _git_repo(repository)
+    without = {"repos": [{"repo": "local", "hooks": [{k: v for k, v in hook.items() if k != "args"}]}]}
+    (repository / ".pre-commit-config.yaml").write_text(yaml.safe_dump(without))
+    lost = _pre_commit(repository, env)
+    assert lost.returncode == 1
+    assert "figures.yaml" in lost.stdout, "without -C it finds no manifest: why the recipe has args"
+    (repository / ".pre-commit-config.yaml").write_text(recipe("pre-commit-subfolder"))
+    stale = _pre_commit(repository, env)
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert "not fresh" in stale.stdout
+    ok(run([SCRIPT or "figbuild", "-C", "paper", "sync"], repository, **api))
+    fresh = _pre_commit(repository, env)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "figbuild figures are fresh" in fresh.stdout
 
 
 # -- CI ---------------------------------------------------------------------------------

@@ -33,9 +33,12 @@ class Env:
         return Paper.open(self.directory, search_parents=not self.explicit)
 
     def paper_root(self) -> Path:
+        return self.manifest_path().parent
+
+    def manifest_path(self) -> Path:
         from figbuild.manifest import find
 
-        return find(self.directory, search_parents=not self.explicit).parent
+        return find(self.directory, search_parents=not self.explicit)
 
 
 @dataclass(frozen=True)

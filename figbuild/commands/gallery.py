@@ -29,6 +29,7 @@ def gallery(
         env.console.print(index.resolve().as_uri())
         return ExitCode.OK
     from figbuild.output import reporter_for
+    from figbuild.sigint import stops_on_ctrl_c
     from figbuild.watch import WatchOptions
 
     serving.check_host(host)
@@ -43,18 +44,19 @@ def gallery(
         )
 
     try:
-        serving.run(
-            env.paper(),
-            name,
-            reporter,
-            ready,
-            out=out,
-            host=host,
-            port=port,
-            watch=watch,
-            max_credits=backend.max_credits,
-            jobs=backend.jobs,
-        )
+        with stops_on_ctrl_c():
+            serving.run(
+                env.paper(),
+                name,
+                reporter,
+                ready,
+                out=out,
+                host=host,
+                port=port,
+                watch=watch,
+                max_credits=backend.max_credits,
+                jobs=backend.jobs,
+            )
     except KeyboardInterrupt:
         env.console.note("gallery server stopped")
     finally:

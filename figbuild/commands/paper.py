@@ -24,28 +24,72 @@ def init(env: Env, *, with_git: bool = False) -> int:
     return ExitCode.OK
 
 
-def validate(env: Env, *, schema_path: bool) -> int:
-    """Check the manifest and its content sources; send nothing."""
+def validate(env: Env, *, schema_path: bool, fmt: str | None = None) -> int:
+    """Check the manifest and its content sources; send nothing.
+
+    ``fmt``: ``text`` (problems raise, as every command's do), ``json`` (every problem
+    and warning as an object), ``github`` (annotations on their files and lines); by
+    default ``github`` in a GitHub Actions job, else ``text``.
+    """
+    from figbuild import github
     from figbuild.manifest import SCHEMA_PATH
 
     if schema_path:
         env.console.print(str(SCHEMA_PATH))
         return ExitCode.OK
-    from figbuild.resolve import warnings
+    from figbuild.errors import ManifestError, Problem
+    from figbuild.resolve import warning_problems
 
-    paper = env.paper()
-    resolved = paper.resolve()
-    for warning in warnings(resolved):
-        env.console.error(f"warning: {warning}")
-    env.console.note(f"{paper.manifest.path}: {len(resolved)} figures, all valid")
+    fmt = github.choose_format(fmt)
+    problems: tuple[Problem, ...] = ()
+    warnings: list[Problem] = []
+    count = 0
+    try:
+        paper = env.paper()
+        resolved = paper.resolve()
+        warnings = warning_problems(resolved, paper.manifest.path.name)
+        count = len(resolved)
+    except ManifestError as exc:
+        if fmt == "text":
+            raise
+        problems = exc.problems
+    manifest = env.manifest_path()
+    if fmt == "json":
+        from figbuild.output import validate_json
+
+        env.console.print(validate_json(str(manifest), count, problems, warnings))
+    else:
+        for warning in warnings:
+            env.console.error(f"warning: figure '{warning.figure}': {warning.message}")
+        if fmt == "github":
+            annotations = [
+                *github.problem_annotations(problems, manifest.parent),
+                *github.problem_annotations(warnings, manifest.parent, level="warning"),
+            ]
+            for annotation in annotations:
+                env.console.print(str(annotation))
+            github.set_outputs({"valid": "false" if problems else "true", "problems": str(len(problems))})
+    if problems:
+        if fmt != "json":
+            env.console.error(f"figbuild: error: {ManifestError(problems)}")
+        return ExitCode.USAGE
+    env.console.note(f"{manifest}: {count} figures, all valid")
     return ExitCode.OK
 
 
-def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int:
-    """Show each figure's state and, for stale ones, why."""
+def status(
+    env: Env, ids: tuple[str, ...], *, as_json: bool = False, check: bool, fmt: str | None = None
+) -> int:
+    """Show each figure's state and, for stale ones, why.
+
+    ``fmt`` as for :func:`validate`; ``github`` is the text table plus an annotation on
+    every figure ``--check`` refuses, the table in the step summary, and step outputs.
+    """
+    from figbuild import github
     from figbuild.history import foresee, left_behind
     from figbuild.output import StatusRow, ignored_lines, status_json, status_table
 
+    fmt = "json" if as_json else github.choose_format(fmt)
     paper = env.paper()
     lock = paper.read_lock()
     surveyed, errors = paper.survey(ids, lock)
@@ -54,10 +98,19 @@ def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int
     rows: list[StatusRow] = sorted([*statuses, *errors], key=lambda row: order[row.id])
     rows += [] if ids else paper.orphans(lock)
     left = left_behind(paper, lock)
-    if as_json:
+    if fmt == "json":
         env.console.print(status_json(rows, plan, left))
     else:
         env.console.print("\n".join(status_table(rows, env.console.verbosity > 0, plan, left)))
+    if fmt == "github":
+        # --check refuses them (errors); plain status only points them out (warnings).
+        annotations = github.status_annotations(
+            rows, paper.manifest.path, level="error" if check else "warning"
+        )
+        if annotations:
+            env.console.print("\n".join(str(annotation) for annotation in annotations))
+        github.append_summary(github.status_summary(rows, plan))
+        github.set_outputs(github.status_outputs(rows, plan))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
     code = ExitCode.USAGE if errors else ExitCode.OK
@@ -68,9 +121,10 @@ def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int
         if behind and not errors:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
-    outputs = [paper.root / s.output for s in statuses]
-    outputs.extend(paper.root / path for paths in left.values() for path in paths)
-    fastpath.offer(paper.root, outputs, code)
+    if fmt != "github":
+        outputs = [paper.root / s.output for s in statuses]
+        outputs.extend(paper.root / path for paths in left.values() for path in paths)
+        fastpath.offer(paper.root, outputs, code)
     return code
 
 

@@ -26,7 +26,7 @@ class SyncOptions:
 
 def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     """Bring the named (or all) figures up to date."""
-    from figbuild import backends, engine
+    from figbuild import backends, engine, github
     from figbuild.output import ignored_lines, plan_json, plan_lines, reporter_for, sync_json, sync_summary
 
     if options.deps and (not options.best_effort or options.dry_run or options.as_json):
@@ -63,7 +63,15 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     else:
         show = env.console.error if result.failed else env.console.note
         show("\n".join(sync_summary(result)))  # one write: 2,000 lines are 2,000 syscalls otherwise
-    if result.plan.empty and not result.plan.skipped and not result.failed and result.refusal is None:
+    if github.active() and not options.dry_run:
+        # The runner reads workflow commands on stderr too: stdout stays JSON with --json.
+        annotate = env.console.error if options.as_json else env.console.print
+        for annotation in github.sync_annotations(result, paper.manifest.path):
+            annotate(str(annotation))
+        github.append_summary(github.sync_summary(result))
+        github.set_outputs(github.sync_outputs(result))
+    nothing = result.plan.empty and not result.plan.skipped and not result.failed and result.refusal is None
+    if nothing and not github.active():
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(paper.root, (paper.root / s.output for s in result.statuses), ExitCode.OK)
     return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
@@ -72,7 +80,7 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
 def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     from functools import partial
 
-    from figbuild import backends, besteffort
+    from figbuild import backends, besteffort, github
     from figbuild.output import best_effort_json, reporter_for
 
     reporter = reporter_for(env.console)
@@ -104,7 +112,20 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
             f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
             f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
         )
-    if result.root is not None and not (result.generated or result.placeholders or result.warnings):
+    if github.active():
+        annotate = env.console.error if options.as_json else env.console.print
+        for warning in result.warnings:
+            annotate(str(github.Annotation("warning", warning, title="figbuild: skipped")))
+        github.append_summary(github.best_effort_summary(result))
+        github.set_outputs(
+            {
+                "credits-spent": str(result.credits_spent),
+                "generated": " ".join(result.generated),
+                "placeholders": " ".join(result.placeholders),
+            }
+        )
+    nothing = not (result.generated or result.placeholders or result.warnings)
+    if result.root is not None and nothing and not github.active():
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(result.root, result.outputs, ExitCode.OK)
     if options.deps:

@@ -12,6 +12,7 @@ def watch(env: Env, backend: BackendOptions, *, settle: float | None, poll: bool
 
     from figbuild import backends
     from figbuild.output import reporter_for
+    from figbuild.sigint import stops_on_ctrl_c
     from figbuild.watch import Watcher, WatchOptions
 
     root = env.paper_root()
@@ -34,7 +35,10 @@ def watch(env: Env, backend: BackendOptions, *, settle: float | None, poll: bool
     if draft:
         env.console.note("draft: placeholders for stale figures; `figbuild sync` makes the real ones")
     try:
-        with backends.open_backend(name, reporter=reporter, trace=env.console.debug) as session:
+        with (
+            stops_on_ctrl_c(),
+            backends.open_backend(name, reporter=reporter, trace=env.console.debug) as session,
+        ):
             Watcher(root, session, reporter, options).run()
     except (KeyboardInterrupt, FigbuildError) as exc:
         if isinstance(exc, FigbuildError) and exc.exit_code != ExitCode.INTERRUPTED:
