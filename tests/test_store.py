@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -768,3 +769,24 @@ def test_any_sequence_of_puts_gcs_and_damage_keeps_the_invariants(ops: list[tupl
 def _no_store_outside_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
     """A FIGBUILD_STORE from the developer's shell must not leak into these tests."""
     monkeypatch.delenv(STORE_ENV, raising=False)
+
+
+def test_an_index_file_removed_while_it_is_read_is_a_vanished_file_not_a_foreign_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction may remove a segment between a reader's open and its fstat: the
+    reader must take it for a replaced file (and read the index again), not warn that
+    the store holds a file that is not its own."""
+    from figbuild.store import disk
+
+    segment = tmp_path / "seg-1.jsonl"
+    segment.write_bytes(b"{}\n")
+    real_fstat = os.fstat
+
+    def fstat_after_removal(fd: int) -> os.stat_result:
+        segment.unlink(missing_ok=True)  # the compaction's unlink lands here
+        return real_fstat(fd)
+
+    monkeypatch.setattr(disk.os, "fstat", fstat_after_removal)
+    with pytest.raises(FileNotFoundError):
+        disk._read_own(segment)

@@ -11,6 +11,7 @@ delete unreferenced objects without racing a ``put`` that is about to use one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -589,6 +590,8 @@ def _read_own(path: Path) -> tuple[bytes, int]:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         st = os.fstat(fd)
+        if st.st_nlink == 0:  # removed since it was opened: a compaction replaced it
+            raise FileNotFoundError(errno.ENOENT, "removed while being read", str(path))
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             raise OSError(f"{path.name} is not a regular file of the store's own")
         with os.fdopen(fd, "rb", closefd=False) as handle:
