@@ -43,6 +43,8 @@ CONTENT_FIX = "fix its content or the selector in figures.yaml (`figbuild valida
 UNRESOLVED = "unresolved"
 #: How many figure ids the summary line names.
 SHOWN = 4
+#: Distinct reasons named in the summary line.
+REASONS_SHOWN = 3
 
 
 @dataclass
@@ -65,24 +67,39 @@ class BestEffortResult:
     def summary(self) -> str | None:
         """The one warning line a build hook prints for this sync (None: nothing skipped).
 
-        One warning is shown as it is; several are summed up: how many figures, which
-        (the first few), and why (the first reason, and how many others there are).
+        One warning is shown as it is; several are summed up: how many figures, and each
+        distinct reason with the figures it stopped (the first few), the reasons that
+        stopped fewest figures first: a content error of one figure is not lost behind
+        the missing key that stopped them all.
         """
         if len(self.warnings) <= 1:
             return self.warnings[0] if self.warnings else None
         figures = list(dict.fromkeys(figure for figure, _ in self.skipped if figure is not None))
-        reasons = list(dict.fromkeys(why for _, why in self.skipped))
-        why = reasons[0] + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+        groups: dict[str, list[str]] = {}
+        for figure, why in self.skipped:
+            names = groups.setdefault(why, [])
+            if figure is not None and figure not in names:
+                names.append(figure)
+        ordered = sorted(groups.items(), key=lambda item: len(item[1]))
+        parts = [f"{_some(names)} ({why})" if names else why for why, names in ordered[:REASONS_SHOWN]]
+        if len(ordered) > REASONS_SHOWN:
+            parts.append(f"{len(ordered) - REASONS_SHOWN} other reasons")
         if not figures:
-            return f"{why}; `-v` shows each"
-        more = len(figures) - SHOWN
-        shown = ", ".join(figures[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+            return f"{'; '.join(parts)}; `-v` shows each"
         noun = "figure" if len(figures) == 1 else "figures"
         drawn = len(set(self.placeholders) & set(figures))
         kept = "each keeps its image"
         if drawn:
             kept = f"placeholders stand in for {drawn}, the others keep theirs"
-        return f"{len(figures)} {noun} not synced ({shown}): {why}; {kept}; `-v` shows each"
+        head = f"{len(figures)} {noun} not synced"
+        if len(ordered) == 1:  # one reason for all: name the figures, then why
+            return f"{head} ({_some(figures)}): {ordered[0][0]}; {kept}; `-v` shows each"
+        return f"{head}: {'; '.join(parts)}; {kept}; `-v` shows each"
+
+
+def _some(names: list[str]) -> str:
+    more = len(names) - SHOWN
+    return ", ".join(names[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 BackendFactory = Callable[[], AbstractContextManager[Backend]]
