@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from figbuild import __version__, fastpath
-from figbuild.errors import ExitCode, FigbuildError
+from figbuild.errors import ExitCode, FigbuildError, ManifestError
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -204,7 +204,7 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
 
     paper = env.paper()
     lock = paper.read_lock()
-    statuses, errors = paper.survey(ids, lock)
+    statuses, errors, problems = paper.survey(ids, lock)
     order = {figure.id: index for index, figure in enumerate(paper.manifest.figures)}
     rows: list[StatusRow] = sorted([*statuses, *errors], key=lambda row: order[row.id])
     rows += [] if ids else paper.orphans(lock)
@@ -214,12 +214,12 @@ def status(env: Env, ids: tuple[str, ...], as_json: bool, check: bool) -> int:
         env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
-    code = ExitCode.USAGE if errors else ExitCode.OK
-    for error in errors:
-        env.console.error(f"figbuild: error: figure '{error.id}': {'; '.join(error.reasons)}")
+    if problems:  # after the rows: the other figures' states are shown all the same
+        raise ManifestError(problems)
+    code = ExitCode.OK
     if check:
         behind = [s.id for s in statuses if not s.state.passes_check]
-        if behind and not errors:
+        if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
     fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)
