@@ -65,9 +65,12 @@ class Paper:
         """Every named figure (all when none are named), rendered and read."""
         return resolve(self.manifest, self.manifest.select(ids) if ids else None, self.cache, self.terms)
 
-    def survey(self, ids: tuple[str, ...], lock: Lock) -> tuple[list[FigureStatus], list[ErrorStatus]]:
-        """The state of every named figure that resolves, and an error row for each one that
-        does not (in manifest order), so that one broken figure hides no other."""
+    def survey(
+        self, ids: tuple[str, ...], lock: Lock
+    ) -> tuple[list[FigureStatus], list[ErrorStatus], list[Problem]]:
+        """The state of every named figure that resolves, an error row for each one that
+        does not (in manifest order), so that one broken figure hides no other, and the
+        problems of those."""
         figures = self.manifest.select(ids) if ids else None
         resolved, broken = resolve_each(self.manifest, figures, self.cache, self.terms)
         statuses = self.statuses(resolved, lock)
@@ -81,7 +84,7 @@ class Paper:
             for figure in self.manifest.figures
             if figure.id in broken
         ]
-        return statuses, errors
+        return statuses, errors, [problem for error in errors for problem in broken[error.id]]
 
     def ignored_outputs(self, statuses: Iterable[FigureStatus]) -> dict[str, str]:
         """The outputs git would leave out of a commit, each with the rule that ignores it:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from figbuild import fastpath
 from figbuild.commands import Env
-from figbuild.errors import ExitCode
+from figbuild.errors import ExitCode, ManifestError
 
 
 def init(env: Env, *, with_git: bool = False) -> int:
@@ -92,7 +92,7 @@ def status(
     fmt = "json" if as_json else github.choose_format(fmt)
     paper = env.paper()
     lock = paper.read_lock()
-    surveyed, errors = paper.survey(ids, lock)
+    surveyed, errors, problems = paper.survey(ids, lock)
     statuses, plan = foresee(paper, lock, surveyed)
     order = {figure.id: index for index, figure in enumerate(paper.manifest.figures)}
     rows: list[StatusRow] = sorted([*statuses, *errors], key=lambda row: order[row.id])
@@ -113,12 +113,12 @@ def status(
         github.set_outputs(github.status_outputs(rows, plan))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
-    code = ExitCode.USAGE if errors else ExitCode.OK
-    for error in errors:
-        env.console.error(f"figbuild: error: figure '{error.id}': {'; '.join(error.reasons)}")
+    if problems:  # after the rows: the other figures' states are shown all the same
+        raise ManifestError(problems)
+    code = ExitCode.OK
     if check:
         behind = [s.id for s in statuses if not s.state.passes_check]
-        if behind and not errors:
+        if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
     if fmt != "github":

@@ -31,6 +31,7 @@ _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _MD_ATTRIBUTES = re.compile(r"\s*\{[^{}]*\}\s*$")
 _MD_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _MD_IMAGE = re.compile(r"!\[(?:[^\[\]]|\[[^\[\]]*\])*\]\([^()]*\)(?:\{[^{}]*\})?")
+_RUNS = re.compile("  +")
 _IS_CODE = itemgetter(3)  # Line.code
 #: Separates a code line from the words around it in the canonical form.
 _CODE = "\x0b"
@@ -126,7 +127,9 @@ def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False, code
     """The canonical form of ``lines``: prose as words, headings as titles, code as lines
     (``code``: whether any line is code, when the caller knows)."""
     if kind != "markdown" and not (has_code(lines) if code is None else code):
-        return _prose(" ".join([line.text for line in lines]), kind, keep_figures)
+        return _prose(
+            " ".join([text for text in [line.text.strip() for line in lines] if text]), kind, keep_figures
+        )
     words: list[str] = []
     prose: list[str] = []
 
@@ -199,8 +202,8 @@ def squash(text: str) -> str:
     for blank in "\n\t\r\f\v":
         if blank in text:
             text = text.replace(blank, " ")
-    while "  " in text:
-        text = text.replace("    ", " ").replace("  ", " ")
+    if "  " in text:
+        text = _RUNS.sub(" ", text)
     return text.strip(" ")
 
 

@@ -400,14 +400,15 @@ class Expander:
             out.files.append(relative)
         chain = (*chain, relative)
         texts, code = self._lines(relative)
+        append, search = out.lines.append, _INCLUDE.search
         for number, text in enumerate(texts, 1):
             if text is None:
                 continue
-            if number - 1 in code:
-                out.lines.append(Line(relative, number, text, True))
+            if code and number - 1 in code:
+                append(Line(relative, number, text, True))
                 continue
-            if "\\" not in text or _INCLUDE.search(text) is None:
-                out.lines.append(Line(relative, number, text))
+            if "\\" not in text or search(text) is None:
+                append(Line(relative, number, text))
                 continue
             position = 0
             for match in _INCLUDE.finditer(text):

@@ -35,9 +35,9 @@ _DEFINE = re.compile(
 )
 _CONTROL = re.compile(r"\\(?:[A-Za-z@]+|.)")
 _WORD = re.compile(r"\\([A-Za-z@]+)")
-_CONDITIONAL = re.compile(
-    r"\\(?:newif\s*\\if([A-Za-z@]+)|(if[A-Za-z@]*|else|fi|[A-Za-z@]+?(?:true|false)))(?![A-Za-z@])"
-)
+#: \newif, \if…, \else and \fi; the setters \Xtrue/\Xfalse only of the flags declared.
+_CONDITIONAL = re.compile(r"\\(?:newif\s*\\if([A-Za-z@]+)|(if[A-Za-z@]*|else|fi))(?![A-Za-z@])")
+_DECLARED = re.compile(r"\\newif\s*\\if([A-Za-z@]+)")
 _PARAMETER = re.compile(r"#(#|[1-9])")
 _XSPACE = re.compile(r"\\xspace(?![A-Za-z@])\s*")
 
@@ -78,7 +78,16 @@ def process(lines: list[Line]) -> tuple[list[Line], bool]:
 
 
 #: The definition commands, as plain text: a quick test before the regular expression.
-_COMMANDS = ("newcommand", "providecommand", "def", "DeclareRobustCommand", "DocumentCommand")
+_COMMANDS = (
+    "newcommand",
+    "providecommand",
+    "\\def",
+    "\\gdef",
+    "\\edef",
+    "\\xdef",
+    "RobustCommand",
+    "DocumentCommand",
+)
 
 
 def _joined(lines: Sequence[Line]) -> str:
@@ -134,7 +143,16 @@ def conditional_spans(text: str, flags: dict[str, bool]) -> list[tuple[int, int]
     frames: list[bool | None] = []
     dead_at: int | None = None  # the frame whose dead branch is being skipped
     dead_from = 0
-    for match in _CONDITIONAL.finditer(text):
+    pattern = _CONDITIONAL
+    names = set(_DECLARED.findall(text)) | set(flags) if "\\newif" in text or flags else set()
+    if names:
+        setters = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+        pattern = re.compile(
+            r"\\(?:newif\s*\\if([A-Za-z@]+)|(if[A-Za-z@]*|else|fi|(?:"
+            + setters
+            + r")(?:true|false)))(?![A-Za-z@])"
+        )
+    for match in pattern.finditer(text):
         declared, name = match.group(1), match.group(2)
         if declared is not None:
             if dead_at is None:
