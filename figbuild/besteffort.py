@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic, engine, images, lockfile
+from figbuild import atomic, engine, images, lockfile, provenance
 from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.backends.base import Backend
@@ -189,6 +189,7 @@ def _draw_unresolved(manifest: Manifest, figure: Figure, result: BestEffortResul
     except FigbuildError:
         return False
     data = placeholder_image(figure.id, figure.prompt, figure.resolution, figure.aspect_ratio, fmt)
+    data = provenance.stamp(data, fmt, provenance.Provenance("placeholder", generated_at=now()))
     with run_lock(manifest.root):
         lock_path = manifest.root / lockfile.LOCK_NAME
         lock = lockfile.read(lock_path)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from figbuild import atomic, lockfile
+from figbuild import atomic, images, lockfile, provenance
 from figbuild.digests import sha256_file
 from figbuild.errors import UsageError
 from figbuild.fingerprint import reasons
@@ -90,6 +90,11 @@ class History:
     def keep(self, data: Path | bytes, meta: Meta) -> Entry:
         return self.store.put(data, meta)
 
+    def stamp_for(self, entry: Entry, data: bytes) -> provenance.Provenance | None:
+        """The provenance a stored image is written back with (see :func:`provenance.for_stored`)."""
+        made = {e.sha256 for e in self.store.entries() if e.how in (How.GENERATED, How.CANDIDATE)}
+        return provenance.for_stored(_facts(entry), provenance.read(data), entry.sha256 in made)
+
     def keep_before_overwrite(self, figure_id: str, target: Path, record: Record) -> None:
         """Store the file at ``target`` (about to be replaced): the recorded image under its
         own request, anything else as a hand edit. Nothing is ever lost to an overwrite."""
@@ -139,6 +144,12 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
         resolution=generated.resolution,
         candidate=generated.candidate,
         changed=changed,
+    )
+
+
+def _facts(entry: Entry) -> provenance.Provenance:
+    return provenance.Provenance(
+        entry.how.value, entry.model, entry.task_id, entry.fingerprint, entry.when, entry.resolution, entry.candidate
     )
 
 
@@ -214,8 +225,13 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
     if data is None:
         raise UsageError(f"that image of {status.id} is no longer in the store (trimmed or damaged)")
     target = paper.root / status.output
-    History(paper.root, store=store).keep_before_overwrite(status.id, target, status.record)
+    history = History(paper.root, store=store)
+    history.keep_before_overwrite(status.id, target, status.record)
+    stamp = history.stamp_for(entry, data)
+    if stamp is not None:  # an image stored before figbuild stamped them, or a hand edit
+        data = provenance.restamp(data, images.format_for(status.output), stamp)
     atomic.write_bytes(target, data)
+    sha256 = sha256_file(target) or entry.sha256
     current = status.resolved.fingerprint
     credits = entry.credits if how is How.CANDIDATE else 0
     meta = Meta(
@@ -223,7 +239,7 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
     )
     if how is not How.CANDIDATE:
         store.put(data, replace(meta, changed=f"the version of {entry.when}"))
-    generated = pinned(status, entry.sha256, how, entry, credits)
+    generated = pinned(status, sha256, how, entry, credits)
     lockfile.write(paper.lock_path, paper.read_lock().with_generated(status.id, generated))
 
 
