@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from figbuild import atomic, images, lockfile, sent, taken
-from figbuild.provenance import Provenance
 from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
@@ -35,6 +34,7 @@ from figbuild.history import History, changed, meta_of, pinned
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget, make_plan
+from figbuild.provenance import Provenance
 from figbuild.report import Reporter
 from figbuild.safetext import printable
 from figbuild.state import FigureStatus

@@ -149,7 +149,13 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
 
 def _facts(entry: Entry) -> provenance.Provenance:
     return provenance.Provenance(
-        entry.how.value, entry.model, entry.task_id, entry.fingerprint, entry.when, entry.resolution, entry.candidate
+        entry.how.value,
+        entry.model,
+        entry.task_id,
+        entry.fingerprint,
+        entry.when,
+        entry.resolution,
+        entry.candidate,
     )
 
 

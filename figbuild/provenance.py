@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from figbuild import __version__
 
@@ -162,7 +162,9 @@ def for_stored(stored: Provenance, found: Provenance | None, unmodified: bool) -
 
     how = stored.how
     if how in PROVISIONAL:
-        return found if found is not None and found.provisional else Provenance(how, fingerprint=stored.fingerprint)
+        if found is not None and found.provisional:
+            return found
+        return Provenance(how, fingerprint=stored.fingerprint)
     if how in _MADE:
         return found if found is not None and found.source_type == TRAINED else stored
     # restored, accepted, hand-edit: what the bytes say, if anything.
@@ -195,13 +197,18 @@ def _jpeg(data: bytes, xmp: bytes) -> bytes:
     segment = b"\xff\xe1" + struct.pack(">H", len(_JPEG_KEY) + len(xmp) + 2) + _JPEG_KEY + xmp
     kept, pos = [], 2
     # The leading APPn/COM segments: an old XMP segment is dropped, ours goes after the rest.
-    while pos + 4 <= len(data) and data[pos] == 0xFF and (0xE0 <= data[pos + 1] <= 0xEF or data[pos + 1] == 0xFE):
+    while pos + 4 <= len(data) and data[pos] == 0xFF and _leading(data[pos + 1]):
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         end = pos + 2 + length
         if not (data[pos + 1] == 0xE1 and data[pos + 4 : pos + 4 + len(_JPEG_KEY)] == _JPEG_KEY):
             kept.append(data[pos:end])
         pos = end
     return b"".join([b"\xff\xd8", *kept, segment, data[pos:]])
+
+
+def _leading(marker: int) -> bool:
+    """An APPn or COM marker: the segments before the image data proper."""
+    return 0xE0 <= marker <= 0xEF or marker == 0xFE
 
 
 def _pdf(data: bytes, xmp: bytes) -> bytes:
@@ -221,6 +228,8 @@ def _pdf(data: bytes, xmp: bytes) -> bytes:
 # -- reading ---------------------------------------------------------------------
 
 _PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.DOTALL)
+_ATTRIBUTE = re.compile(r'(?:figbuild|Iptc4xmpExt):(\w+)="([^"]*)"')
+_ELEMENT = re.compile(r"<(?:figbuild|Iptc4xmpExt):(\w+)>([^<]*)</")
 
 
 def read(data: bytes) -> Provenance | None:
@@ -231,25 +240,12 @@ def read(data: bytes) -> Provenance | None:
             found = match.group(0)  # a PDF updated in place: the last one counts
     if found is None:
         return None
-    import xml.etree.ElementTree as ET
-
-    try:
-        root = ET.fromstring(found)
-    except ET.ParseError:
-        return None
-    values: dict[str, str] = {}
-    source_type = None
-    for element in root.iter():
-        for name, value in element.attrib.items():
-            if name.startswith("{" + NAMESPACE + "}"):
-                values[name[len(NAMESPACE) + 2 :]] = value
-            elif name == "{" + IPTC_EXT + "}DigitalSourceType":
-                source_type = value
-        tag = element.tag
-        if isinstance(tag, str) and tag.startswith("{" + NAMESPACE + "}") and element.text:
-            values[tag[len(NAMESPACE) + 2 :]] = element.text.strip()
-        elif tag == "{" + IPTC_EXT + "}DigitalSourceType" and element.text:
-            source_type = element.text.strip()
+    # Read with patterns, not an XML parser: the bytes come from elsewhere (an editor, the
+    # API), and only figbuild's own properties matter, as attributes or as elements.
+    text = found.decode("utf-8", "replace")
+    values = {name: unescape(value) for name, value in _ATTRIBUTE.findall(text)}
+    values.update((name, unescape(value.strip())) for name, value in _ELEMENT.findall(text))
+    source_type = values.pop("DigitalSourceType", None)
     how = values.get("provisional") or values.get("how")
     if how is None:
         how = "composite" if source_type == COMPOSITE else "generated"
