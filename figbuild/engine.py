@@ -701,11 +701,11 @@ class _Runner:
         handle.flush()
         converted = images.verify(staged) != fmt
         if converted:
-            converted = io.BytesIO()
-            images.convert(staged, converted, fmt)
+            buffer = io.BytesIO()
+            images.convert(staged, buffer, fmt)
             handle.seek(0)
             handle.truncate()
-            handle.write(converted.getvalue())
+            handle.write(buffer.getvalue())
             handle.flush()
             images.verify(staged)
         if stamp is not None:
