@@ -50,6 +50,8 @@ class BestEffortResult:
     #: The paper root and the outputs of the figures synced (for the no-op fast path).
     root: Path | None = None
     outputs: list[Path] = field(default_factory=list)
+    #: The disclosure file, when this run wrote it.
+    disclosure: str | None = None
 
 
 BackendFactory = Callable[[], AbstractContextManager[Backend]]
@@ -106,11 +108,35 @@ def sync(
             _fill_missing(paper, reporter, result)
         for figure_id, figure_problems in broken.items():
             result.warnings.append(_broken(manifest, figure_id, figure_problems, result))
+        _disclose(manifest, bool(broken or problems), force, result)
     except Interrupted:
         raise
     except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
         result.warnings.append(f"skipped the rest, kept their images: {_one_line(exc)}")
     return result
+
+
+def _disclose(manifest: Manifest, incomplete: bool, force: bool, result: BestEffortResult) -> None:
+    """Keep the disclosure file current whenever every figure is known; else say why not."""
+    from figbuild import disclosure
+
+    output = manifest.disclosure.output if manifest.disclosure else None
+    if output is None:
+        return
+    if incomplete:
+        result.warnings.append(f"{output}: not updated, since figures.yaml has problems; {MANIFEST_FIX}")
+        return
+    try:
+        done = disclosure.refresh(manifest, manifest.root / lockfile.LOCK_NAME, force=force)
+    except Interrupted:
+        raise
+    except FigbuildError as exc:
+        result.warnings.append(f"{output}: not updated: {_one_line(exc)}")
+        return
+    if done is disclosure.Refreshed.WRITTEN:
+        result.disclosure = output
+    elif done is disclosure.Refreshed.KEPT:
+        result.warnings.append(f"{output}: edited by hand, so kept; `figbuild sync --force` rewrites it")
 
 
 def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result: BestEffortResult) -> str:

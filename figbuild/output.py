@@ -197,7 +197,8 @@ def summary_line(statuses: Iterable[StatusRow]) -> str:
     return f"{figures}: {parts or 'none'}; a sync would cost {cost} credits"
 
 
-def status_json(statuses: Sequence[StatusRow]) -> str:
+def status_json(statuses: Sequence[StatusRow], extra: Sequence[dict[str, Any]] = ()) -> str:
+    """The status as a JSON array; ``extra``: rows that are not figures (the disclosure file)."""
     rows: list[dict[str, Any]] = []
     for status in statuses:
         row: dict[str, Any] = {
@@ -212,6 +213,7 @@ def status_json(statuses: Sequence[StatusRow]) -> str:
         if failure is not None:
             row["last_failure"] = dataclasses.asdict(failure)
         rows.append(row)
+    rows.extend(extra)
     return json.dumps(rows, indent=2)
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from figbuild import fastpath
 from figbuild.commands import Env
 from figbuild.errors import ExitCode
+
+if TYPE_CHECKING:
+    from figbuild.disclosure.managed import DisclosureStatus
+    from figbuild.lockfile import Lock
+    from figbuild.manifest import Manifest
+    from figbuild.state import FigureStatus
 
 
 def init(env: Env) -> int:
@@ -41,20 +49,36 @@ def status(env: Env, ids: tuple[str, ...], *, as_json: bool, check: bool) -> int
     lock = paper.read_lock()
     statuses = paper.statuses(paper.resolve(ids), lock)
     rows: list[StatusRow] = [*statuses, *([] if ids else paper.orphans(lock))]
+    statement = None if ids else _disclosure_row(paper.manifest, lock, statuses)
     if as_json:
-        env.console.print(status_json(rows))
+        env.console.print(status_json(rows, [statement.as_json()] if statement else []))
     else:
-        env.console.print("\n".join(status_table(rows, verbose=env.console.verbosity > 0)))
+        lines = status_table(rows, verbose=env.console.verbosity > 0)
+        if statement is not None:  # above the totals, which count figures
+            lines.insert(-1, statement.line(max((len(row.id) for row in rows), default=0)))
+        env.console.print("\n".join(lines))
     for line in ignored_lines(paper.ignored_outputs(statuses)):
         env.console.note(line)
     code = ExitCode.OK
     if check:
         behind = [s.id for s in statuses if not s.state.passes_check]
+        if statement is not None and statement.reasons:
+            behind.append(f"{statement.output} ({statement.state.value})")
         if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
     fastpath.offer(paper.root, (paper.root / s.output for s in statuses), code)
     return code
+
+
+def _disclosure_row(manifest: Manifest, lock: Lock, statuses: list[FigureStatus]) -> DisclosureStatus | None:
+    """The disclosure file's row, when the manifest names one (read from the lock and the
+    file alone: status stays as fast as it was)."""
+    if manifest.disclosure is None or manifest.disclosure.output is None:
+        return None
+    from figbuild.disclosure.managed import status as disclosure_status
+
+    return disclosure_status(manifest, lock, {s.id: s.output_sha256 for s in statuses})
 
 
 def show(env: Env, figure_id: str, *, as_json: bool) -> int:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from figbuild import fastpath
 from figbuild.commands import BackendOptions, Env
 from figbuild.errors import ExitCode
+
+if TYPE_CHECKING:
+    from figbuild.paper import Paper
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
             )
     finally:
         reporter.close()
+    wrote = False if options.dry_run else _refresh_disclosure(env, paper, force=options.force)
     for line in ignored_lines(paper.ignored_outputs(result.statuses)):
         env.console.note(line)
     if options.as_json:
@@ -55,10 +60,26 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     else:
         show = env.console.error if result.failed else env.console.note
         show("\n".join(sync_summary(result)))  # one write: 2,000 lines are 2,000 syscalls otherwise
-    if result.plan.empty and not result.plan.skipped and not result.failed and result.refusal is None:
+    if result.plan.empty and not (result.plan.skipped or result.failed or result.refusal or wrote):
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(paper.root, (paper.root / s.output for s in result.statuses), ExitCode.OK)
     return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
+
+
+def _refresh_disclosure(env: Env, paper: Paper, *, force: bool) -> bool:
+    """Keep the paper's disclosure file current; whether it was written."""
+    from figbuild import disclosure
+
+    done = disclosure.refresh(paper.manifest, paper.lock_path, force=force)
+    output = paper.manifest.disclosure.output if paper.manifest.disclosure else None
+    if done is disclosure.Refreshed.WRITTEN:
+        env.console.note(f"wrote {output} (the AI-usage statement)")
+    elif done is disclosure.Refreshed.KEPT:
+        env.console.error(
+            f"warning: {output} was edited by hand, so it was kept; `figbuild sync --force` rewrites it "
+            "(for your own wording: disclosure.template in figures.yaml)"
+        )
+    return done is disclosure.Refreshed.WRITTEN
 
 
 def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
@@ -92,7 +113,10 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
             f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
             f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
         )
-    if result.root is not None and not (result.generated or result.placeholders or result.warnings):
+    if result.disclosure is not None:
+        env.console.note(f"wrote {result.disclosure} (the AI-usage statement)")
+    busy = result.generated or result.placeholders or result.warnings or result.disclosure
+    if result.root is not None and not busy:
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(result.root, result.outputs, ExitCode.OK)
     return ExitCode.OK
