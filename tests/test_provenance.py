@@ -91,7 +91,9 @@ def test_a_new_stamp_replaces_the_old_one_rather_than_adding_a_second() -> None:
     edited = provenance.stamp(data, "JPEG", provenance.edited(FACTS))
     assert edited.count(b"<x:xmpmeta") == 1
     found = provenance.read(edited)
-    assert found is not None and found.source_type == provenance.COMPOSITE and found.model == FACTS.model
+    assert found is not None
+    assert found.source_type == provenance.COMPOSITE
+    assert found.model == FACTS.model
 
 
 @given(st.text(max_size=40), st.text(max_size=40))
@@ -150,7 +152,8 @@ def test_a_restored_image_is_the_stored_bytes_so_history_and_the_lock_agree(
     history.restore(Paper.open(root), "a", 1)
     assert (root / "figures/a.png").read_bytes() == first
     record = read(root / "figures.lock").record("a").generated
-    assert record is not None and record.how == "restored"
+    assert record is not None
+    assert record.how == "restored"
     assert record.sha256 == sha256_file(root / "figures/a.png")
     shas = {entry.sha256 for entry in Store.at(root).history("a")}
     assert record.sha256 in shas, "no second object for the same image"
@@ -178,4 +181,5 @@ def test_an_accepted_hand_edit_of_a_generated_image_is_written_back_as_a_composi
     assert rows[0]["DigitalSourceType"] == provenance.COMPOSITE
     assert rows[0]["TaskId"] == generated.task_id
     record = read(root / "figures.lock").record("a").generated
-    assert record is not None and record.sha256 == sha256_file(target)
+    assert record is not None
+    assert record.sha256 == sha256_file(target)
