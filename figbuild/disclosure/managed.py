@@ -129,8 +129,8 @@ _REASONS = {
     FileState.MISSING: "not written yet; `figbuild sync` writes it",
     FileState.STALE: "disclosure stale: a figure's image changed since it was written; "
     "`figbuild sync` rewrites it",
-    FileState.MODIFIED: "edited by hand since figbuild wrote it; `figbuild sync --force` rewrites it "
-    "(for your own wording: disclosure.template)",
+    FileState.MODIFIED: "edited by hand since figbuild wrote it; `figbuild sync --force` rewrites it; "
+    "for your own wording, set disclosure.template",
 }
 _STATES = {
     FileState.FRESH: State.FRESH,
