@@ -112,11 +112,16 @@ def _intro(statement: Statement, code: Callable[[str], str], esc: Callable[[obje
     )
     return (
         f"{_count(n)} in this paper {verb} generated with generative AI: the image model "
-        f"{models} of the {esc(statement.service)} ({esc(statement.service_url)}), from prompts "
+        f"{models} of the {esc(statement.service)} ({esc(_domain(statement.service_url))}), from prompts "
         f"written by the authors{excerpts}. "
         f"The requests were made and recorded with figbuild {esc(statement.version)}, "
         "which also wrote this statement from its records."
     )
+
+
+def _domain(url: str) -> str:
+    """A URL as the statement names it: its host (no link, so any page may show it)."""
+    return url.split("://", 1)[-1].rstrip("/")
 
 
 def _line(item: Item, code: Callable[[str], str], esc: Callable[[object], str]) -> str:

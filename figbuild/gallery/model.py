@@ -70,6 +70,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """How the image on disk came to be, as the AI-usage statement tells it."""
+
+    #: "generated" (the API made it, or it is a hand edit of such an image), or what
+    #: stands in: "placeholder", "emulator", "missing", "other" (not made by the API).
+    kind: str
+    text: str  # e.g. "candidate 2 of 3 generated for it"
+    model: str | None = None
+    task_id: str | None = None
+    when: str | None = None
+    #: IPTC's digital source type (its last word: trainedAlgorithmicMedia, …), if any.
+    source_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Card:
     id: str
     state: str
@@ -90,6 +105,7 @@ class Card:
     versions: tuple[Version, ...]  # newest first
     pending: tuple[Task, ...]
     frozen: bool = False
+    provenance: Provenance | None = None
 
     @property
     def excerpt(self) -> str:
@@ -136,6 +152,10 @@ class Gallery:
     notes: tuple[str, ...] = ()
     #: Figures the lock records that the manifest no longer has, with their outputs.
     orphans: Mapping[str, str] = field(default_factory=dict)
+    #: The AI-usage statement (`figbuild disclose`, as Markdown), and its file's state.
+    disclosure: str | None = None
+    disclosure_file: str | None = None
+    disclosure_state: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -243,6 +263,7 @@ def card(
     history: History,
     spent: int,
     texts: Mapping[str, str | None] | None = None,
+    provenance: Provenance | None = None,
 ) -> Card:
     """One figure's card. ``texts`` maps content part labels to the text sent."""
     figure, request = status.resolved.figure, status.resolved.request
@@ -271,4 +292,5 @@ def card(
         versions=tuple(history.versions(status, current_sha256)),
         pending=tuple(task_of(p, status) for p in status.record.pending),
         frozen=figure.frozen,
+        provenance=provenance,
     )
