@@ -308,3 +308,20 @@ def test_the_fast_path_sees_a_hand_edit_of_the_file(make_paper: PaperFactory, ru
     statement = root / "ai-disclosure.tex"
     statement.write_text(statement.read_text() + "% a note\n")
     assert "disclosure  modified" in status()
+
+
+def test_status_with_a_disclosure_file_still_loads_no_heavy_module(make_paper: PaperFactory) -> None:
+    root = make_paper(simple_manifest(a={"prompt": "A", "mode": "standard"}))
+    (root / "venue.j2").write_text("{{ default }}")
+    with_output(root, template="venue.j2")
+    probe = (
+        "import atexit, sys\n"
+        "heavy = ('requests', 'PIL', 'watchdog', 'jinja2', 'jsonschema', 'yaml', 'pikepdf')\n"
+        "atexit.register(lambda: print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr))\n"
+        "from figbuild.cli import main\n"
+        f"main(['-C', {str(root)!r}, 'status'])\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)  # caches the manifest
+    warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert "disclosure  missing" in warm.stdout
+    assert warm.stderr.strip() == "[]"
