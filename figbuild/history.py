@@ -92,8 +92,13 @@ class History:
 
     def stamp_for(self, entry: Entry, data: bytes) -> provenance.Provenance | None:
         """The provenance a stored image is written back with (see :func:`provenance.for_stored`)."""
-        made = {e.sha256 for e in self.store.entries() if e.how in (How.GENERATED, How.CANDIDATE)}
-        return provenance.for_stored(_facts(entry), provenance.read(data), entry.sha256 in made)
+        found = provenance.read(data)
+        if entry.how in (How.GENERATED, How.CANDIDATE) or found is None or found.provisional:
+            unmodified = True  # not asked
+        else:
+            made = (e for e in self.store.entries() if e.how in (How.GENERATED, How.CANDIDATE))
+            unmodified = any(e.sha256 == entry.sha256 for e in made)
+        return provenance.for_stored(_facts(entry), found, unmodified)
 
     def keep_before_overwrite(self, figure_id: str, target: Path, record: Record) -> None:
         """Store the file at ``target`` (about to be replaced): the recorded image under its

@@ -505,6 +505,20 @@ def _disclosure_problems(manifest: Manifest, doc: Any, guard: RootGuard) -> Iter
     outputs = {figure.output for figure in manifest.figures}
     if disclosure.output in outputs:
         yield Problem(name, f"{disclosure.output} is also a figure's output", line=disclosure.line)
+    if disclosure.output is not None:
+        from fnmatch import fnmatchcase
+
+        for figure in manifest.figures:
+            for source in figure.content:
+                if fnmatchcase(disclosure.output, source.pattern):
+                    yield Problem(
+                        name,
+                        f"{disclosure.output} would be read as content by figure '{figure.id}' "
+                        f"({source.pattern}): the statement would change the figures it describes",
+                        line=disclosure.line,
+                        key="disclosure.output",
+                        hint="put the disclosure file elsewhere, or narrow the content pattern",
+                    )
 
 
 def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:

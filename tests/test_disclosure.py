@@ -325,3 +325,15 @@ def test_status_with_a_disclosure_file_still_loads_no_heavy_module(make_paper: P
     warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "disclosure  missing" in warm.stdout
     assert warm.stderr.strip() == "[]"
+
+
+def test_a_disclosure_file_a_figure_would_read_as_content_is_refused(
+    make_paper: PaperFactory, run_cli: Any
+) -> None:
+    root = make_paper(
+        simple_manifest(a={"prompt": "A", "content": "*.tex"}), {"main.tex": "\\section{A}\nText.\n"}
+    )
+    with_output(root, "ai-disclosure.tex")
+    result = run_cli("validate", root=root)
+    assert result.exit_code == 2
+    assert "would be read as content by figure 'a'" in result.stderr
