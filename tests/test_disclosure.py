@@ -143,8 +143,8 @@ def test_the_latex_statement_compiles(make_paper: PaperFactory, emulator: Emulat
     root = mixed_paper(make_paper, emulator)
     assert run_cli("disclose", "-o", str(root / "ai.tex"), root=root).exit_code == 0
     (root / "doc.tex").write_text(
-        # T1: an underscore is a glyph pdftotext reads back (OT1 draws it as a rule).
-        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n\\input{ai}\n\\end{document}\n",
+        # T1 (with lmodern's fonts): an underscore is a glyph pdftotext reads back (OT1 draws a rule).
+        "\\documentclass{article}\n\\usepackage{lmodern}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n\\input{ai}\n\\end{document}\n",
         encoding="utf-8",
     )
     done = subprocess.run(
