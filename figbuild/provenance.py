@@ -88,6 +88,8 @@ def packet(provenance: Provenance) -> bytes:
         "resolution": provenance.resolution,
         "candidate": None if provenance.candidate is None else str(provenance.candidate),
     }
+    if provenance.provisional:  # no model made it: name none, so no tool reads one
+        facts = {k: facts[k] for k in ("how", "fingerprint", "generatedAt")}
     attributes.update({f"figbuild:{k}": v for k, v in facts.items() if v is not None})
     if provenance.model and not provenance.provisional:
         attributes["Iptc4xmpExt:AISystemUsed"] = provenance.model

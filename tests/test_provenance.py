@@ -140,6 +140,7 @@ def test_placeholders_and_emulator_images_carry_a_provisional_mark_and_no_ai_sou
     assert rows["pdf"]["Provisional"] == "placeholder"
     assert rows["jpg"]["Provisional"] == "emulator"
     assert all("DigitalSourceType" not in row for row in rows.values())
+    assert all("Model" not in row and "AISystemUsed" not in row for row in rows.values())
 
 
 def test_a_restored_image_is_the_stored_bytes_so_history_and_the_lock_agree(
