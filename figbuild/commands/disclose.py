@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from figbuild.commands import Env
 from figbuild.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from figbuild.manifest import Manifest
 
 
 def disclose(env: Env, *, fmt: str | None, output: Path | None) -> int:
@@ -38,8 +42,9 @@ def disclose(env: Env, *, fmt: str | None, output: Path | None) -> int:
     return ExitCode.OK
 
 
-def _configured(root: Path, manifest: object) -> Path | None:
-    disclosure = getattr(manifest, "disclosure", None)
+def _configured(root: Path, manifest: Manifest) -> Path | None:
+    """The paper's disclosure file, if the manifest names one."""
+    disclosure = manifest.disclosure
     return root / disclosure.output if disclosure is not None and disclosure.output else None
 
 
