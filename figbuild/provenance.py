@@ -231,6 +231,7 @@ def _pdf(data: bytes, xmp: bytes) -> bytes:
 
 _PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.DOTALL)
 _ATTRIBUTE = re.compile(r'(?:figbuild|Iptc4xmpExt):(\w+)="([^"]*)"')
+_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 _ELEMENT = re.compile(r"<(?:figbuild|Iptc4xmpExt):(\w+)>([^<]*)</")
 
 
@@ -245,8 +246,8 @@ def read(data: bytes) -> Provenance | None:
     # Read with patterns, not an XML parser: the bytes come from elsewhere (an editor, the
     # API), and only figbuild's own properties matter, as attributes or as elements.
     text = found.decode("utf-8", "replace")
-    values = {name: unescape(value) for name, value in _ATTRIBUTE.findall(text)}
-    values.update((name, unescape(value.strip())) for name, value in _ELEMENT.findall(text))
+    values = {name: unescape(value, _ENTITIES) for name, value in _ATTRIBUTE.findall(text)}
+    values.update((name, unescape(value.strip(), _ENTITIES)) for name, value in _ELEMENT.findall(text))
     source_type = values.pop("DigitalSourceType", None)
     how = values.get("provisional") or values.get("how")
     if how is None:
