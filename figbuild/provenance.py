@@ -265,13 +265,50 @@ def read(data: bytes) -> Provenance | None:
 
 
 def read_file(path: Path) -> Provenance | None:
-    """The provenance the image at ``path`` carries; None when it has none or is unreadable."""
+    """The provenance the image at ``path`` carries; None when it has none or is unreadable.
+
+    A PNG's chunks and a JPEG's header segments are walked, reading only the XMP packet
+    (a gallery or a statement of thousands of figures reads kilobytes, not the images).
+    """
     try:
         with path.open("rb") as handle:
-            data = handle.read() if path.suffix.lower() == ".pdf" else handle.read(_HEAD)
-    except OSError:
+            head = handle.read(8)
+            if head.startswith(b"\x89PNG"):
+                return read(_png_packet(handle))
+            if head.startswith(b"\xff\xd8"):
+                handle.seek(2)
+                return read(_jpeg_packet(handle))
+            return read(head + handle.read())
+    except (OSError, struct.error):
         return None
-    return read(data)
+
+
+def _png_packet(handle: BinaryIO) -> bytes:
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return b""
+        (length,) = struct.unpack(">I", header[:4])
+        if header[4:] == b"iTXt" and length < _HEAD:
+            body = handle.read(length)
+            if body.startswith(_PNG_KEY + b"\x00"):
+                return body
+            handle.seek(4, 1)
+        elif header[4:] == b"IEND":
+            return b""
+        else:
+            handle.seek(length + 4, 1)
+
+
+def _jpeg_packet(handle: BinaryIO) -> bytes:
+    while True:
+        marker = handle.read(4)
+        if len(marker) < 4 or marker[0] != 0xFF or not _leading(marker[1]):
+            return b""
+        (length,) = struct.unpack(">H", marker[2:])
+        body = handle.read(length - 2)
+        if marker[1] == 0xE1 and body.startswith(_JPEG_KEY):
+            return body
 
 
 def edited(found: Provenance) -> Provenance:

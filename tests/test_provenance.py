@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,23 @@ def test_an_accepted_hand_edit_of_a_generated_image_is_written_back_as_a_composi
     record = read(root / "figures.lock").record("a").generated
     assert record is not None
     assert record.sha256 == sha256_file(target)
+
+
+def test_a_file_is_read_without_reading_its_image_data(tmp_path: Path) -> None:
+    """Chunks and segments are walked: an XMP chunk after the pixels (as some editors write
+    it) is found, and a JPEG's packet is read from its header segments."""
+    stamped = provenance.stamp(encode(Image.effect_noise((300, 200), 60).convert("RGB"), "PNG"), "PNG", FACTS)
+    packet_at = stamped.index(b"iTXt") - 4
+    (length,) = struct.unpack(">I", stamped[packet_at : packet_at + 4])
+    chunk = stamped[packet_at : packet_at + 12 + length]
+    rest = stamped[:packet_at] + stamped[packet_at + 12 + length :]
+    moved = rest[:-12] + chunk + rest[-12:]  # before IEND, after every IDAT
+    (tmp_path / "late.png").write_bytes(moved)
+    assert provenance.read_file(tmp_path / "late.png") == FACTS
+    (tmp_path / "a.jpg").write_bytes(
+        provenance.stamp(encode(Image.new("RGB", (9, 9)), "JPEG"), "JPEG", FACTS)
+    )
+    assert provenance.read_file(tmp_path / "a.jpg") == FACTS
+    (tmp_path / "plain.png").write_bytes(encode(Image.new("RGB", (9, 9)), "PNG"))
+    assert provenance.read_file(tmp_path / "plain.png") is None
+    assert provenance.read_file(tmp_path / "absent.png") is None
