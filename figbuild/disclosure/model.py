@@ -280,7 +280,12 @@ class _Entries:
 
     def previous_api_image(self, figure_id: str) -> Entry | None:
         """The figure's newest image the API made (the one a hand edit was most likely made from)."""
-        made = [e for e in self.all if e.figure == figure_id and e.how in (How.GENERATED, How.CANDIDATE)]
+        paper = self._store.paper if self._store is not None else None
+        made = [
+            e
+            for e in self.all
+            if e.figure == figure_id and e.paper == paper and e.how in (How.GENERATED, How.CANDIDATE)
+        ]
         return max(made, key=lambda e: e.order) if made else None
 
     def candidates(self, fingerprint: str) -> int:
