@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic, engine, images, lockfile
+from figbuild import atomic, engine, images, lockfile, provenance
 from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.backends.base import Backend
@@ -59,6 +59,8 @@ class BestEffortResult:
     #: The paper root and the outputs of the figures synced (for the no-op fast path).
     root: Path | None = None
     outputs: list[Path] = field(default_factory=list)
+    #: The disclosure file, when this run wrote it.
+    disclosure: str | None = None
 
     def warn(self, line: str, figure: str | None = None, why: str | None = None) -> None:
         self.warnings.append(line)
@@ -154,11 +156,35 @@ def sync(
             _fill_missing(paper, reporter, result)
         for figure_id, figure_problems in broken.items():
             _broken(manifest, figure_id, figure_problems, result)
+        _disclose(manifest, bool(broken or problems), force, result)
     except Interrupted:
         raise
     except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
         result.warn(f"skipped the rest, kept their images: {_one_line(exc)}")
     return result
+
+
+def _disclose(manifest: Manifest, incomplete: bool, force: bool, result: BestEffortResult) -> None:
+    """Keep the disclosure file current whenever every figure is known; else say why not."""
+    from figbuild import disclosure
+
+    output = manifest.disclosure.output if manifest.disclosure else None
+    if output is None:
+        return
+    if incomplete:
+        result.warn(f"{output}: not updated, since figures.yaml has problems; {MANIFEST_FIX}")
+        return
+    try:
+        done = disclosure.refresh(manifest, manifest.root / lockfile.LOCK_NAME, force=force)
+    except Interrupted:
+        raise
+    except FigbuildError as exc:
+        result.warn(f"{output}: not updated: {_one_line(exc)}")
+        return
+    if done is disclosure.Refreshed.WRITTEN:
+        result.disclosure = output
+    elif done is disclosure.Refreshed.KEPT:
+        result.warn(f"{output}: edited by hand, so kept; `figbuild sync --force` rewrites it")
 
 
 def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result: BestEffortResult) -> None:
@@ -239,6 +265,7 @@ def _draw_unresolved(manifest: Manifest, figure: Figure, result: BestEffortResul
     except FigbuildError:
         return False
     data = placeholder_image(figure.id, figure.prompt, figure.resolution, figure.aspect_ratio, fmt)
+    data = provenance.stamp(data, fmt, provenance.Provenance("placeholder", generated_at=now()))
     with run_lock(manifest.root):
         lock_path = manifest.root / lockfile.LOCK_NAME
         lock = lockfile.read(lock_path)

@@ -218,6 +218,25 @@ def diff(env: Env, figure_id: str) -> int:
 
 
 @cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["latex", "markdown", "json"]),
+    help="latex, markdown or json (default: from -o's extension or disclosure.output, else latex).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write it to FILE.")
+@pass_env
+def disclose(env: Env, fmt: str | None, output: Path | None) -> int:
+    """Print the AI-usage statement for the paper: each generated figure with its model,
+    mode, resolution, date and how it was made (generated, a candidate, restored, edited
+    by hand), the service and figbuild's version. Placeholders and emulator images are
+    never listed as generated: they are named in a warning."""
+    from figbuild.commands.disclose import disclose as run
+
+    return run(env, fmt=fmt, output=output)
+
+
+@cli.command()
 @pass_env
 def deps(env: Env) -> int:
     """Print the files the figures are made from, one per line (for build tools).

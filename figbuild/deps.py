@@ -28,6 +28,9 @@ def dependencies(directory: Path, *, search_parents: bool = False) -> list[str]:
         manifest = None
     if manifest is None:
         return files
+    if manifest.disclosure is not None:
+        # The statement's template is an input; its file is written by sync and included by the paper.
+        files.extend(name for name in (manifest.disclosure.template, manifest.disclosure.output) if name)
     reader = ContentReader(manifest.root)
     for figure in manifest.figures:
         for source in figure.content:

@@ -34,6 +34,7 @@ from figbuild.history import History, changed, meta_of, pinned
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget
+from figbuild.provenance import Provenance
 from figbuild.report import Reporter, announce_plan
 from figbuild.safetext import printable
 from figbuild.state import FigureStatus
@@ -396,7 +397,9 @@ class _Runner:
         try:
             with atomic.atomic_writer(target) as handle:
                 handle.write(data)
-                digest = self._finish(Path(handle.name), images.format_for(status.output), handle)
+                stamp = self.history.stamp_for(source.entry, data) if source.entry else None
+                fmt = images.format_for(status.output)
+                digest = self._finish(Path(handle.name), fmt, handle, stamp, keep=True)
                 self._keep_existing(status.id, target)
         except (images.ImageError, OSError) as exc:
             self._failed(status.id, f"could not restore it: {exc}")
@@ -444,7 +447,8 @@ class _Runner:
         try:
             on_disk = sha256_file(target)
             location = self.backend.wait(ticket)
-            digest = self._write(ticket, location, target, on_disk, same_only=True)
+            stamp = _provenance(ticket, pending, self._how(pending))
+            digest = self._write(ticket, location, target, on_disk, stamp, same_only=True)
         except (ApiError, FigureFailed, StillPending, images.ImageError, _Conflict, OSError):
             return  # a task not done yet stays pending too: the next sync looks again
         self._record(status.id, ticket, pending, digest, self._how(pending))
@@ -606,7 +610,7 @@ class _Runner:
             )
             return
         try:
-            digest = self._write(ticket, location, target, expected)
+            digest = self._write(ticket, location, target, expected, _provenance(ticket, pending, how))
         except (ApiError, StillPending, images.ImageError, _Conflict, OSError) as exc:
             why = atomic.explain(exc, target) if isinstance(exc, OSError) else str(exc)
             self._failed(figure_id, f"{why} {_STAYS_PENDING}", ticket.task_id)
@@ -673,7 +677,7 @@ class _Runner:
             with atomic.atomic_writer(staging) as handle:
                 self.backend.fetch(ticket, location, handle)
                 handle.flush()
-                self._finish(Path(handle.name), ticket.job.fmt, handle)
+                self._finish(Path(handle.name), ticket.job.fmt, handle, _provenance(ticket, pending, how))
             meta = Meta(
                 pending.fingerprint,
                 figure_id,
@@ -694,7 +698,14 @@ class _Runner:
         self.reporter.figure(figure_id, "kept", f"task {ticket.task_id} in history ({what})")
 
     def _write(
-        self, ticket: Ticket, location: str, target: Path, expected: str | None, *, same_only: bool = False
+        self,
+        ticket: Ticket,
+        location: str,
+        target: Path,
+        expected: str | None,
+        stamp: Provenance,
+        *,
+        same_only: bool = False,
     ) -> str:
         """Fetch into a temp file beside ``target``, verify, convert, and rename into place.
 
@@ -703,7 +714,7 @@ class _Runner:
         with atomic.atomic_writer(target) as handle:
             self.backend.fetch(ticket, location, handle)
             handle.flush()
-            digest = self._finish(Path(handle.name), ticket.job.fmt, handle)
+            digest = self._finish(Path(handle.name), ticket.job.fmt, handle, stamp)
             if self.backend.stop.is_set():
                 raise Interrupted("interrupted before writing the image")
             if sha256_file(target) != expected:
@@ -714,18 +725,26 @@ class _Runner:
         return digest
 
     @staticmethod
-    def _finish(staged: Path, fmt: str, handle: BinaryIO) -> str:
-        """Check the staged image, convert it to ``fmt`` if it is another format, and return
-        the sha256 of the bytes the rename will put in place."""
+    def _finish(
+        staged: Path, fmt: str, handle: BinaryIO, stamp: Provenance | None = None, *, keep: bool = False
+    ) -> str:
+        """Check the staged image, convert it to ``fmt`` if it is another format, write its
+        provenance into it (``keep``: unless it already carries the same) and return the
+        sha256 of the bytes the rename will put in place."""
         handle.flush()
-        if images.verify(staged) != fmt:
-            converted = io.BytesIO()
-            images.convert(staged, converted, fmt)
+        converted = images.verify(staged) != fmt
+        if converted:
+            buffer = io.BytesIO()
+            images.convert(staged, buffer, fmt)
             handle.seek(0)
             handle.truncate()
-            handle.write(converted.getvalue())
+            handle.write(buffer.getvalue())
             handle.flush()
             images.verify(staged)
+        if stamp is not None:
+            from figbuild.provenance import stamp_file
+
+            stamp_file(handle, staged, fmt, stamp, keep=keep and not converted)
         digest = sha256_file(staged)
         assert digest is not None
         return digest
@@ -752,3 +771,18 @@ class _Runner:
         failure = Failure(printable(redact(reason)), now(), task_id, credits)
         self.keeper.update(lambda lock: lock.with_failure(figure_id, failure))
         self.reporter.figure(figure_id, "failed", reason)
+
+
+def _provenance(ticket: Ticket, pending: Pending, how: How) -> Provenance:
+    """What an image a task made says about itself: from the request and the task, so that
+    writing the same task's image again gives the same bytes."""
+    request = ticket.job.request
+    return Provenance(
+        how.value,
+        model=request.model,
+        task_id=ticket.task_id,
+        fingerprint=pending.fingerprint,
+        generated_at=pending.submitted_at,
+        resolution=request.resolution,
+        candidate=pending.candidate,
+    )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from figbuild import atomic, images, lockfile
+from figbuild import atomic, images, lockfile, provenance
 from figbuild.digests import sha256_file
 from figbuild.errors import FigbuildError, UsageError
 from figbuild.fingerprint import reasons
@@ -175,6 +175,16 @@ class History:
     def keep(self, data: Path | bytes, meta: Meta) -> Entry:
         return self.store.put(data, meta)
 
+    def stamp_for(self, entry: Entry, data: bytes) -> provenance.Provenance | None:
+        """The provenance a stored image is written back with (see :func:`provenance.for_stored`)."""
+        found = provenance.read(data)
+        if entry.how in (How.GENERATED, How.CANDIDATE) or found is None or found.provisional:
+            unmodified = True  # not asked
+        else:
+            made = (e for e in self.store.entries() if e.how in (How.GENERATED, How.CANDIDATE))
+            unmodified = any(e.sha256 == entry.sha256 for e in made)
+        return provenance.for_stored(_facts(entry), found, unmodified)
+
     def keep_before_overwrite(self, figure_id: str, target: Path, record: Record) -> None:
         """Store the file at ``target`` (about to be replaced): the recorded image under its
         own request, anything else as a hand edit. Nothing is ever lost to an overwrite."""
@@ -231,6 +241,18 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
         resolution=generated.resolution,
         candidate=generated.candidate,
         changed=changed,
+    )
+
+
+def _facts(entry: Entry) -> provenance.Provenance:
+    return provenance.Provenance(
+        entry.how.value,
+        entry.model,
+        entry.task_id,
+        entry.fingerprint,
+        entry.when,
+        entry.resolution,
+        entry.candidate,
     )
 
 
@@ -317,7 +339,11 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
             hint=f"`figbuild log {status.id}` lists its versions; `figbuild sync {status.id}` makes one",
         ) from None
     target = paper.root / status.output
-    History(paper.root, store=store).keep_before_overwrite(status.id, target, status.record)
+    history = History(paper.root, store=store)
+    history.keep_before_overwrite(status.id, target, status.record)
+    stamp = history.stamp_for(entry, data)
+    if stamp is not None:  # an image stored before figbuild stamped them, or a hand edit
+        data = provenance.restamp(data, images.format_for(status.output), stamp)
     atomic.write_bytes(target, data)
     known = store.entries()
     sha = sha256_file(target) or entry.sha256

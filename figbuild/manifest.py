@@ -79,12 +79,22 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class Disclosure:
+    """``disclosure:``: the statement's file (kept current by sync) and its template."""
+
+    output: str | None = None
+    template: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
     output_dir: str
     vars: Mapping[str, Any]
     figures: tuple[Figure, ...]
+    disclosure: Disclosure | None = None
 
     def figure(self, figure_id: str) -> Figure:
         for figure in self.figures:
@@ -426,6 +436,18 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
         output_dir=output_dir,
         vars=data.get("vars", {}),
         figures=tuple(figures),
+        disclosure=_disclosure(data.get("disclosure"), doc),
+    )
+
+
+def _disclosure(spec: Any, doc: Any) -> Disclosure | None:
+    if not isinstance(spec, dict):
+        return None
+    output, template = spec.get("output"), spec.get("template")
+    return Disclosure(
+        output=_clean(output) if output else None,
+        template=_clean(template) if template else None,
+        line=doc.line(("disclosure",)),
     )
 
 
@@ -459,9 +481,50 @@ def _content_sources(
             )
 
 
+#: What a disclosure file may be: the formats `figbuild disclose` writes for a paper.
+DISCLOSURE_SUFFIXES = {".tex": "latex", ".md": "markdown"}
+
+
+def _disclosure_problems(manifest: Manifest, doc: Any, guard: RootGuard) -> Iterator[Problem]:
+    disclosure = manifest.disclosure
+    if disclosure is None:
+        return
+    name = manifest.path.name
+    for key in ("output", "template"):
+        value = getattr(disclosure, key)
+        if value is None:
+            continue
+        line = doc.line(("disclosure", key)) or disclosure.line
+        problem = check_relative(guard, value)
+        if problem is None and key == "output" and Path(value).suffix.lower() not in DISCLOSURE_SUFFIXES:
+            problem = f"{value!r} is not a .tex or .md file"
+        if problem is None and key == "template" and not (manifest.root / value).is_file():
+            problem = f"the template {value} does not exist"
+        if problem is not None:
+            yield Problem(name, problem, line=line, key=f"disclosure.{key}")
+    outputs = {figure.output for figure in manifest.figures}
+    if disclosure.output in outputs:
+        yield Problem(name, f"{disclosure.output} is also a figure's output", line=disclosure.line)
+    if disclosure.output is not None:
+        from fnmatch import fnmatchcase
+
+        for figure in manifest.figures:
+            for source in figure.content:
+                if fnmatchcase(disclosure.output, source.pattern):
+                    yield Problem(
+                        name,
+                        f"{disclosure.output} would be read as content by figure '{figure.id}' "
+                        f"({source.pattern}): the statement would change the figures it describes",
+                        line=disclosure.line,
+                        key="disclosure.output",
+                        hint="put the disclosure file elsewhere, or narrow the content pattern",
+                    )
+
+
 def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
     name = manifest.path.name
     guard = RootGuard(manifest.root)
+    yield from _disclosure_problems(manifest, doc, guard)
     problem = check_relative(guard, manifest.output_dir)
     if problem:
         yield Problem(name, problem, line=doc.line(("output_dir",)), key="output_dir")

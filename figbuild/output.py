@@ -311,7 +311,9 @@ def status_json(
     statuses: Sequence[StatusRow],
     plan: Plan | None = None,
     left: Mapping[str, Sequence[str]] | None = None,
+    extra: Sequence[dict[str, Any]] = (),
 ) -> str:
+    """The status as a JSON array; ``extra``: rows that are not figures (the disclosure file)."""
     costs = plan.costs() if plan is not None else {}
     sources = plan.sources() if plan is not None else {}
     rows: list[dict[str, Any]] = []
@@ -332,6 +334,7 @@ def status_json(
         if left and left.get(status.id):
             row["left_behind"] = list(left[status.id])
         rows.append(row)
+    rows.extend(extra)
     return json.dumps(rows, indent=2)
 
 

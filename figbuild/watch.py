@@ -171,6 +171,20 @@ class Watcher:
             observer.start()
         return observer
 
+    def _disclose(self, paper: Paper) -> None:
+        """Keep the disclosure file current, as `sync` does (a hand edit is kept)."""
+        from figbuild import disclosure
+
+        try:
+            done = disclosure.refresh(paper.manifest, paper.lock_path)
+        except FigbuildError as exc:
+            self.reporter.info(f"disclosure: not updated: {exc}")
+            return
+        if done is disclosure.Refreshed.WRITTEN and paper.manifest.disclosure is not None:
+            self.reporter.info(f"wrote {paper.manifest.disclosure.output} (the AI-usage statement)")
+        elif done is disclosure.Refreshed.KEPT:
+            self.reporter.info("the disclosure file was edited by hand, so it was kept")
+
     def _pass(self) -> None:
         """One sync; a manifest or API problem is reported and watching goes on."""
         try:
@@ -202,6 +216,7 @@ class Watcher:
             self.reporter.info(f"error: {exc}")
             return
         self.spent += result.credits_spent
+        self._disclose(paper)
         if self.options.draft:
             stale, drawn = len(result.plan.skipped), len(result.generated)
             self.reporter.info(

@@ -22,6 +22,7 @@ from figbuild.backends.paperbanana.backend import ApiBackend
 from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
+from figbuild.backends.placeholder import PlaceholderBackend
 from figbuild.content import ContentReader
 from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.errors import UsageError
@@ -707,3 +708,25 @@ def test_the_installed_command_prints_the_url_and_stops_cleanly_on_ctrl_c(make_p
     assert "gallery server stopped" in stderr
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "version", timeout=2)
+
+
+def test_each_card_shows_its_provenance_and_the_page_the_statement(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    root = three_figures(make_paper)
+    sync(emulator, root, ids=("overview", "results"))
+    engine.sync(Paper.open(root), PlaceholderBackend(), NullReporter(), ids=("appendix",))
+    task = read(root / "figures.lock").record("overview").generated.task_id  # type: ignore[union-attr]
+    html = site.build(Paper.open(root)).read_text(encoding="utf-8")
+    overview = html.split('id="fig-overview"', 1)[1].split("</article>", 1)[0]
+    assert "Provenance" in overview
+    assert f"task <code>{task}</code>" in overview
+    assert "trainedAlgorithmicMedia" in overview
+    appendix = html.split('id="fig-appendix"', 1)[1].split("</article>", 1)[0]
+    assert "a placeholder (no AI source type" in appendix
+    statement = html.split('class="disclosure"', 1)[1].split("</section>", 1)[0]
+    assert "AI-usage statement" in statement
+    assert "2 figures in this paper were generated with generative AI" in statement
+    assert task in statement
+    assert "Figure `overview`" in statement
+    assert "Figure `appendix`" not in statement, "a placeholder is never listed as generated"

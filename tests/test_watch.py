@@ -228,3 +228,16 @@ def test_draft_draws_placeholders_as_you_type_and_leaves_real_figures_to_sync(
         assert posts(server) == 0, "no request, no credits"
     finally:
         assert watch.stop() == 130
+
+
+def test_watch_keeps_the_disclosure_file_current(paper: Path, server: Emulator) -> None:
+    manifest = (paper / "figures.yaml").read_text()
+    (paper / "figures.yaml").write_text(manifest + "disclosure:\n  output: ai-disclosure.md\n")
+    watch = Watch(paper, server)
+    try:
+        watch.expect(r"wrote ai-disclosure.md")
+        task = read(paper / "figures.lock").record("method").generated.task_id  # type: ignore[union-attr]
+        assert task is not None
+        assert task in (paper / "ai-disclosure.md").read_text()
+    finally:
+        watch.stop()

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from figbuild import fastpath
 from figbuild.commands import Env
 from figbuild.errors import ExitCode, ManifestError
+
+if TYPE_CHECKING:
+    from figbuild.disclosure.managed import DisclosureStatus
+    from figbuild.lockfile import Lock
+    from figbuild.manifest import Manifest
+    from figbuild.state import FigureStatus
 
 
 def init(env: Env, *, with_git: bool = False) -> int:
@@ -98,10 +106,14 @@ def status(
     rows: list[StatusRow] = sorted([*statuses, *errors], key=lambda row: order[row.id])
     rows += [] if ids else paper.orphans(lock)
     left = left_behind(paper, lock)
+    statement = None if ids else _disclosure_row(paper.manifest, lock, statuses)
     if fmt == "json":
-        env.console.print(status_json(rows, plan, left))
+        env.console.print(status_json(rows, plan, left, [statement.as_json()] if statement else []))
     else:
-        env.console.print("\n".join(status_table(rows, env.console.verbosity > 0, plan, left)))
+        lines = status_table(rows, env.console.verbosity > 0, plan, left)
+        if statement is not None:  # above the totals, which count figures
+            lines.insert(-1, statement.line(max((len(row.id) for row in rows), default=0)))
+        env.console.print("\n".join(lines))
     if fmt == "github":
         # --check refuses them (errors); plain status only points them out (warnings).
         annotations = github.status_annotations(
@@ -118,6 +130,8 @@ def status(
     code = ExitCode.OK
     if check:
         behind = [s.id for s in statuses if not s.state.passes_check]
+        if statement is not None and statement.reasons:
+            behind.append(f"{statement.output} ({statement.state.value})")
         if behind:
             env.console.error(f"not fresh: {', '.join(behind)}")
             code = ExitCode.FAILED
@@ -126,6 +140,16 @@ def status(
         outputs.extend(paper.root / path for paths in left.values() for path in paths)
         fastpath.offer(paper.root, outputs, code)
     return code
+
+
+def _disclosure_row(manifest: Manifest, lock: Lock, statuses: list[FigureStatus]) -> DisclosureStatus | None:
+    """The disclosure file's row, when the manifest names one (read from the lock and the
+    file alone: status stays as fast as it was)."""
+    if manifest.disclosure is None or manifest.disclosure.output is None:
+        return None
+    from figbuild.disclosure.managed import status as disclosure_status
+
+    return disclosure_status(manifest, lock, {s.id: s.output_sha256 for s in statuses})
 
 
 def show(env: Env, figure_id: str, *, as_json: bool) -> int:

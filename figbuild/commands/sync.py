@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from figbuild import fastpath
 from figbuild.commands import BackendOptions, Env
 from figbuild.errors import ExitCode, FigbuildError, UsageError
+
+if TYPE_CHECKING:
+    from figbuild.paper import Paper
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
             )
     finally:
         reporter.close()
+    wrote = False if options.dry_run else _refresh_disclosure(env, paper, force=options.force)
     for line in ignored_lines(paper.ignored_outputs(result.statuses)):
         env.console.note(line)
     if options.as_json:
@@ -70,11 +75,27 @@ def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
             annotate(str(annotation))
         github.append_summary(github.sync_summary(result))
         github.set_outputs(github.sync_outputs(result))
-    nothing = result.plan.empty and not result.plan.skipped and not result.failed and result.refusal is None
+    nothing = result.plan.empty and not (result.plan.skipped or result.failed or result.refusal or wrote)
     if nothing and not github.active():
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(paper.root, (paper.root / s.output for s in result.statuses), ExitCode.OK)
     return ExitCode.FAILED if result.failed or result.refusal else ExitCode.OK
+
+
+def _refresh_disclosure(env: Env, paper: Paper, *, force: bool) -> bool:
+    """Keep the paper's disclosure file current; whether it was written."""
+    from figbuild import disclosure
+
+    done = disclosure.refresh(paper.manifest, paper.lock_path, force=force)
+    output = paper.manifest.disclosure.output if paper.manifest.disclosure else None
+    if done is disclosure.Refreshed.WRITTEN:
+        env.console.note(f"wrote {output} (the AI-usage statement)")
+    elif done is disclosure.Refreshed.KEPT:
+        env.console.error(
+            f"warning: {output} was edited by hand, so it was kept; `figbuild sync --force` rewrites it "
+            "(for your own wording: disclosure.template in figures.yaml)"
+        )
+    return done is disclosure.Refreshed.WRITTEN
 
 
 def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
@@ -112,6 +133,8 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
             f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
             f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
         )
+    if result.disclosure is not None:
+        env.console.note(f"wrote {result.disclosure} (the AI-usage statement)")
     if github.active():
         annotate = env.console.error if options.as_json else env.console.print
         for warning in result.warnings:
@@ -124,7 +147,7 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
                 "placeholders": " ".join(result.placeholders),
             }
         )
-    nothing = not (result.generated or result.placeholders or result.warnings)
+    nothing = not (result.generated or result.placeholders or result.warnings or result.disclosure)
     if result.root is not None and nothing and not github.active():
         # Nothing was done: the next identical sync may be answered by the fast path.
         fastpath.offer(result.root, result.outputs, ExitCode.OK)

@@ -74,6 +74,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """How the image on disk came to be, as the AI-usage statement tells it."""
+
+    #: "generated" (the API made it, or it is a hand edit of such an image), or what
+    #: stands in: "placeholder", "emulator", "missing", "other" (not made by the API).
+    kind: str
+    text: str  # e.g. "candidate 2 of 3 generated for it"
+    model: str | None = None
+    task_id: str | None = None
+    when: str | None = None
+    #: IPTC's digital source type (its last word: trainedAlgorithmicMedia, …), if any.
+    source_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Card:
     id: str
     state: str
@@ -98,6 +113,7 @@ class Card:
     sync_cost: int = 0
     #: Whether a sync of this figure would do anything (generate, restore, record, collect).
     needs_sync: bool = False
+    provenance: Provenance | None = None
 
     @property
     def excerpt(self) -> str:
@@ -146,6 +162,10 @@ class Gallery:
     notes: tuple[str, ...] = ()
     #: Figures the lock records that the manifest no longer has, with their outputs.
     orphans: Mapping[str, str] = field(default_factory=dict)
+    #: The AI-usage statement (`figbuild disclose`, as Markdown), and its file's state.
+    disclosure: str | None = None
+    disclosure_file: str | None = None
+    disclosure_state: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -261,6 +281,7 @@ def card(
     texts: Mapping[str, str | None] | None = None,
     sync_cost: int = 0,
     needs_sync: bool = False,
+    provenance: Provenance | None = None,
 ) -> Card:
     """One figure's card. ``texts`` maps content part labels to the text sent."""
     figure, request = status.resolved.figure, status.resolved.request
@@ -291,4 +312,5 @@ def card(
         frozen=figure.frozen,
         sync_cost=sync_cost,
         needs_sync=needs_sync,
+        provenance=provenance,
     )

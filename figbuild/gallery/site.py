@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from figbuild import atomic
+from figbuild import atomic, disclosure
 from figbuild.content import ContentError, ContentReader
 from figbuild.digests import StatCache, sha256_file
 from figbuild.errors import FigbuildError, UsageError
 from figbuild.gallery import thumbs
 from figbuild.gallery.history import StoreHistory
-from figbuild.gallery.model import Card, Gallery, History, Image, card
+from figbuild.gallery.model import Card, Gallery, History, Image, Provenance, card
 from figbuild.lockfile import Lock
 from figbuild.paper import Paper
 from figbuild.state import FigureStatus
@@ -152,16 +152,19 @@ def collect(
     stats = StatCache(paper.cache, "outputs")
     texts = _texts(paper, statuses)
     ledger = history.ledger(lock)
+    digests = {status.id: sha256_file(paper.root / status.output, stats) for status in statuses}
+    statement, made = _statement(paper, lock, digests, notes)
     cards = tuple(
         card(
             status,
-            sha256_file(paper.root / status.output, stats),
+            digests[status.id],
             paper.root,
             history,
             ledger.by_figure.get(status.id, 0),
             texts,
             sync_cost=costs.get(status.id, 0),
             needs_sync=plan.acts_on(status.id),
+            provenance=made.get(status.id),
         )
         for status in statuses
     )
@@ -172,9 +175,48 @@ def collect(
         except (FigbuildError, OSError) as exc:  # shown on the page, never fatal
             note = f"balance unavailable: {exc}"
     orphans = _orphans(lock, {item.id for item in cards})
+    row = disclosure.status(paper.manifest, lock, digests)
     # The paper's folder name, also when figbuild runs from inside it (`-C .`).
     title = paper.root.resolve().name or str(paper.root.resolve())
-    return Gallery(title, paper.root, now(), cards, ledger, amount, note, tuple(notes), orphans)
+    return Gallery(
+        title,
+        paper.root,
+        now(),
+        cards,
+        ledger,
+        amount,
+        note,
+        tuple(notes),
+        orphans,
+        statement,
+        row.output if row else None,
+        row.state.value if row else None,
+    )
+
+
+def _statement(
+    paper: Paper, lock: Lock, digests: dict[str, str | None], notes: list[str]
+) -> tuple[str | None, dict[str, Provenance]]:
+    """The AI-usage statement (Markdown) and each figure's provenance as it tells it."""
+    try:
+        facts = disclosure.statement(paper.manifest, lock, digests)
+        text = disclosure.render(facts, "markdown", disclosure.template_text(paper.manifest))
+    except FigbuildError as exc:  # a template that does not render: shown, never fatal
+        notes.append(f"disclosure: {exc}")
+        return None, {}
+    made: dict[str, Provenance] = {}
+    for item in facts.figures:
+        source = item.source_type.rsplit("/", 1)[-1]
+        made[item.id] = Provenance("generated", item.how_text, item.model, item.task_id, item.when, source)
+    for stand_in in facts.stand_ins:
+        words = {
+            "placeholder": "a placeholder (no AI source type; a real sync replaces it)",
+            "emulator": "an emulator image (no AI source type; a real sync replaces it)",
+            "missing": "no image yet",
+            "other": "not made by the API, as far as figbuild knows",
+        }
+        made[stand_in.id] = Provenance(stand_in.what, words.get(stand_in.what, stand_in.what))
+    return text, made
 
 
 def _orphans(lock: Lock, known: set[str]) -> dict[str, str]:
