@@ -46,7 +46,7 @@ def live(revisited: Path, emulator: Emulator) -> Iterator[str]:
     builder = Builder(revisited, revisited / ".figbuild" / "gallery", "test-token-" + "y" * 20)
     actions = PaperActions(revisited, open_backend(emulator), NullReporter())
     with GalleryServer(builder, actions) as server:
-        yield server.url
+        yield server.login_url  # the printed URL: its one-time token lets this browser in
 
 
 def test_copies_of_one_image_are_one_version_and_one_is_current(live: str, browser: Any) -> None:
@@ -85,7 +85,7 @@ def test_a_stale_figure_gets_the_sync_button_with_the_plans_cost(
     (revisited / "sections" / "appendix-a.tex").write_text("Appendix A, rewritten.\n")
     builder = Builder(revisited, revisited / ".figbuild" / "gallery", "test-token-" + "z" * 20)
     with GalleryServer(builder, PaperActions(revisited, open_backend(emulator), NullReporter())) as server:
-        browser.get(server.url)
+        browser.get(server.login_url)
         shown = cards(browser)
         assert shown["appendix"].get_attribute("data-state") == "stale"
         [button] = shown["appendix"].find_elements(By.CSS_SELECTOR, "button[data-action=sync]")
