@@ -63,9 +63,10 @@ class History:
             if entry.fingerprint in wanted and not entry.trimmed and not entry.how.provisional:
                 made.setdefault(entry.fingerprint, []).append(entry)
         found: dict[str, Source] = {}
+        recorded = _recorded(lock, wanted)  # one pass over the lock, not one per figure
         for status in outdated:
             source = self._in_store(made.get(status.fingerprint, [])) or _in_paper(
-                self.root, status.fingerprint, lock
+                self.root, recorded.get(status.fingerprint, ())
             )
             if source is not None:
                 found[status.id] = source
@@ -142,13 +143,21 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
     )
 
 
-def _in_paper(root: Path, fingerprint: str, lock: Lock) -> Source | None:
-    """A file in the paper holding an image the lock records for ``fingerprint`` (an old
-    output after ``output_dir`` moved, a renamed figure's output)."""
+def _recorded(lock: Lock, fingerprints: set[str]) -> dict[str, list[Generated]]:
+    """The lock's non-provisional images for each of ``fingerprints``, in the lock's order."""
+    found: dict[str, list[Generated]] = {}
     for record in lock.figures.values():
         generated = record.generated
-        if generated is None or generated.fingerprint != fingerprint or generated.provisional:
-            continue
+        if generated is not None and generated.fingerprint in fingerprints and not generated.provisional:
+            found.setdefault(generated.fingerprint, []).append(generated)
+    return found
+
+
+def _in_paper(root: Path, recorded: Iterable[Generated]) -> Source | None:
+    """A file in the paper holding an image the lock records for a request (an old
+    output after ``output_dir`` moved, a renamed figure's output): ``recorded`` are the
+    lock's images for that request."""
+    for generated in recorded:
         if sha256_file(root / generated.output) == generated.sha256:
             return Source(generated.sha256, path=generated.output)
     return None
