@@ -11,8 +11,9 @@
 # of them (\openin) before reading paper.tex (the command is an `internal` Perl
 # subroutine, latexmk's hook for custom processing): they are recorded in paper.fls
 # (-recorder), and `latexmk -pdf` / `latexmk -pvc` rebuild after an edit to any of
-# them alone. The list comes from `figbuild deps` at every run, so a new content
-# source is followed without restarting -pvc. docs/build-integration.md has the
+# them alone. The list comes from the sync itself (`--deps` prints what `figbuild
+# deps` prints) at every run, so a new content source is followed without
+# restarting -pvc, and figbuild starts once per pass. docs/build-integration.md has the
 # same recipe, run by the tests.
 #
 # Environment (the Makefile exports both):
@@ -41,8 +42,8 @@ sub figbuild_pdflatex {
     $source =~ s/^"(.*)"$/$1/;
     my @deps = ('figures.yaml', 'figures.lock');
     if (figbuild_found()) {
-        system("$figbuild sync --best-effort $figbuild_flags");
-        my @listed = grep { $_ ne '' } split /\n/, `$figbuild deps`;
+        # One run per pass: the sync (its warnings on stderr), then the files to record.
+        my @listed = grep { $_ ne '' } split /\n/, `$figbuild sync --best-effort --deps $figbuild_flags`;
         @deps = @listed if !$? && @listed;
     } elsif (!$figbuild_said_missing++) {
         print "figbuild: not installed, figures not synced (the committed ones are used)\n";

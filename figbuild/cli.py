@@ -275,6 +275,13 @@ def _backend_options(func: Callable[..., int]) -> Callable[..., int]:
     help="For build hooks: whatever stops a figure is a one-line warning, figures keep their "
     "image or get a placeholder, and the exit status is 0.",
 )
+@click.option(
+    "--deps",
+    "with_deps",
+    is_flag=True,
+    help="Then print what `figbuild deps` prints, on stdout (everything else goes to stderr): "
+    "one run per LaTeX pass for build hooks.",
+)
 @_backend_options
 @pass_env
 def sync(
@@ -285,13 +292,20 @@ def sync(
     as_json: bool,
     candidates: int | None,
     best_effort: bool,
+    with_deps: bool,
     backend: BackendOptions,
 ) -> int:
     """Bring the named (or all) figures up to date."""
     from figbuild.commands import sync as syncs
 
     options = syncs.SyncOptions(
-        ids=ids, dry_run=dry_run, force=force, as_json=as_json, candidates=candidates, best_effort=best_effort
+        ids=ids,
+        dry_run=dry_run,
+        force=force,
+        as_json=as_json,
+        candidates=candidates,
+        best_effort=best_effort,
+        deps=with_deps,
     )
     return syncs.sync(env, options, backend)
 

@@ -19,10 +19,29 @@ class SyncOptions:
     as_json: bool = False
     candidates: int | None = None
     best_effort: bool = False
+    #: Then print what `figbuild deps` prints (the only output on stdout).
+    deps: bool = False
 
 
 def sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
-    """Bring the named (or all) figures up to date."""
+    """Bring the named (or all) figures up to date; with ``deps``, then list the files
+    they are made from, so that a build hook starts figbuild once per pass."""
+    if not options.deps:
+        return _sync(env, options, backend)
+    if options.as_json or options.dry_run:
+        from figbuild.errors import UsageError
+
+        raise UsageError(
+            "--deps prints the dependencies on stdout; it cannot be combined with --json or --dry-run"
+        )
+    from figbuild.commands.paper import print_deps
+
+    code = _sync(env, options, backend)
+    print_deps(env)
+    return code
+
+
+def _sync(env: Env, options: SyncOptions, backend: BackendOptions) -> int:
     from figbuild import backends, engine
     from figbuild.output import ignored_lines, plan_lines, reporter_for, sync_json, sync_summary
 
@@ -92,7 +111,8 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
             f"generated {len(result.generated)}, placeholders {len(result.placeholders)}, "
             f"skipped {len(result.warnings)}; {result.credits_spent} credits spent"
         )
-    if result.root is not None and not (result.generated or result.placeholders or result.warnings):
-        # Nothing was done: the next identical sync may be answered by the fast path.
+    if result.root is not None and result.repeatable and not (result.generated or result.placeholders):
+        # Nothing was done, and every warning would be printed again by the same run
+        # (they follow from the files and the environment): the fast path may answer.
         fastpath.offer(result.root, result.outputs, ExitCode.OK)
     return ExitCode.OK
