@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic
+from figbuild import atomic, locks
 from figbuild.images import sniff_format
 from figbuild.statedir import STATE_DIR, state_dir
 from figbuild.store.index import DamagedLine, Index, decode, decode_pack, encode, pack_check, plan_gc
@@ -460,10 +460,8 @@ class Store:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        import filelock
-
         self.path.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(self.path / "lock")):
+        with locks.exclusive(self.path / "lock"):
             yield
 
     @contextlib.contextmanager
