@@ -5,6 +5,8 @@
                                         the benchmarks never rot); writes bench/results-quick.json only
     python bench/run.py --compare dvc   also `dvc status` on the 200-figure paper, when dvc
                                         is installed (nothing is installed for it)
+    python bench/run.py --render bench/results.json
+                                        rewrite docs/performance.md from a full run's results
 
 Every time is reported as a ratio to a baseline measured in the same run.
 
@@ -295,6 +297,69 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+#: Issue 25's rows as measured before it (2026-11-26 and the issue's own runs), beside
+#: which each run prints its own: ratios to a baseline of the same run, not times.
+BEFORE_25 = [
+    ("rebuild after a prose edit, example paper: shipped rc / no hooks", "1.97x (695 vs 354 ms)"),
+    (
+        "rebuild after a prose edit, 60 files / 1 MB: shipped rc / no hooks",
+        "not measured (0.35-0.8 s a pass)",
+    ),
+    ("no-op status / sync vs `python -c pass`, 200 figures", "1.93x / 1.88x"),
+    ("no-op status / sync vs `python -c pass`, 2,000 figures", "2.35x / 2.33x"),
+    ("no-op status / sync vs `python -c pass`, 10,000 figures", "not measured"),
+    ("status after a one-file edit (1 MB, 60 files) vs start-up", "14.7x"),
+    ("first status in a fresh clone vs start-up, 200 / 2,000 figures", "38x / 169x"),
+    ("no-op `make pdf` (no key) vs no-op latexmk", "3.8x"),
+    ("regenerate 50, latency 0.5 s: time / bound; requests per figure; 429s", "4.5x; 1.06; 0"),
+    ("regenerate 50, latency 5 s: time / bound; requests per figure; 429s", "not measured"),
+    ("no-op full-path placeholder sync, 10,000 / 2,000 figures", "16.9x (7.1 s vs 0.42 s)"),
+    ("first placeholder sync, 10,000 figures", "359 s"),
+]
+
+
+def before_after(results: dict[str, Any]) -> str:
+    """Each of issue 25's rows: before it, and in this run."""
+    noop = {n["figures"]: n for n in results["noop"]}
+    rebuild = {r["paper"]: r for r in results.get("rebuild", [])}
+    regen = {(r["figures"], r["latency_s"]): r for r in results["regeneration"]}
+
+    def pair(n: int) -> str:
+        return f"{noop[n]['status_ratio']:.2f}x / {noop[n]['sync_noop_ratio']:.2f}x" if n in noop else "-"
+
+    def regenerated(latency: float) -> str:
+        r = regen.get((50, latency))
+        if r is None:
+            return "-"
+        return f"{r['ratio_to_bound']:.2f}x; {r['requests_per_figure']:.2f}; {r['responses_429']}"
+
+    clones = [noop[n]["fresh_clone"]["ratio"] for n in (200, 2000) if noop.get(n, {}).get("fresh_clone")]
+    large = noop.get(10_000)
+    after = [
+        f"{rebuild['example paper']['ratio']:.2f}x" if "example paper" in rebuild else "-",
+        f"{rebuild['60 files, 1 MB']['ratio']:.2f}x" if "60 files, 1 MB" in rebuild else "-",
+        pair(200),
+        pair(2000),
+        pair(10_000),
+        f"{results['after_edit']['ratio']:.1f}x",
+        " / ".join(f"{ratio:.0f}x" for ratio in clones) or "-",
+        f"{results['make_pdf']['ratio']:.2f}x" if results.get("make_pdf") else "-",
+        regenerated(0.5),
+        regenerated(5.0),
+        f"{large['sync_noop_full_s'] / noop[2000]['sync_noop_full_s']:.1f}x "
+        f"({large['sync_noop_full_s']:.2f} s vs {noop[2000]['sync_noop_full_s']:.2f} s)"
+        if large and 2000 in noop
+        else "-",
+        f"{large['placeholder_sync_s']:.0f} s "
+        f"({large['placeholder_sync_s'] / noop[2000]['placeholder_sync_s']:.1f}x the 2,000-figure one)"
+        if large and 2000 in noop
+        else "-",
+    ]
+    rows = ["| issue 25 row | before | this run |", "|---|---|---|"]
+    rows += [f"| {what} | {before} | {now} |" for (what, before), now in zip(BEFORE_25, after, strict=True)]
+    return "\n".join(rows)
+
+
 def profile(results: dict[str, Any]) -> str:
     """Where a replayed no-op status spends its time, per paper size."""
     lines = ["Where a no-op `figbuild status` answered by the fast path spends its time (medians):", ""]
@@ -317,19 +382,28 @@ def main() -> None:
     parser.add_argument(
         "--compare", action="append", choices=["dvc"], default=[], help="also time another tool"
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: rewrite docs/performance.md from the results of an earlier full run",
+    )
     args = parser.parse_args()
-    results = run(args.quick, tuple(args.compare))
-    output = HERE / ("results-quick.json" if args.quick else "results.json")
-    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.render:
+        results = json.loads(args.render.read_text(encoding="utf-8"))
+    else:
+        results = run(args.quick, tuple(args.compare))
+        output = HERE / ("results-quick.json" if args.quick else "results.json")
+        output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(table(results))
-    if not args.quick:
+    if not results["quick"]:
         document = HERE.parent / "docs" / "performance.md"
         text = document.read_text(encoding="utf-8")
         start, end = "<!-- results:start -->", "<!-- results:end -->"
         head, _, rest = text.partition(start)
         _, _, tail = rest.partition(end)
         stamp = f"Measured {results['date']} on {results['machine']} (`python bench/run.py`).\n\n"
-        body = f"{stamp}{table(results)}\n\n{profile(results)}"
+        body = f"{stamp}{table(results)}\n\n{before_after(results)}\n\n{profile(results)}"
         document.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
 
 
