@@ -168,7 +168,9 @@ def find_root(directory: str | None) -> str | None:
     """The paper root as the CLI finds it: ``-C DIR``, else the nearest directory from
     here upwards with a manifest. None when there is none (the CLI then says why)."""
     if directory is not None:
-        if os.path.isdir(directory) and os.path.isfile(os.path.join(directory, MANIFEST_NAME)):
+        # click refuses a -C folder that is not readable (exit 2, naming it): so does this.
+        readable = os.path.isdir(directory) and os.access(directory, os.R_OK)
+        if readable and os.path.isfile(os.path.join(directory, MANIFEST_NAME)):
             return directory
         return None
     if os.path.isfile(MANIFEST_NAME):
