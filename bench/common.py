@@ -19,14 +19,16 @@ PARAGRAPH = (
 ) * 6
 
 
-def make_paper(root: Path, figures: int, files: int | None = None, resolution: str | None = None) -> Path:
+def make_paper(
+    root: Path, figures: int, files: int | None = None, resolution: str | None = None, notes: int = 12
+) -> Path:
     """A paper with ``figures`` figures over ``files`` content files (LaTeX and Markdown,
-    each shared by several figures): about 10 kB per file."""
+    each shared by several figures): about ``notes`` kB per file (10 kB by default)."""
     files = files or max(4, min(300, figures // 2))
     sections = root / "sections"
     sections.mkdir(parents=True, exist_ok=True)
     for index in range(files):
-        body = "\n\n".join(f"% note {j}\n{PARAGRAPH}" for j in range(12))
+        body = "\n\n".join(f"% note {j}\n{PARAGRAPH}" for j in range(notes))
         if index % 4 == 3:
             text = (
                 f"# Part {index}\n\n{body.replace('% note', '<!-- note -->')}\n\n## Detail\n\n{PARAGRAPH}\n"

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,11 @@ def work_seconds(root: Path, runs: int, *args: str) -> float | None:
     return statistics.median(samples)
 
 
-def measure(figures: int, runs: int, compare_dvc: bool = False) -> dict[str, Any]:
+def measure(figures: int, runs: int, compare_dvc: bool = False, fresh_clones: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_paper(Path(tmp) / "paper", figures, resolution="1K")
-        # Placeholders make every figure have an output.
+        # Placeholders make every figure have an output: the first sync draws them all.
+        started = time.perf_counter()
         subprocess.run(
             figbuild("-q", "sync", "--placeholder"),
             cwd=root,
@@ -79,6 +81,7 @@ def measure(figures: int, runs: int, compare_dvc: bool = False) -> dict[str, Any
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        placeholder_sync_s = time.perf_counter() - started
         settle()
         full = user_env(**FULL)
         # The baseline and the replayed no-ops take a few ms each: many interleaved runs.
@@ -102,6 +105,11 @@ def measure(figures: int, runs: int, compare_dvc: bool = False) -> dict[str, Any
             "status_full_rss_mb": peak_rss_mb(figbuild("status"), runs, cwd=root, env=full),
         }
         result["work_s"] = work_seconds(root, runs, "status")
+        result["placeholder_sync_s"] = placeholder_sync_s
+        if fresh_clones:
+            from writing import fresh_clone_status
+
+            result["fresh_clone"] = fresh_clone_status(root, fresh_clones, figures)
         if compare_dvc:
             from baselines import dvc_status
 

@@ -64,6 +64,9 @@ def regenerate(
         bound = lower_bound(figures, latency, rpm, window)
         return {
             "figures": figures,
+            "latency_s": latency,
+            "rpm": rpm,
+            "window_s": window,
             "generated": len(result.generated),
             "wall_s": wall,
             "lower_bound_s": bound,

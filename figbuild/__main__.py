@@ -1,7 +1,8 @@
 """The console script and ``python -m figbuild``: the no-op fast path, else the full CLI.
 
 Nothing is imported before :func:`figbuild.fastpath.replay` has had its chance: a
-status with nothing changed never loads click or the rest of figbuild.
+status with nothing changed never loads click or the rest of figbuild. When it cannot
+answer, :mod:`figbuild.lean` runs the commands it understood without click.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ def main() -> NoReturn:
 
     argv = sys.argv[1:]
     fastpath.replay(argv)  # exits when it could answer
-    from figbuild.cli import main as cli_main
-
     try:
+        from figbuild import lean
+
+        lean.run(argv)  # status, deps, sync without click; exits when it could answer
+        from figbuild.cli import main as cli_main
+
         cli_main(argv)
     except SystemExit as exc:
         _save(fastpath.finish(exc.code))

@@ -16,14 +16,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic, engine, images, lockfile, provenance
+from figbuild import atomic, engine, fastpath, images, lockfile, provenance
 from figbuild import manifest as manifests
 from figbuild.backends import default_terms
 from figbuild.backends.base import Backend
 from figbuild.backends.placeholder import PlaceholderBackend
 from figbuild.cache import Cache
 from figbuild.digests import sha256_file
-from figbuild.errors import FigbuildError, Interrupted, ManifestError, Problem
+from figbuild.errors import FigbuildError, Interrupted, ManifestError, Problem, UsageError
 from figbuild.manifest import Figure, Manifest
 from figbuild.paper import Paper
 from figbuild.placeholder import placeholder_image
@@ -59,6 +59,10 @@ class BestEffortResult:
     #: The paper root and the outputs of the figures synced (for the no-op fast path).
     root: Path | None = None
     outputs: list[Path] = field(default_factory=list)
+    #: Whether every warning follows from the paper's files and the environment alone
+    #: (no key configured, a manifest or content problem), so that the same run would
+    #: print the same again: then a run that changed nothing may be replayed.
+    repeatable: bool = True
     #: The disclosure file, when this run wrote it.
     disclosure: str | None = None
 
@@ -134,7 +138,9 @@ def sync(
         manifest, problems = manifests.check(path, cache)
     except FigbuildError as exc:
         result.warn(f"skipped every figure: {_one_line(exc)}")
+        result.repeatable = False
         return result
+    result.root = path.parent
     if manifest is None:
         for problem in problems:
             result.warn(f"skipped every figure, kept their images: {_flat(problem)}; {MANIFEST_FIX}")
@@ -147,6 +153,8 @@ def sync(
     wanted = set(ids)
     broken = {k: v for k, v in _group(problems).items() if not wanted or k in wanted}
     broken.update(_unresolvable(manifest, [f for f in selected if f.id not in broken], cache))
+    every = [*problems, *(problem for found in broken.values() for problem in found)]
+    result.repeatable = not any(_decided_elsewhere(problem) for problem in every)
     good = tuple(figure for figure in selected if figure.id not in broken)
     result.root, result.outputs = manifest.root, [manifest.root / figure.output for figure in good]
     try:
@@ -161,7 +169,15 @@ def sync(
         raise
     except FigbuildError as exc:  # e.g. the lock cannot be read: nothing was written
         result.warn(f"skipped the rest, kept their images: {_one_line(exc)}")
+        result.repeatable = False
     return result
+
+
+def _decided_elsewhere(problem: Problem) -> bool:
+    """Whether a manifest or content problem may change without any file the run noted
+    changing: where symlinks lead decides the path checks."""
+    text = problem.message
+    return problem.key in ("output", "output_dir") or "outside" in text or "links to" in text
 
 
 def _disclose(manifest: Manifest, incomplete: bool, force: bool, result: BestEffortResult) -> None:
@@ -180,6 +196,7 @@ def _disclose(manifest: Manifest, incomplete: bool, force: bool, result: BestEff
         raise
     except FigbuildError as exc:
         result.warn(f"{output}: not updated: {_one_line(exc)}")
+        result.repeatable = False
         return
     if done is disclosure.Refreshed.WRITTEN:
         result.disclosure = output
@@ -193,6 +210,7 @@ def _broken(manifest: Manifest, figure_id: str, problems: list[Problem], result:
     if figure is None:  # its entry itself is invalid: not even its output is known
         kept = "kept its image, if any"
     else:
+        result.outputs.append(manifest.root / figure.output)  # whether it exists is said
         kept = "drew a placeholder" if _draw_unresolved(manifest, figure, result) else "kept its image"
     detail = "; ".join(_flat(problem, with_figure=False) for problem in problems)
     fix = CONTENT_FIX if all(problem.key == "content" for problem in problems) else MANIFEST_FIX
@@ -237,11 +255,15 @@ def _sync_good(
             wanted = [*plan.generate, *(status for status, _ in plan.resume)]
             for status in _unique(wanted):
                 _skipped(result, status, _one_line(exc))
+            # No key configured is a fact of the environment (part of the fast path's
+            # key); a refused key, the network or the server are not.
+            result.repeatable &= isinstance(exc, UsageError) and not fastpath.key_configured()
             return
     result.generated.extend(done.generated)
     result.credits_spent += done.credits_spent
     for figure_id, reason in done.failed:
         _skipped(result, statuses[figure_id], reason)
+        result.repeatable = False
 
 
 def _fill_missing(paper: Paper, reporter: Reporter, result: BestEffortResult) -> None:

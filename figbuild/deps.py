@@ -3,6 +3,11 @@
 A build tool that knows these files rebuilds after an edit to any of them alone:
 the manifest, the lock and every file a content source names. Never fails on a
 manifest or content problem: it lists what it can, and the sync reports the rest.
+
+The manifest is taken from the per-paper cache when its bytes passed every check
+before, and each content part from the stat cache when none of its files changed:
+an unchanged paper is listed without parsing YAML or reading LaTeX (and, through
+the fast path, without starting the rest of figbuild at all).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from pathlib import Path
 
 from figbuild import lockfile
 from figbuild import manifest as manifests
+from figbuild.cache import Cache
 from figbuild.content import ContentError, ContentReader
+from figbuild.digests import StatCache
 from figbuild.errors import FigbuildError
 
 
@@ -20,18 +27,24 @@ def dependencies(directory: Path, *, search_parents: bool = False) -> list[str]:
 
     Raises UsageError only when there is no manifest at all.
     """
+    return listing(directory, search_parents=search_parents)[1]
+
+
+def listing(directory: Path, *, search_parents: bool = False) -> tuple[Path, list[str]]:
+    """The paper root and :func:`dependencies`."""
     path = manifests.find(directory, search_parents=search_parents)
     files = [manifests.MANIFEST_NAME, lockfile.LOCK_NAME]
+    cache = Cache(path.parent)
     try:
-        manifest, _ = manifests.check(path)
+        manifest, _ = manifests.check(path, cache)
     except FigbuildError:
         manifest = None
     if manifest is None:
-        return files
+        return path.parent, files
     if manifest.disclosure is not None:
         # The statement's template is an input; its file is written by sync and included by the paper.
         files.extend(name for name in (manifest.disclosure.template, manifest.disclosure.output) if name)
-    reader = ContentReader(manifest.root)
+    reader = ContentReader(manifest.root, StatCache(cache, "content"))
     for figure in manifest.figures:
         for source in figure.content:
             try:
@@ -45,4 +58,5 @@ def dependencies(directory: Path, *, search_parents: bool = False) -> list[str]:
             except ContentError:
                 continue
             files.extend(p.relative_to(manifest.root).as_posix() for p in matched)
-    return list(dict.fromkeys(files))
+    cache.save()
+    return manifest.root, list(dict.fromkeys(files))

@@ -11,12 +11,11 @@ import io
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from figbuild import atomic, fastpath, images, lockfile, preflight, sent, taken
+from figbuild import atomic, fastpath, images, preflight, sent, taken
 from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
@@ -31,6 +30,7 @@ from figbuild.errors import (
     Unauthorized,
 )
 from figbuild.history import History, changed, meta_of, pinned
+from figbuild.keeper import LockKeeper
 from figbuild.lockfile import Failure, Generated, Lock, Pending
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, check_budget
@@ -63,64 +63,6 @@ MAX_JOBS = 128
 INTERRUPT_GRACE = 0.8
 
 
-class _LockKeeper:
-    """The run's copy of the lock, written through to ``figures.lock``.
-
-    A durable change (a submission about to be paid for, or just paid for) is on
-    disk before ``update`` returns; concurrent ones are written together. Other
-    changes (a figure collected, a task retired) are written at most every
-    ``FLUSH_INTERVAL`` seconds and at the end of the run: rewriting a 2,000-figure
-    lock for every figure would make a large sync quadratic. Losing them to a
-    crash costs nothing: a pending task is collected again, free.
-    """
-
-    FLUSH_INTERVAL = 0.5
-
-    def __init__(self, path: Path, lock: Lock) -> None:
-        self.path = path
-        self.lock = lock
-        self._mutex = threading.Lock()  # guards lock and the version counters
-        self._writing = threading.Lock()  # one write at a time
-        self._version = 0
-        self._written = 0
-        self._written_at = 0.0
-        self._closed = False
-
-    def close(self) -> None:
-        """Take no more changes: after Ctrl-C, a worker still blocked in a request may
-        wake after the run ended, and must not write a lock another run now owns."""
-        with self._mutex:
-            self._closed = True
-
-    def update(self, change: Callable[[Lock], Lock], *, durable: bool = False) -> None:
-        with self._mutex:
-            if self._closed:
-                return
-            self.lock = change(self.lock)
-            self._version += 1
-            mine = self._version
-        if durable or time.monotonic() - self._written_at >= self.FLUSH_INTERVAL:
-            self._write(mine)
-
-    def flush(self) -> None:
-        """Write whatever is not on disk yet."""
-        with self._mutex:
-            latest = self._version
-        self._write(latest)
-
-    def _write(self, version_needed: int) -> None:
-        with self._writing:
-            if self._written >= version_needed:
-                return  # another thread's write included this change
-            with self._mutex:
-                snapshot, version = self.lock, self._version
-            try:
-                lockfile.write(self.path, snapshot)
-            except OSError as exc:
-                raise FileError(atomic.explain(exc, self.path)) from None
-            self._written, self._written_at = version, time.monotonic()
-
-
 def sync(
     paper: Paper,
     backend: Backend,
@@ -142,7 +84,7 @@ def sync(
     resolved = paper.resolve(ids)
     paper.read_lock()  # a lock figbuild must refuse is refused before anything is written
     with run_lock(paper.root, lambda: reporter.info("another figbuild run holds this paper; waiting")):
-        keeper = _LockKeeper(paper.lock_path, paper.read_lock())
+        keeper = LockKeeper(paper.lock_path, paper.read_lock())
         if not dry_run:
             _sweep(paper, keeper.lock, reporter)
         history = History(paper.root, on_warning=lambda warning: reporter.info(f"history: {warning}"))
@@ -350,7 +292,7 @@ class _Runner:
         paper: Paper,
         backend: Backend,
         reporter: Reporter,
-        keeper: _LockKeeper,
+        keeper: LockKeeper,
         result: SyncResult,
         history: History,
     ) -> None:

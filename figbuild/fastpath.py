@@ -70,16 +70,37 @@ _ENV = (
 #: Options of each command the fast path understands, with whether they take a value.
 _OPTIONS: dict[str, dict[str, bool]] = {
     "status": {"--json": False, "--check": False},
+    "deps": {},
     "sync": {
         "--json": False,
         "--dry-run": False,
         "--placeholder": False,
         "--emulator": False,
         "--best-effort": False,
+        "--deps": False,
         "--jobs": True,
         "--max-credits": True,
     },
 }
+
+
+def config_home() -> str:
+    """``$XDG_CONFIG_HOME/figbuild`` (``~/.config/figbuild``): where ``figbuild login`` keeps
+    the key (``credentials``) or says it is in the keyring (``keyring``)."""
+    return os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "figbuild")
+
+
+#: The files under :func:`config_home` whose presence means ``figbuild login`` stored a key.
+KEY_FILES = ("credentials", "keyring")
+
+
+def key_configured() -> bool:
+    """Whether a key is configured: in the environment, or by ``figbuild login``. Part of
+    every snapshot's key, so that a "no key" warning never replays once a key is set."""
+    if os.environ.get(KEY_ENV, "").strip():
+        return True
+    home = config_home()
+    return any(os.path.lexists(os.path.join(home, name)) for name in KEY_FILES)
 
 
 def cache_home() -> str:
@@ -183,7 +204,7 @@ def parse(argv: Sequence[str]) -> tuple[Any, ...] | None:
             command = arg
         else:
             ids.append(arg)
-    if command is None:
+    if command is None or (command == "deps" and ids):
         return None
     options = tuple(sorted(values.items()))
     return (command, -1 if quiet else verbose, directory, tuple(sorted(flags)), options, tuple(ids))
@@ -193,7 +214,9 @@ def find_root(directory: str | None) -> str | None:
     """The paper root as the CLI finds it: ``-C DIR``, else the nearest directory from
     here upwards with a manifest. None when there is none (the CLI then says why)."""
     if directory is not None:
-        if os.path.isdir(directory) and os.path.isfile(os.path.join(directory, MANIFEST_NAME)):
+        # click refuses a -C folder that is not readable (exit 2, naming it): so does this.
+        readable = os.path.isdir(directory) and os.access(directory, os.R_OK)
+        if readable and os.path.isfile(os.path.join(directory, MANIFEST_NAME)):
             return directory
         return None
     if os.path.isfile(MANIFEST_NAME):
@@ -224,6 +247,7 @@ def _key(request: tuple[Any, ...], root: str) -> bytes:
         request,
         tuple(environment),
         tuple(stream is not None and stream.isatty() for stream in streams),
+        key_configured(),  # whether, never which: the key itself is not kept
     )
     return repr(material).encode("utf-8", "surrogateescape")
 
@@ -443,6 +467,7 @@ def _inputs(trace: _Trace) -> set[str]:
         os.path.join(root, MANIFEST_NAME),
         os.path.join(root, LOCK_NAME),
         *_store_inputs(root),
+        *(os.path.join(config_home(), name) for name in KEY_FILES),
         *trace.inputs,
         *trace.outputs,
         *_own_source(),

@@ -149,9 +149,12 @@ class History:
             if entry.fingerprint in wanted and not entry.trimmed and entry.sha256 not in fake:
                 made.setdefault(entry.fingerprint, []).append(entry)
         found: dict[str, Source] = {}
+        recorded = _recorded(lock, wanted)  # one pass over the lock, not one per figure
         for status in outdated:
             fits = [e for e in made.get(status.fingerprint, []) if fits_format(e.suffix, status.output)]
-            source = self._in_store(fits) or _in_paper(self.root, status, lock)
+            source = self._in_store(fits) or _in_paper(
+                self.root, status, recorded.get(status.fingerprint, ())
+            )
             if source is not None:
                 found[status.id] = source
         return found
@@ -256,13 +259,21 @@ def _facts(entry: Entry) -> provenance.Provenance:
     )
 
 
-def _in_paper(root: Path, status: FigureStatus, lock: Lock) -> Source | None:
-    """A file in the paper holding an image the lock records for the figure's request (an
-    old output after ``output_dir`` moved, a renamed figure's output)."""
+def _recorded(lock: Lock, fingerprints: set[str]) -> dict[str, list[Generated]]:
+    """The lock's non-provisional images for each of ``fingerprints``, in the lock's order."""
+    found: dict[str, list[Generated]] = {}
     for record in lock.figures.values():
         generated = record.generated
-        if generated is None or generated.fingerprint != status.fingerprint or generated.provisional:
-            continue
+        if generated is not None and generated.fingerprint in fingerprints and not generated.provisional:
+            found.setdefault(generated.fingerprint, []).append(generated)
+    return found
+
+
+def _in_paper(root: Path, status: FigureStatus, recorded: Iterable[Generated]) -> Source | None:
+    """A file in the paper holding an image the lock records for the figure's request (an
+    old output after ``output_dir`` moved, a renamed figure's output): ``recorded`` are
+    the lock's images for that request."""
+    for generated in recorded:
         if not fits_format(PurePosixPath(generated.output).suffix, status.output):
             continue
         if sha256_file(root / generated.output) == generated.sha256:

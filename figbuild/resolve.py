@@ -112,8 +112,11 @@ class _Renderer:
         hit = self.cache.get("prompts", key)
         if hit is not None:
             return hit[0], frozenset(hit[1])
-        text = prompts.render(template, self.variables)
-        used = prompts.variables_used(template)
+        simple = prompts.plain(template, self.variables)
+        if simple is not None:
+            text, used = simple
+        else:
+            text, used = prompts.render(template, self.variables), prompts.variables_used(template)
         self.cache.put("prompts", key, [text, sorted(used)])
         return text, used
 

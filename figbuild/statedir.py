@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from figbuild import atomic
+from figbuild import atomic, locks
 from figbuild.errors import FileError
 from figbuild.paths import RootGuard
 
@@ -46,20 +46,11 @@ def state_dir(root: Path) -> Path:
 @contextlib.contextmanager
 def run_lock(root: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the paper's run lock: one sync at a time per paper, across processes."""
-    import filelock
-
     path = state_dir(root) / "run.lock"
-    lock = filelock.FileLock(str(path))
+    held = contextlib.ExitStack()
     try:
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            if on_wait is not None:
-                on_wait()
-            lock.acquire()
+        held.enter_context(locks.exclusive(path, on_wait))
     except OSError as exc:
         raise FileError(f"cannot lock {path}: {exc.strerror}") from None
-    try:
+    with held:
         yield
-    finally:
-        lock.release()

@@ -338,7 +338,7 @@ def test_status_loads_no_heavy_module(make_paper: PaperFactory) -> None:
     cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert cold.returncode == warm.returncode == 0
-    assert cold.stderr.strip() == "['jinja2', 'jsonschema', 'yaml']"
+    assert cold.stderr.strip() == "['jsonschema', 'yaml']"  # plain prompts need no Jinja2
     assert warm.stderr.strip() == "[]"
     assert warm.stdout == cold.stdout
 

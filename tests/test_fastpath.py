@@ -9,6 +9,7 @@ for inputs older than two seconds, so each fixture ages its papers once.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import shutil
@@ -180,7 +181,11 @@ STATUS = [
 #: Syncs that change nothing on disk in any of the states (no key: real work fails first).
 SYNC = [["sync"], ["sync", "--dry-run"], ["sync", "--json", "-q"], ["sync", "--dry-run", "--json"]]
 #: What the build hooks run (.latexmkrc, Makefile): it draws placeholders for missing figures.
-BEST_EFFORT = [["sync", "--best-effort"], ["-q", "sync", "--best-effort", "--json"]]
+BEST_EFFORT = [
+    ["sync", "--best-effort"],
+    ["-q", "sync", "--best-effort", "--json"],
+    ["sync", "--best-effort", "--deps"],
+]
 NO_OP_SYNC = {"fresh", "frozen", "git-ignored", "orphaned"}
 
 
@@ -204,10 +209,16 @@ def test_the_fast_path_answers_as_the_full_cli(
     if state in ("fresh", "frozen", "placeholder"):
         replayed, _ = compare(["sync", "--placeholder"], root, env)
         assert replayed
-    if state in NO_OP_SYNC:
+    if state != "missing":  # (which it would change: a placeholder is drawn)
+        # Without a key, every warning follows from the files and the environment:
+        # the run is a no-op and its warnings are replayed like any other output.
+        # (A hand-modified figure's "skipped" line shows the time: never replayed.)
         for args in BEST_EFFORT:
             replayed, outcome = compare(args, root, env)
-            assert replayed, (args, outcome)
+            assert replayed == (state != "modified"), (args, outcome)
+    replayed, outcome = compare(["deps"], root, env)
+    assert replayed, outcome
+    assert outcome[1].splitlines()[:2] == [b"figures.yaml", b"figures.lock"]
     if state == "git-ignored":
         assert b"figures/b.png is ignored by git" in compare(["status"], root, env)[1][2]
     shown = {row["state"] for row in json.loads(compare(["status", "--json"], root, env)[1][1])}
@@ -274,6 +285,61 @@ def test_a_file_the_content_includes_is_an_input(tmp_path: Path) -> None:
     assert run(["status", "--json"], root, env) == run(["status", "--json"], root, env, fast=False)
 
 
+def test_a_no_key_warning_never_replays_once_a_key_is_set(
+    states: tuple[dict[str, Path], dict[str, str]], tmp_path: Path
+) -> None:
+    papers, env = states
+    root = shutil.copytree(papers["stale"], tmp_path / "stale", ignore=shutil.ignore_patterns(".figbuild"))
+    _age()
+    hook = ["sync", "--best-effort", "--deps"]
+    replayed, outcome = compare(hook, root, env)
+    assert replayed
+    assert b"PAPERBANANA_API_KEY is not set" in outcome[2]
+    assert outcome[1].splitlines()[0] == b"figures.yaml"  # only the dependencies on stdout
+    keyed = {**env, "PAPERBANANA_API_KEY": "sk-fastpath-test"}
+    with_key = run(hook, root, keyed)
+    assert with_key == run(hook, root, keyed, fast=False)
+    assert b"is not set" not in with_key[2]  # the server (nothing listens) was tried instead
+    # `figbuild login` keeps the key in a file (or the keyring, with a marker file). The
+    # snapshot is made to say something else: had it been replayed, that would show.
+    for name in fastpath.KEY_FILES:
+        marker = Path(env["HOME"]) / ".config" / "figbuild" / name
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("")
+        try:
+            _tamper(env)
+            assert b"REPLAYED" not in run(hook, root, env)[2]
+        finally:
+            marker.unlink()
+        assert b"REPLAYED" in run(hook, root, env)[2]  # without it, the (tampered) snapshot answers
+
+
+def _tamper(env: dict[str, str]) -> None:
+    """Every snapshot made to print REPLAYED instead of what it recorded."""
+    for path in (Path(env["HOME"]) / ".cache" / "figbuild" / "fastpath").iterdir():
+        version, key, code, _, paths, signatures = marshal.loads(path.read_bytes())
+        path.write_bytes(marshal.dumps((version, key, code, ((2, "REPLAYED\n"),), paths, signatures)))
+
+
+def test_deps_replayed_after_an_edit_only_when_its_answer_stands(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    root = tmp_path / "paper"
+    _write_paper(root)
+    manifest = json.loads(json.dumps(MANIFEST))
+    manifest["figures"]["c"] = {"prompt": "C.", "content": "sections/later.tex"}
+    (root / "figures.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    _age()
+    replayed, outcome = compare(["deps"], root, env)
+    assert replayed
+    assert b"sections/later.tex" not in outcome[1]
+    (root / "sections" / "later.tex").write_text("\\section{Later}\nNew.\n")  # a named file appears
+    (root / "sections" / "app-2.tex").write_text("\\section{Two}\nMore.\n")  # a new glob match
+    listed = run(["deps"], root, env)
+    assert listed == run(["deps"], root, env, fast=False)
+    assert b"sections/later.tex" in listed[1]
+    assert b"sections/app-2.tex" in listed[1]
+
+
 # --- the property: never an answer the full CLI would not give ------------------------------
 
 MUTATIONS = [
@@ -292,6 +358,7 @@ MUTATIONS = [
     ".gitignore added",
 ]
 PROPERTY_COMMANDS = [
+    ["deps"],
     ["status"],
     ["status", "--json"],
     ["-q", "status", "--check"],
@@ -486,7 +553,9 @@ def test_a_replayed_status_loads_neither_click_nor_the_pipeline(
     command = [sys.executable, "-c", probe, str(report)]
     # Run by this interpreter (part of the snapshot's key): the full CLI, then the fast path.
     subprocess.run(command, cwd=root, env={**env, fastpath.DISABLE_ENV: "1"}, check=True, capture_output=True)
-    assert "click" in report.read_text()
+    full = report.read_text()
+    assert "'figbuild.paper'" in full
+    assert "click" not in full  # figbuild.lean runs a status without it
     subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
     assert report.read_text() == "['figbuild', 'figbuild.__main__', 'figbuild.fastpath']"
 

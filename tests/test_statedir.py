@@ -43,3 +43,28 @@ def test_run_lock_free_calls_no_on_wait(tmp_path: Path) -> None:
     with run_lock(tmp_path, on_wait=lambda: calls.append("waited")):
         pass
     assert calls == []
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from figbuild.statedir import run_lock\n"
+            "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    holder.kill()
+    holder.wait(10)
+    waits: list[bool] = []
+    with run_lock(tmp_path, on_wait=lambda: waits.append(True)):
+        pass
+    assert waits == []  # released by the kernel when its holder died

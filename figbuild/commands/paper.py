@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from figbuild import fastpath
@@ -176,8 +177,17 @@ def diff(env: Env, figure_id: str) -> int:
 
 def deps(env: Env) -> int:
     """Print the files the figures are made from, one per line."""
-    from figbuild.deps import dependencies
-
-    for name in dependencies(env.directory, search_parents=not env.explicit):
-        env.console.print(name)
+    root = print_deps(env)
+    # It only reads: the next identical run may be answered by the fast path.
+    fastpath.offer(root, (), ExitCode.OK)
     return ExitCode.OK
+
+
+def print_deps(env: Env) -> Path:
+    """What `figbuild deps` prints, printed (also after `sync --deps`); the paper root."""
+    from figbuild.deps import listing
+
+    root, names = listing(env.directory, search_parents=not env.explicit)
+    if names:
+        env.console.print("\n".join(names))  # one write
+    return root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,9 +148,10 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
                 "placeholders": " ".join(result.placeholders),
             }
         )
-    nothing = not (result.generated or result.placeholders or result.warnings or result.disclosure)
-    if result.root is not None and nothing and not github.active():
-        # Nothing was done: the next identical sync may be answered by the fast path.
+    nothing = not (result.generated or result.placeholders or result.disclosure)
+    if result.root is not None and nothing and result.repeatable and not github.active():
+        # Nothing was done, and every warning would be printed again by the same run
+        # (they follow from the files and the environment): the fast path may answer.
         fastpath.offer(result.root, result.outputs, ExitCode.OK)
     if options.deps:
         _print_deps(env)
@@ -159,11 +161,7 @@ def _best_effort(env: Env, options: SyncOptions, backend: BackendOptions) -> int
 def _print_deps(env: Env) -> None:
     """What `figbuild deps` prints, on stdout; nothing without a manifest (the hook then
     falls back to its own list) and never an error: the sync has said what is wrong."""
-    from figbuild.deps import dependencies
+    from figbuild.commands.paper import print_deps
 
-    try:
-        files = dependencies(env.directory, search_parents=not env.explicit)
-    except FigbuildError:
-        return
-    if files:
-        env.console.print("\n".join(files))
+    with contextlib.suppress(FigbuildError):
+        print_deps(env)

@@ -143,6 +143,7 @@ class ContentReader:
                 raise ContentError(f"glob {pattern!r} matches no file", hint="check the pattern")
         else:
             paths = [self.root / pattern]
+            fastpath.note_input(paths[0])  # its absence decides too: a file that appears later
         for path in paths:
             self._check_inside(path, pattern)
         return paths

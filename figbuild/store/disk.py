@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from figbuild import atomic
+from figbuild import atomic, locks
 from figbuild.images import sniff_format
 from figbuild.statedir import STATE_DIR, state_dir
 from figbuild.store.index import (
@@ -504,10 +504,8 @@ class Store:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        import filelock
-
         self.path.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(self.path / "lock")):
+        with locks.exclusive(self.path / "lock"):
             yield
 
     @contextlib.contextmanager

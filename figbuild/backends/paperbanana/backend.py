@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from figbuild.backends.base import (
     Backend,
@@ -25,7 +25,6 @@ from figbuild.backends.base import (
     Ticket,
     Unconfirmed,
 )
-from figbuild.backends.paperbanana.client import Client, Task
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
 from figbuild.backends.paperbanana.terms import TERMS
@@ -34,6 +33,10 @@ from figbuild.lockfile import PROVISIONAL
 from figbuild.report import Reporter
 from figbuild.safetext import printable
 from figbuild.timestamps import now, parse_time
+
+if TYPE_CHECKING:
+    # Imported when a client is made: a sync that stops at "no key" never loads requests.
+    from figbuild.backends.paperbanana.client import Client, Task
 
 #: Seconds of slack on how long ago, by the server's clock, a task a submission made
 #: may have been created: whole-second times, and the server's own delays.
@@ -97,8 +100,9 @@ class ApiBackend:
         nothing to do needs no key and no connection. ``policy`` paces polling and
         bounds resubmissions (the client's own policy governs single requests).
         ``makes``: how its images are recorded ("emulator": they only stand in)."""
-        self._client = client if isinstance(client, Client) else None
-        self._make_client = client if not isinstance(client, Client) else None
+        # A Client is not callable; a factory is.
+        self._client = None if callable(client) else client
+        self._make_client = client if callable(client) else None
         self._client_lock = threading.Lock()
         self.policy = policy or RetryPolicy()
         self.makes = makes
@@ -389,7 +393,10 @@ def connected(
     with contextlib.ExitStack() as stack:
 
         def connect() -> Client:
-            return stack.enter_context(Client(settings(stack), policy=policy or POLICY, trace=trace))
+            found = settings(stack)  # no key: refused before the HTTP stack is loaded
+            from figbuild.backends.paperbanana.client import Client
+
+            return stack.enter_context(Client(found, policy=policy or POLICY, trace=trace))
 
         yield ApiBackend(connect, policy or POLICY, makes=makes)
 
