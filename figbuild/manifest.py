@@ -85,6 +85,8 @@ class Manifest:
     output_dir: str
     vars: Mapping[str, Any]
     figures: tuple[Figure, ...]
+    #: The team's remote store (``remote:``), checked by the schema: no credentials.
+    remote: str | None = None
 
     def figure(self, figure_id: str) -> Figure:
         for figure in self.figures:
@@ -426,6 +428,7 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
         output_dir=output_dir,
         vars=data.get("vars", {}),
         figures=tuple(figures),
+        remote=data.get("remote"),
     )
 
 
