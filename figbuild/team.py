@@ -294,6 +294,16 @@ class Team:
             (self.root / STATE_DIR / UNPUSHED).unlink(missing_ok=True)
         return self.pushed - before
 
+    def differences(self, store: Store) -> tuple[list[Entry], list[str]] | None:
+        """The local entries the remote lacks, and the remote's entry keys the local store
+        lacks; None when the remote is unreachable."""
+        listing = self.listing()
+        if listing is None:
+            return None
+        local = {entry_key(entry): entry for entry in store.entries() if not entry.trimmed}
+        remote = listing.all_keys
+        return [entry for key, entry in local.items() if key not in remote], sorted(remote - local.keys())
+
     def pull(self, store: Store) -> int:
         """Put every remote entry the local store lacks into it; the count pulled."""
         listing = self.listing()
