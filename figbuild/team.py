@@ -122,7 +122,7 @@ class Team:
 
     def __init__(
         self,
-        remote: Remote,
+        url: str,
         root: Path,
         reporter: Reporter,
         *,
@@ -131,7 +131,8 @@ class Team:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.remote = remote
+        self.url = url
+        self._remote: Remote | None = None
         self.root = root
         self.reporter = reporter
         self.machine = machine
@@ -150,11 +151,25 @@ class Team:
 
     # -- the remote, or one warning ---------------------------------------------------
 
-    def _call(self, action: Callable[[], T], default: T) -> T:
+    @property
+    def remote(self) -> Remote:
+        """The remote, opened on first use: a run with nothing to look up or push never
+        loads its client library."""
+        with self._mutex:
+            if self._remote is None:
+                try:
+                    self._remote = open_remote(self.url)
+                except ImportError:
+                    raise Unreachable(f"{self.url} needs boto3: pip install 'figbuild[s3]'") from None
+                except RemoteError as exc:
+                    raise Unreachable(exc.message) from None
+            return self._remote
+
+    def _call(self, action: Callable[[Remote], T], default: T) -> T:
         if self.offline:
             return default
         try:
-            return action()
+            return action(self.remote)
         except Unreachable as exc:
             self._go_offline(str(exc))
             return default
@@ -173,7 +188,7 @@ class Team:
         """The remote's index, listed once per run (None when unreachable)."""
         with self._mutex:
             if self._listing is None and not self.offline:
-                self._listing = self._call(self.remote.list_entries, None)
+                self._listing = self._call(lambda remote: remote.list_entries(), None)
             return self._listing
 
     # -- lookup -------------------------------------------------------------------
@@ -198,7 +213,7 @@ class Team:
 
     def _found(self, status: FigureStatus, store: Store, keys: list[str], *, fetch: bool) -> Source | None:
         items = unique(
-            item for key in keys if (item := self._call(partial(self.remote.read_entry, key), None))
+            item for key in keys if (item := self._call(partial(Remote.read_entry, key=key), None))
         )
         usable = [item for item in items if not item.entry.how.provisional]
         # The first candidate preferred, as locally (sorted is stable: newest first otherwise).
@@ -224,7 +239,7 @@ class Team:
             if item.key in local:
                 done[item.key] = local[item.key]
                 continue
-            data = self._call(partial(self.remote.get_object, item.entry.sha256), None)
+            data = self._call(partial(Remote.get_object, sha256=item.entry.sha256), None)
             if data is None:
                 if not self.offline:
                     self._refuse(f"{item.entry.sha256[:12]}… ({item.entry.figure}, from {item.machine})")
@@ -311,7 +326,7 @@ class Team:
             return 0
         local = {entry_key(entry) for entry in store.entries()}
         missing = sorted(listing.all_keys - local)
-        items = [item for key in missing if (item := self._call(partial(self.remote.read_entry, key), None))]
+        items = [item for key in missing if (item := self._call(partial(Remote.read_entry, key=key), None))]
         return len(self._import(None, [item for item in items if not item.entry.how.provisional], store))
 
     def _mark_unpushed(self) -> None:
@@ -416,7 +431,7 @@ class Team:
                 for fingerprint, claim in list(self._held.items()):
                     fresh = replace(claim, beat=claim.beat + 1, beat_at=self._clock())
                     self._held[fingerprint] = fresh
-                    self._call(partial(self.remote.refresh, fingerprint, fresh), None)
+                    self._call(partial(Remote.refresh, fingerprint=fingerprint, claim=fresh), None)
 
     def task(self, fingerprint: str, task_id: str, candidate: int | None, credits: int) -> None:
         """Name a task just paid for in the claim: if this run dies, whoever takes the
@@ -427,7 +442,7 @@ class Team:
                 return
             claim = replace(claim, tasks=(*claim.tasks, Task(task_id, candidate, credits)))
             self._held[fingerprint] = claim
-            self._call(lambda: self.remote.refresh(fingerprint, claim), None)
+            self._call(partial(Remote.refresh, fingerprint=fingerprint, claim=claim), None)
 
     def release(self, fingerprint: str, *, keep: bool = False) -> None:
         """Done with a request. ``keep``: a task of it is still pending here, so the claim
@@ -437,7 +452,7 @@ class Team:
             if claim is None or keep:
                 return
             released = replace(claim, released=True, beat=claim.beat + 1, beat_at=self._clock())
-            self._call(lambda: self.remote.refresh(fingerprint, released), None)
+            self._call(partial(Remote.refresh, fingerprint=fingerprint, claim=released), None)
 
     def finish(self, store: Store, *, sweep: bool = True) -> None:
         """The end of a run: stop refreshing claims, push what the remote lacks."""
@@ -481,24 +496,14 @@ class TeamHistory(History):
 def open_team(
     root: Path, configured: str | None, reporter: Reporter, env: Mapping[str, str] | None = None
 ) -> Team | None:
-    """The run's team store, or None when no remote is configured. A remote that cannot
-    even be opened (no client library, a bad profile) is one warning and local work."""
+    """The run's team store, or None when no remote is configured. Nothing is opened
+    yet: a remote that cannot be (no client library, a bad profile) is, at first use,
+    one warning and local work."""
     env = os.environ if env is None else env
     url = remote_url(env, configured)
     if url is None:
         return None
-    try:
-        remote = open_remote(url)
-    except (Unreachable, RemoteError) as exc:
-        reporter.info(f"warning: the team store is unreachable ({exc}); working from the local store")
-        return None
-    except ImportError:
-        reporter.info(
-            f"warning: the team store {url} needs boto3 (pip install 'figbuild[s3]'); "
-            "working from the local store"
-        )
-        return None
-    return Team(remote, root, reporter, machine=machine_name(env), expiry=_expiry(env))
+    return Team(url, root, reporter, machine=machine_name(env), expiry=_expiry(env))
 
 
 def history_for(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from figbuild.commands import Env
@@ -21,12 +20,10 @@ def _open(env: Env) -> tuple[Team, Store]:
     paper = env.paper()
     opened = team.open_team(paper.root, paper.manifest.remote, reporter_for(env.console))
     if opened is None:
-        if team.remote_url(os.environ, paper.manifest.remote) is None:
-            raise UsageError(
-                "no team store is configured",
-                hint="set FIGBUILD_REMOTE=s3://bucket/prefix (or file:///path), or `remote:` in figures.yaml",
-            )
-        raise _unreachable()
+        raise UsageError(
+            "no team store is configured",
+            hint="set FIGBUILD_REMOTE=s3://bucket/prefix (or file:///path), or `remote:` in figures.yaml",
+        )
     return opened, Store.at(paper.root)
 
 
@@ -46,7 +43,7 @@ def status(env: Env) -> int:
     if found is None:
         raise _unreachable()
     to_push, to_pull = found
-    env.console.print(f"team store: {remote.remote.url} (this machine: {remote.machine})")
+    env.console.print(f"team store: {remote.url} (this machine: {remote.machine})")
     env.console.print(f"to push: {len(to_push)} image(s) the team store lacks")
     env.console.print(f"to pull: {len(to_pull)} image(s) only the team store has")
     return ExitCode.OK
@@ -58,7 +55,7 @@ def push(env: Env) -> int:
     pushed = remote.sweep(store)
     if remote.offline:
         raise _unreachable()
-    env.console.note(f"pushed {pushed} image(s) to {remote.remote.url}")
+    env.console.note(f"pushed {pushed} image(s) to {remote.url}")
     return ExitCode.OK
 
 
@@ -68,5 +65,5 @@ def pull(env: Env) -> int:
     pulled = remote.pull(store)
     if remote.offline:
         raise _unreachable()
-    env.console.note(f"pulled {pulled} image(s) from {remote.remote.url}")
+    env.console.note(f"pulled {pulled} image(s) from {remote.url}")
     return ExitCode.FAILED if remote.refused else ExitCode.OK
