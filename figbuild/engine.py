@@ -459,7 +459,7 @@ class _Runner:
             self._failed(figure.id, str(exc))
             return
         job = Job(figure.id, request, images.format_for(figure.output), fingerprint.parts)
-        if self.team is not None and not self._team_turn(status):
+        if self.team is not None and self.backend.paid and not self._team_turn(status):
             return
         sent.record(self.root, fingerprint.digest, request)
         self.keeper.update(lambda lock: lock.with_failure(figure.id, None))  # a new attempt

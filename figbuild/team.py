@@ -49,7 +49,7 @@ from figbuild.plan import Source
 from figbuild.report import Reporter
 from figbuild.state import FigureStatus
 from figbuild.statedir import STATE_DIR
-from figbuild.store import Entry, Meta, Store, StoreError, StoreWarning
+from figbuild.store import Entry, How, Meta, Store, StoreError, StoreWarning
 from figbuild.store.remote import (
     REMOTE_ENV,
     Claim,
@@ -59,6 +59,7 @@ from figbuild.store.remote import (
     RemoteError,
     Task,
     Unreachable,
+    check_url,
     entry_key,
     fingerprint_hex,
     open_remote,
@@ -99,6 +100,13 @@ def _expiry(env: Mapping[str, str]) -> float:
     except ValueError:
         return CLAIM_EXPIRY
     return min(max(value, 0.5), 3600.0)
+
+
+def pushable(entry: Entry) -> bool:
+    """Whether the team store wants an entry: not a placeholder's or the emulator's (they
+    only stand in), not a copy put back from history (its original is there), not one
+    whose bytes gc removed."""
+    return not (entry.trimmed or entry.how.provisional or entry.how is How.RESTORED)
 
 
 def unpushed(root: Path) -> bool:
@@ -277,7 +285,7 @@ class Team:
         False when it could not be (it is pushed by a later run)."""
         key = entry_key(entry)
         listing = self._listing
-        if entry.trimmed or (listing is not None and key in listing.all_keys):
+        if not pushable(entry) or (listing is not None and key in listing.all_keys):
             return True
         data = store.read(entry)
         if data is None or self.offline:
@@ -304,7 +312,8 @@ class Team:
             return 0
         before = self.pushed
         have = listing.all_keys
-        ok = all(self.push(entry, store) for entry in store.entries() if entry_key(entry) not in have)
+        missing = [entry for entry in store.entries() if pushable(entry) and entry_key(entry) not in have]
+        ok = all(self.push(entry, store) for entry in missing)
         if ok and not self.offline:
             (self.root / STATE_DIR / UNPUSHED).unlink(missing_ok=True)
         return self.pushed - before
@@ -315,7 +324,7 @@ class Team:
         listing = self.listing()
         if listing is None:
             return None
-        local = {entry_key(entry): entry for entry in store.entries() if not entry.trimmed}
+        local = {entry_key(entry): entry for entry in store.entries() if pushable(entry)}
         remote = listing.all_keys
         return [entry for key, entry in local.items() if key not in remote], sorted(remote - local.keys())
 
@@ -502,6 +511,10 @@ def open_team(
     env = os.environ if env is None else env
     url = remote_url(env, configured)
     if url is None:
+        return None
+    problem = check_url(url)
+    if problem is not None:  # the URL itself is not repeated: it may hold a secret
+        reporter.info(f"warning: {REMOTE_ENV} is not a remote figbuild can use ({problem}); working locally")
         return None
     return Team(url, root, reporter, machine=machine_name(env), expiry=_expiry(env))
 

@@ -9,6 +9,7 @@ folder (``file://``); every scenario runs against both.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -111,10 +112,8 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
         return Remote(f"file://{folder}", "file", folder=folder)
     server: Server = request.getfixturevalue("s3_server")
     prefix = f"t{time.time_ns()}/"
-    try:
+    with contextlib.suppress(server.client.exceptions.BucketAlreadyOwnedByYou):
         server.client.create_bucket(Bucket=BUCKET)
-    except server.client.exceptions.BucketAlreadyOwnedByYou:
-        pass
     env = {
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
@@ -258,7 +257,9 @@ def test_b_collects_the_task_of_a_killed_after_submitting(make_machines: Any) ->
     assert posts(server) == 1
 
 
-def test_an_unreachable_remote_is_one_warning_then_the_next_run_pushes(make_machines: Any, tmp_path: Path) -> None:
+def test_an_unreachable_remote_is_one_warning_then_the_next_run_pushes(
+    make_machines: Any, tmp_path: Path
+) -> None:
     a, b, server = make_machines(_manifest(fig={"prompt": "A cat"}, other={"prompt": "A dog"}))
     reachable = a.remote
     if reachable.kind == "s3":
@@ -289,7 +290,10 @@ def test_a_corrupted_object_is_refused(make_machines: Any) -> None:
     assert done.code == 0, done.err
     assert "does not match its hash; refused" in done.err
     assert posts(server) == 2, "B paid, rather than take bytes that do not match their hash"
-    assert _sha(b.root / "figures/fig.png") != hashlib.sha256(b"\x89PNG not the image it claims to be").hexdigest()
+    assert (
+        _sha(b.root / "figures/fig.png")
+        != hashlib.sha256(b"\x89PNG not the image it claims to be").hexdigest()
+    )
 
 
 def test_hostile_entries_name_nothing(make_machines: Any) -> None:
@@ -348,7 +352,8 @@ def test_store_status_push_pull_show_and_move_what_differs(make_machines: Any) -
     assert "to push: 0 image(s)" in a.figbuild("store", "status").out
     assert "to pull: 1 image(s)" in b.figbuild("store", "status").out
     pulled = b.figbuild("store", "pull")
-    assert pulled.code == 0 and "pulled 1 image(s)" in pulled.err
+    assert pulled.code == 0
+    assert "pulled 1 image(s)" in pulled.err
     assert "made on laptop-a" in b.figbuild("log", "fig").out
 
 
@@ -389,7 +394,9 @@ def test_two_uids_share_a_folder_remote_through_a_group(tmp_path: Path, make_emu
         cwd="/",
     )
     if tried.returncode != 0:
-        pytest.skip(f"a non-root user cannot run {sys.executable} with figbuild: {tried.stderr.strip()[-200:]}")
+        pytest.skip(
+            f"a non-root user cannot run {sys.executable} with figbuild: {tried.stderr.strip()[-200:]}"
+        )
     base = Path(tempfile_dir())
     try:
         shared = base / "shared"
@@ -399,7 +406,7 @@ def test_two_uids_share_a_folder_remote_through_a_group(tmp_path: Path, make_emu
         server = make_emulator(latency=0.2, rpm=600)
         remote = Remote(f"file://{shared}", "file", folder=shared)
         runs = []
-        for name, uid in zip(("laptop-a", "ci-b"), users):
+        for name, uid in zip(("laptop-a", "ci-b"), users, strict=True):
             root = base / name / "paper"
             root.mkdir(parents=True)
             (root / "figures.yaml").write_text(_manifest(fig={"prompt": "A cat"}))
@@ -426,5 +433,5 @@ def tempfile_dir() -> str:
     import tempfile
 
     path = tempfile.mkdtemp(prefix="figbuild-team-")
-    os.chmod(path, 0o755)  # noqa: PTH101 - the other users must get in
+    os.chmod(path, 0o755)
     return path
