@@ -227,7 +227,7 @@ def test_a_race_on_one_request_pays_once_and_one_machine_waits(make_machines: An
     a, b, server = make_machines(_manifest(fig={"prompt": "A cat"}), latency=2.0)
     first, second = a.start("sync"), b.start("sync")
     results = [process.communicate(timeout=180) for process in (first, second)]
-    assert first.returncode == 0 and second.returncode == 0, results
+    assert [first.returncode, second.returncode] == [0, 0], results
     assert posts(server) == 1
     assert server.credits_charged == 10
     waited = [err for _, err in results if "waiting for it instead of paying" in err]
