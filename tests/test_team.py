@@ -409,19 +409,22 @@ def test_two_uids_share_a_folder_remote_through_a_group(tmp_path: Path, make_emu
         for name, uid in zip(("laptop-a", "ci-b"), users, strict=True):
             root = base / name / "paper"
             root.mkdir(parents=True)
-            (root / "figures.yaml").write_text(_manifest(fig={"prompt": "A cat"}))
+            # B also has a figure of its own: it adds to folders A made.
+            figures = {"fig": {"prompt": "A cat"}, **({"own": {"prompt": "B's"}} if uid == users[1] else {})}
+            (root / "figures.yaml").write_text(_manifest(**figures))
             (base / name / "home").mkdir()
             for path in [base / name, *(base / name).rglob("*")]:
                 os.chown(path, uid, uid)
             machine = Machine(name, root, base / name / "home", remote, server)
             prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", f"--groups={group}", "--inh-caps=-all"]
-            argv = [*prefix, "env", "-i", *(f"{k}={v}" for k, v in machine.env().items())]
-            argv += [sys.executable, "-m", "figbuild", "-C", str(root), "sync"]
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False, cwd="/")
+            argv = [*prefix, sys.executable, "-m", "figbuild", "-C", str(root), "sync"]
+            done = subprocess.run(
+                argv, env=machine.env(), capture_output=True, text=True, timeout=180, check=False, cwd="/"
+            )
             runs.append(done)
             assert done.returncode == 0, done.stderr
             assert "unreachable" not in done.stderr, done.stderr
-        assert posts(server) == 1, "the second user paid for what the first made"
+        assert posts(server) == 2, "the second user paid for what the first made"
         assert "from the team store" in runs[1].stderr
         owners = {path.stat().st_uid for path in shared.rglob("*") if path.is_file()}
         assert owners == set(users), "both users wrote to the shared folder"
