@@ -7,7 +7,8 @@ restores all of it from the remote. Reported:
 - ``lookup``: B's lookup of every figure in one listing (requests, ms), in process;
 - ``b_sync``: B's whole `figbuild sync` (requests to the remote by kind, API
   requests, seconds): 1 listing, then one entry and one object read per figure;
-- ``push``: the cost per image of a push (requests, ms), in process;
+- ``push``: the cost per image of a push (requests, ms), in process; and A's
+  sync against the same sync of a third clone without the remote;
 - ``status_noop``: a no-op `figbuild status` on B with and without the remote
   configured (medians, s): the remote must cost it nothing.
 
@@ -98,9 +99,10 @@ def main() -> None:
 def run(figures: int, runs: int, aws: dict[str, str], counter: _Count) -> dict[str, Any]:
     url = f"s3://{BUCKET}/paper"
     result: dict[str, Any] = {"figures": figures}
-    with tempfile.TemporaryDirectory() as tmp, Emulator(
-        EmulatorConfig(latency=0.0, image_scale=0.1, rpm=100_000)
-    ) as api:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Emulator(EmulatorConfig(latency=0.0, image_scale=0.1, rpm=100_000)) as api,
+    ):
         base = Path(tmp)
         a = make_paper(base / "a" / "paper", figures, resolution="1K")
         b = base / "b" / "paper"
@@ -144,13 +146,26 @@ def run(figures: int, runs: int, aws: dict[str, str], counter: _Count) -> dict[s
 
         result["push"] = push_cost(remote, 50)
 
+        # The same sync on a third clone without the remote: what the remote adds to A's.
+        c = base / "c" / "paper"
+        shutil.copytree(b, c, ignore=shutil.ignore_patterns("figures", "figures.lock", ".figbuild"))
+        started = time.perf_counter()
+        subprocess.run(figbuild("-q", "sync"), cwd=c, env=env("c", FIGBUILD_REMOTE="off"), check=True)
+        result["a_sync_without_remote_s"] = round(time.perf_counter() - started, 2)
+
         settle()
         configured = env("b")
         alone = {k: v for k, v in configured.items() if k != "FIGBUILD_REMOTE"}
-        result["status_noop_s"] = {
-            "with_remote": interleaved_medians({"s": figbuild("status")}, runs, cwd=b, env=configured)["s"],
-            "without_remote": interleaved_medians({"s": figbuild("status")}, runs, cwd=b, env=alone)["s"],
-        }
+        # Interleaved, so that load on a shared machine hits both alike.
+        result["status_noop_s"] = interleaved_medians(
+            {
+                "with_remote": ["env", f"FIGBUILD_REMOTE={url}", *figbuild("status")],
+                "without_remote": ["env", *figbuild("status")],
+            },
+            runs * 3,
+            cwd=b,
+            env=alone,
+        )
     return result
 
 

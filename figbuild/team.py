@@ -84,8 +84,12 @@ T = TypeVar("T")
 
 
 def remote_url(env: Mapping[str, str], configured: str | None) -> str | None:
-    """The remote a run uses: ``$FIGBUILD_REMOTE``, else the manifest's ``remote:``."""
-    return env.get(REMOTE_ENV, "").strip() or configured or None
+    """The remote a run uses: ``$FIGBUILD_REMOTE``, else the manifest's ``remote:``;
+    ``FIGBUILD_REMOTE=off`` works alone whatever the manifest says."""
+    named = env.get(REMOTE_ENV, "").strip()
+    if named.lower() == "off":
+        return None
+    return named or configured or None
 
 
 def machine_name(env: Mapping[str, str]) -> str:

@@ -208,6 +208,8 @@ def test_b_gets_what_a_made_for_no_request(make_machines: Any) -> None:
         assert _sha(b.root / f"figures/{name}.png") == _sha(a.root / f"figures/{name}.png")
     log = b.figbuild("log")
     assert "made on laptop-a" in log.out
+    assert b.figbuild("gallery").code == 0
+    assert "made on laptop-a" in (b.root / ".figbuild/gallery/index.html").read_text()
 
 
 def test_candidates_made_on_a_are_pickable_on_b_for_no_request(make_machines: Any) -> None:
@@ -343,7 +345,7 @@ def test_credentials_never_appear_in_output_or_files(make_machines: Any, tmp_pat
 
 def test_store_status_push_pull_show_and_move_what_differs(make_machines: Any) -> None:
     a, b, _ = make_machines(_manifest(fig={"prompt": "A cat"}))
-    a.extra["FIGBUILD_REMOTE"] = ""  # A works alone first
+    a.extra["FIGBUILD_REMOTE"] = "off"  # A works alone first
     assert a.figbuild("sync").code == 0
     a.extra.clear()
     status = a.figbuild("store", "status")
