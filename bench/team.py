@@ -109,16 +109,16 @@ def run(figures: int, runs: int, aws: dict[str, str], counter: _Count) -> dict[s
         shutil.copytree(a, b)
 
         def env(machine: str, **extra: str) -> dict[str, str]:
-            return user_env(
+            settings = {
                 **aws,
-                FIGBUILD_REMOTE=url,
-                FIGBUILD_MACHINE=machine,
-                FIGBUILD_STORE=str(base / machine / "store"),
-                XDG_CACHE_HOME=str(base / machine / "cache"),
-                PAPERBANANA_BASE_URL=api.base_url,
-                PAPERBANANA_API_KEY="sk-bench",
-                **extra,
-            )
+                "FIGBUILD_REMOTE": url,
+                "FIGBUILD_MACHINE": machine,
+                "FIGBUILD_STORE": str(base / machine / "store"),
+                "XDG_CACHE_HOME": str(base / machine / "cache"),
+                "PAPERBANANA_BASE_URL": api.base_url,
+                "PAPERBANANA_API_KEY": "sk-bench",
+            }
+            return user_env(**{**settings, **extra})
 
         started = time.perf_counter()
         subprocess.run(figbuild("-q", "sync"), cwd=a, env=env("a"), check=True)

@@ -192,7 +192,7 @@ def sync(
         finally:
             keeper.flush()
             if remote is not None:
-                remote.finish(history.store)
+                remote.finish(history.store, sweep=not backend.stop.is_set())
         if balance is not None:
             result.balance = balance - result.credits_spent
         return result
