@@ -1,6 +1,6 @@
 """Two machines on one team store, both killed with SIGKILL at random moments, again and again.
 
-Each round both clones get the same edit (two figures' prompts change) and both sync
+Against moto's S3 server and a folder alike. Each round both clones get the same edit (two figures' prompts change) and both sync
 at once; both are killed. Then one clean sync on each. Whatever the kills
 interrupted (a claim, a POST, a push, a release), no request was paid for twice:
 the API's charges equal the distinct requests, and both clones end with every
@@ -25,6 +25,7 @@ from figbuild.lockfile import read
 
 from .test_engine import posts
 from .test_kill_loop import _paid_prompts
+from .test_team import Remote, remote, s3_server  # noqa: F401 - fixtures: the same remotes as test_team
 
 FIGURES = 4
 KILLS = int(os.environ.get("FIGBUILD_KILLS", "6"))
@@ -38,13 +39,14 @@ def _manifest(versions: list[int]) -> str:
     return yaml.safe_dump({"version": 1, "figures": figures})
 
 
-def _figbuild(server: Emulator, root: Path, home: Path, remote: str, name: str) -> subprocess.Popen[bytes]:
+def _figbuild(server: Emulator, root: Path, home: Path, shared: Remote, name: str) -> subprocess.Popen[bytes]:
     env = {
+        **shared.env,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_CACHE_HOME": str(home / ".cache"),
         "FIGBUILD_STORE": str(home / "store"),
-        "FIGBUILD_REMOTE": remote,
+        "FIGBUILD_REMOTE": shared.url,
         "FIGBUILD_MACHINE": name,
         "FIGBUILD_CLAIM_EXPIRY": "1",
         "PAPERBANANA_BASE_URL": server.base_url,
@@ -58,12 +60,12 @@ def _figbuild(server: Emulator, root: Path, home: Path, remote: str, name: str) 
     )
 
 
-def test_two_machines_killed_at_random_pay_once_per_request(tmp_path: Path) -> None:
+def test_two_machines_killed_at_random_pay_once_per_request(
+    tmp_path: Path,
+    remote: Remote,  # noqa: F811 - the fixture imported above
+) -> None:
     rng = random.Random(SEED)
     versions = [0] * FIGURES
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    remote = f"file://{shared}"
     machines = []
     for name in ("laptop-a", "ci-b"):
         (tmp_path / name / "paper").mkdir(parents=True)
