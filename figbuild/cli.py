@@ -440,6 +440,33 @@ def store_gc(env: Env, keep: int, dry_run: bool) -> int:
     return history.store_gc(env, keep, dry_run=dry_run)
 
 
+@store.command("status")
+@pass_env
+def store_status(env: Env) -> int:
+    """Say what differs between the local store and the team's remote store."""
+    from figbuild.commands import store as stores
+
+    return stores.status(env)
+
+
+@store.command("push")
+@pass_env
+def store_push(env: Env) -> int:
+    """Push every image the team's remote store lacks."""
+    from figbuild.commands import store as stores
+
+    return stores.push(env)
+
+
+@store.command("pull")
+@pass_env
+def store_pull(env: Env) -> int:
+    """Put every image of the team's remote store into the local store."""
+    from figbuild.commands import store as stores
+
+    return stores.pull(env)
+
+
 @cli.command()
 @click.option(
     "--settle",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from figbuild import atomic, fastpath, images, preflight, sent, taken
+from figbuild import atomic, fastpath, images, preflight, sent, taken, team
 from figbuild.backends import redact
 from figbuild.backends.base import Backend, FigureFailed, Job, StillPending, TaskNotFound, Ticket, Unconfirmed
 from figbuild.content import ContentError, ContentReader
@@ -87,7 +87,10 @@ def sync(
         keeper = LockKeeper(paper.lock_path, paper.read_lock())
         if not dry_run:
             _sweep(paper, keeper.lock, reporter)
-        history = History(paper.root, on_warning=lambda warning: reporter.info(f"history: {warning}"))
+        remote = team.open_team(paper.root, paper.manifest.remote, reporter)  # None without a remote
+        history = team.history_for(
+            paper.root, remote, lambda warning: reporter.info(f"history: {warning}"), fetch=not dry_run
+        )
         statuses = history.recognise(paper.statuses(resolved, keeper.lock))
         plan = history.plan(
             statuses,
@@ -108,6 +111,8 @@ def sync(
                 result.refusal = exc.message
             return result
         if plan.empty:
+            if remote is not None:
+                remote.finish(history.store, sweep=False)  # what an unreachable remote left to push
             return result
         check_budget(plan, max_credits, None)
         problem = atomic.unwritable(paper.lock_path)
@@ -124,13 +129,15 @@ def sync(
         # The default: as many in flight as the backend sustains (its rate limit), so
         # a large plan is paced by the limit, not by waiting on a few slow tasks.
         jobs = min(jobs or backend.concurrency(), MAX_JOBS)
-        runner = _Runner(paper, backend, reporter, keeper, result, history)
+        runner = _Runner(paper, backend, reporter, keeper, result, history, remote)
         works = _work(plan)
         announce_plan(reporter, len(works), plan.cost)
         try:
             _execute(works, runner, jobs, backend.stop)
         finally:
             keeper.flush()
+            if remote is not None:
+                remote.finish(history.store, sweep=not backend.stop.is_set())
         if balance is not None:
             result.balance = balance - result.credits_spent
         return result
@@ -295,8 +302,10 @@ class _Runner:
         keeper: LockKeeper,
         result: SyncResult,
         history: History,
+        remote: team.Team | None = None,
     ) -> None:
         self.root = paper.root
+        self.team = remote
         # One reader for the run: figures that share a file read it once.
         self._reader = ContentReader(paper.root)
         self.backend = backend
@@ -327,6 +336,10 @@ class _Runner:
                 self._claimed.add((status.id, status.fingerprint))
         if work.generate:
             self._generate(status, work.generate)
+        if self.team is not None:  # a task still pending keeps the claim, for whoever collects it
+            record = self.keeper.lock.record(status.id)
+            waiting = any(p.fingerprint == status.fingerprint for p in record.pending)
+            self.team.release(status.fingerprint, keep=waiting)
 
     # -- free: history and what is on disk ----------------------------------
 
@@ -414,6 +427,8 @@ class _Runner:
             self._failed(figure.id, str(exc))
             return
         job = Job(figure.id, request, images.format_for(figure.output), fingerprint.parts)
+        if self.team is not None and self.backend.paid and not self._team_turn(status):
+            return
         sent.record(self.root, fingerprint.digest, request)
         self.keeper.update(lambda lock: lock.with_failure(figure.id, None))  # a new attempt
         submitted: list[tuple[Ticket, Pending]] = []
@@ -437,6 +452,20 @@ class _Runner:
             submitted.append((ticket, self._confirm(figure.id, intent, ticket)))
         for ticket, pending in submitted:
             self._collect_or_forget(status, ticket, pending)
+
+    def _team_turn(self, status: FigureStatus) -> bool:
+        """Whether to pay: not while another machine makes this request (its image is put in
+        place when it comes), nor for a dead machine's tasks (collected instead)."""
+        assert self.team is not None
+        turn = self.team.turn(status, self.backend.stop)
+        if turn.source is not None:
+            self._restore(status, turn.source)
+        for pending in turn.pending:
+            self.keeper.update(lambda lock: lock.with_pending(status.id, pending), durable=True)  # noqa: B023
+            self._resume(status, pending)
+        if turn.failure is not None:
+            self._failed(status.id, f"{turn.failure}; sync again later")
+        return turn.pay
 
     def _submit(self, figure_id: str, job: Job, intent: Pending) -> Ticket | None:
         if self.backend.paid:
@@ -501,6 +530,8 @@ class _Runner:
             # After the lock: a task in this log but not in the lock would be hidden from
             # the next run's reconciliation if the process died in between.
             taken.add(self.root, [ticket.task_id])
+            if self.team is not None:
+                self.team.task(intent.fingerprint, ticket.task_id, intent.candidate, ticket.credits)
             self.reporter.figure(
                 figure_id, "submitted", f"task {ticket.task_id}, {ticket.credits} credits", ticket.credits
             )

@@ -95,6 +95,8 @@ class Manifest:
     vars: Mapping[str, Any]
     figures: tuple[Figure, ...]
     disclosure: Disclosure | None = None
+    #: The team's remote store (``remote:``), checked by the schema: no credentials.
+    remote: str | None = None
 
     def figure(self, figure_id: str) -> Figure:
         for figure in self.figures:
@@ -436,6 +438,7 @@ def _build(path: Path, doc: Any, skip: set[str]) -> Manifest:
         output_dir=output_dir,
         vars=data.get("vars", {}),
         figures=tuple(figures),
+        remote=data.get("remote"),
         disclosure=_disclosure(data.get("disclosure"), doc),
     )
 

@@ -26,8 +26,12 @@ class Source:
     sha256: str
     entry: Entry | None = None
     path: str | None = None
+    #: The machine that made it, when it came from the team's remote store.
+    team: str | None = None
 
     def describe(self) -> str:
+        if self.entry is not None and self.team is not None:
+            return f"from the team store ({self.entry.how.value} on {self.team}, {self.entry.when})"
         if self.entry is not None:
             return f"from history ({self.entry.how.value} {self.entry.when})"
         return f"from {self.path}"
