@@ -1,7 +1,8 @@
 """Two machines on one team store, both killed with SIGKILL at random moments, again and again.
 
 Against moto's S3 server and a folder alike. Each round both clones get the same
-edit (two figures' prompts change) and both sync at once; both are killed. Then one clean sync on each. Whatever the kills
+edit (two figures' prompts change) and both sync at once; both are killed. Then one
+clean sync on each. Whatever the kills
 interrupted (a claim, a POST, a push, a release), no request was paid for twice:
 the API's charges equal the distinct requests, and both clones end with every
 figure's current image.
