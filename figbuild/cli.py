@@ -324,13 +324,6 @@ def _backend_options(func: Callable[..., int]) -> Callable[..., int]:
     is_flag=True,
     help="With --best-effort: then print what `figbuild deps` prints, on stdout (all else on stderr).",
 )
-@click.option(
-    "--deps",
-    "with_deps",
-    is_flag=True,
-    help="Then print what `figbuild deps` prints, on stdout (everything else goes to stderr): "
-    "one run per LaTeX pass for build hooks.",
-)
 @_backend_options
 @pass_env
 def sync(

@@ -115,13 +115,15 @@ def sync(
                 remote.finish(history.store, sweep=False)  # what an unreachable remote left to push
             return result
         check_budget(plan, max_credits, None)
+        # The balance first: a run stopped by no key (a build hook's every pass) has
+        # written nothing, not even the probes below, so the fast path may replay it.
+        balance = _balance(plan, backend)
         problem = atomic.unwritable(paper.lock_path)
         if problem is not None:
             # Every task is recorded there before it is paid for: no lock, no spending.
             raise FileError(f"{problem}; nothing was sent", hint="figbuild needs to write figures.lock")
         if backend.paid and plan.generate:
             preflight.check(paper, plan, history.store)
-        balance = _balance(plan, backend)
         check_budget(plan, None, balance)
         recorded, logged = _task_ids(keeper.lock), taken.read(paper.root)
         taken.add(paper.root, sorted(recorded - logged))  # a run killed before logging them
