@@ -93,6 +93,7 @@ def evict_now_and_then(home: Path | None = None, *, now: float | None = None) ->
         if now - stamp.stat().st_mtime < EVICT_EVERY:
             return []
     try:
+        fastpath.private_dir(str(home))  # another user's folder: never written, nor swept
         stamp.touch()
         os.utime(stamp, (now, now))
     except OSError:
@@ -159,9 +160,11 @@ class Cache:
             data = marshal.dumps(document)
         except ValueError:  # a YAML date or the like: stored as text, as JSON would
             data = marshal.dumps(json.loads(json.dumps(document, default=str)))
-        with contextlib.suppress(OSError):
+        try:
             fastpath.private_dir(str(self.path.parent))
             atomic.write_bytes(self.path, data, mode=0o600)
+        except OSError:
+            return  # a cache that cannot be written (or is not this user's) is no error
         self._dirty = False
         evict_now_and_then(self.path.parent)
 
