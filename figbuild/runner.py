@@ -319,9 +319,14 @@ class Runner:
 
     def _chosen_since(self, figure_id: str, pending: Pending) -> bool:
         """Whether the figure's image was put in place after ``pending`` was submitted
-        (a restore, accept or pick, or a later task's image): that choice stands."""
+        (a restore, accept or pick, or a later task's image): that choice stands. A
+        placeholder drawn since only stands in: a paid image still replaces it."""
         generated = self.keeper.lock.record(figure_id).generated
-        return generated is not None and generated.generated_at > pending.submitted_at
+        return (
+            generated is not None
+            and not generated.provisional
+            and generated.generated_at > pending.submitted_at
+        )
 
     def _confirm(self, figure_id: str, intent: Pending, ticket: Ticket) -> Pending:
         """Record the task a submission created (and what it cost)."""

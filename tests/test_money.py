@@ -266,3 +266,24 @@ def test_a_hand_edit_over_a_pending_task_not_done_yet_is_no_crash(
     assert "f0" not in result.generated
     assert output.read_bytes() == mine, "the hand edit is kept"
     assert [p.task_id for p in read(root / "figures.lock").record("f0").pending] == [mark.task_id]
+
+
+def test_a_placeholder_drawn_after_a_paid_submission_is_replaced_by_its_image(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    from figbuild import engine
+    from figbuild.backends.placeholder import PlaceholderBackend
+
+    from .test_engine import Recorder
+
+    root = paper_with(make_paper, 1)
+    engine.sync(Paper.open(root), PlaceholderBackend(), Recorder())  # the build hook draws a stand-in
+    assert read(root / "figures.lock").record("f0").generated.provisional  # type: ignore[union-attr]
+    # ... after a real sync, killed after its POST a minute ago, had recorded its submission.
+    unconfirmed(root, created_on=emulator)
+    result = sync(emulator, root)
+    assert result.generated == ["f0"]
+    record = read(root / "figures.lock").record("f0").generated
+    assert record is not None
+    assert not record.provisional
+    assert posts(emulator) == 1, "the task the killed run paid for was collected"
