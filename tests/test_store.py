@@ -470,7 +470,7 @@ def test_a_reader_racing_a_compaction_looks_again(
 ) -> None:
     store = make_store()
     entry = store.put(image(1), meta())
-    real = store_disk._read_own
+    real = store_disk.read_own
     vanished = []
 
     def read_own(path: Path) -> tuple[bytes, int]:
@@ -479,7 +479,7 @@ def test_a_reader_racing_a_compaction_looks_again(
             raise FileNotFoundError(path)
         return real(path)
 
-    monkeypatch.setattr(store_disk, "_read_own", read_own)
+    monkeypatch.setattr(store_disk, "read_own", read_own)
     assert make_store().lookup("sha256:f1") == [entry]
     assert vanished
 
@@ -777,7 +777,7 @@ def test_an_index_file_removed_while_it_is_read_is_a_vanished_file_not_a_foreign
     """A compaction may remove a segment between a reader's open and its fstat: the
     reader must take it for a replaced file (and read the index again), not warn that
     the store holds a file that is not its own."""
-    from figbuild.store import disk
+    from figbuild.store import files
 
     segment = tmp_path / "seg-1.jsonl"
     segment.write_bytes(b"{}\n")
@@ -787,6 +787,6 @@ def test_an_index_file_removed_while_it_is_read_is_a_vanished_file_not_a_foreign
         segment.unlink(missing_ok=True)  # the compaction's unlink lands here
         return real_fstat(fd)
 
-    monkeypatch.setattr(disk.os, "fstat", fstat_after_removal)
+    monkeypatch.setattr(files.os, "fstat", fstat_after_removal)
     with pytest.raises(FileNotFoundError):
-        disk._read_own(segment)
+        files.read_own(segment)

@@ -11,7 +11,6 @@ delete unreferenced objects without racing a ``put`` that is about to use one.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from figbuild import atomic, locks
 from figbuild.images import sniff_format
 from figbuild.statedir import STATE_DIR, state_dir
+from figbuild.store.files import hash_file, lines_of, read_own
 from figbuild.store.index import (
     SUFFIXES,
     DamagedLine,
@@ -200,7 +200,7 @@ class Store:
             except DamagedLine as exc:
                 raise ValueError(f"cannot store {meta}: {exc}") from None
             target = self.object_path(sha256)
-            if _hash_file(target) != sha256:
+            if hash_file(target) != sha256:
                 atomic.write_bytes(target, data)
             # The object is in place before the line that names it: a crash in
             # between leaves an unreferenced object (gc removes it), never a dangling line.
@@ -324,7 +324,7 @@ class Store:
             return False
         if not hash_bytes:
             return True
-        if _hash_file(path) != entry.sha256:
+        if hash_file(path) != entry.sha256:
             self._warn(path, f"object of {entry.figure!r} ({entry.when}) is damaged; skipped")
             return False
         return True
@@ -374,7 +374,7 @@ class Store:
         snapshot = _Snapshot(signature)
         for path, _ in listing:
             try:
-                data, mode = _read_own(path)
+                data, mode = read_own(path)
             except FileNotFoundError:
                 return None
             except OSError as exc:
@@ -419,7 +419,7 @@ class Store:
         return Index.of(found)
 
     def _decode_lines(self, path: Path, data: bytes, damaged: list[bytes]) -> Iterator[Entry]:
-        for start, end in _lines(data):
+        for start, end in lines_of(data):
             yield from self._decode(path, data, start, end, damaged)
 
     def _decode(self, path: Path, data: bytes, start: int, end: int, damaged: list[bytes]) -> list[Entry]:
@@ -473,7 +473,7 @@ class Store:
         shared_mode = 0o666
         for path, _ in listing:
             try:
-                data, mode = _read_own(path)
+                data, mode = read_own(path)
             except OSError:
                 continue  # left in place, as it is
             merged.append(path)
@@ -481,7 +481,7 @@ class Store:
             if _intact_pack(path, data):
                 parts.append(data)
                 continue
-            for start, end in _lines(data):
+            for start, end in lines_of(data):
                 if self._decode(path, data, start, end, damaged):
                     parts.append(data[start:end] + b"\n")
         self._replace_index(b"".join(parts), damaged, merged, shared_mode)
@@ -554,17 +554,6 @@ class Store:
                 self._on_warning(warning)
 
 
-def _lines(data: bytes) -> Iterator[tuple[int, int]]:
-    """The (start, end) offsets of the non-empty lines of ``data``."""
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        if end > start:
-            yield start, end
-        start = end + 1
-
-
 def _intact_pack(path: Path, data: bytes) -> bool:
     """Whether ``path`` is a pack whose bytes match the check in its name."""
     name = path.name
@@ -579,31 +568,3 @@ def _signature(
     """What a change to the index shows in: each file's name, size, times and inode
     (the ctime too: a rewrite that keeps the size and puts the mtime back)."""
     return tuple((path.name, *identity) for path, identity in listing)
-
-
-def _read_own(path: Path) -> tuple[bytes, int]:
-    """The bytes and permission bits of an index file, if it can only be the store's:
-    a regular file, not a symlink, with no other name (a hard link to a file
-    elsewhere is not the store's to merge or set aside). OSError otherwise."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    try:
-        st = os.fstat(fd)
-        if st.st_nlink == 0:  # removed since it was opened: a compaction replaced it
-            raise FileNotFoundError(errno.ENOENT, "removed while being read", str(path))
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            raise OSError(f"{path.name} is not a regular file of the store's own")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(), stat.S_IMODE(st.st_mode) & 0o666
-    finally:
-        os.close(fd)
-
-
-def _hash_file(path: Path) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
