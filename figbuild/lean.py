@@ -32,25 +32,12 @@ def run(argv: Sequence[str]) -> None:
     request = _understood(argv)
     if request is None:
         return
-    from figbuild.commands import Env
-    from figbuild.errors import ExitCode, FigbuildError
+    from figbuild.commands import Env, exit_code_of
     from figbuild.output import Console
 
     command, verbosity, directory, flags, values, ids = request
     env = Env(Path(directory or ""), Console(verbosity), explicit=directory is not None)
-    try:
-        code = _call(env, command, set(flags), dict(values), ids)
-    except KeyboardInterrupt:
-        Console().error("figbuild: interrupted; run the same command again to resume")
-        code = ExitCode.INTERRUPTED
-    except FigbuildError as exc:
-        from figbuild.backends import redact
-
-        Console().error(f"figbuild: error: {redact(str(exc))}")
-        code = exc.exit_code
-    except BrokenPipeError:
-        code = ExitCode.FAILED
-    sys.exit(int(code or 0))
+    sys.exit(exit_code_of(lambda: _call(env, command, set(flags), dict(values), ids)))
 
 
 def _understood(argv: Sequence[str]) -> tuple[Any, ...] | None:

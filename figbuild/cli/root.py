@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from figbuild import __version__
-from figbuild.commands import BackendOptions, Env
+from figbuild.commands import BackendOptions, Env, exit_code_of
 from figbuild.errors import ExitCode, FigbuildError
 
 if TYPE_CHECKING:
@@ -64,25 +64,20 @@ class _Group(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> NoReturn:
-        from figbuild.backends import redact
-        from figbuild.output import Console
+        def run() -> int:
+            try:
+                # Always non-standalone: exceptions become exit codes in exit_code_of,
+                # whether run as a script or through click's CliRunner.
+                return int(
+                    click.Group.main(self, args, prog_name or "figbuild", complete_var, False, **extra) or 0
+                )
+            except click.exceptions.Abort:
+                raise KeyboardInterrupt from None
+            except click.ClickException as exc:
+                exc.show()
+                return ExitCode.USAGE
 
-        try:
-            # Always non-standalone: exceptions are turned into exit codes below, and
-            # nowhere else, whether run as a script or through click's CliRunner.
-            code = super().main(args, prog_name or "figbuild", complete_var, False, **extra)
-        except (KeyboardInterrupt, click.exceptions.Abort):
-            Console().error("figbuild: interrupted; run the same command again to resume")
-            code = ExitCode.INTERRUPTED
-        except click.ClickException as exc:
-            exc.show()
-            code = ExitCode.USAGE
-        except FigbuildError as exc:
-            Console().error(f"figbuild: error: {redact(str(exc))}")
-            code = exc.exit_code
-        except BrokenPipeError:
-            code = ExitCode.FAILED
-        sys.exit(int(code or 0))
+        sys.exit(exit_code_of(run))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,6 +6,7 @@ parsed options; each prints through `env.console` and returns an exit code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,3 +59,24 @@ class BackendOptions:
         from figbuild import backends
 
         return backends.choose(placeholder=self.placeholder or placeholder, emulator=self.emulator)
+
+
+def exit_code_of(command: Callable[[], int | None]) -> int:
+    """Run ``command``; its exit code, or the one its exception means, said in one line:
+    the one place (for the CLI and the lean path alike) where an exception becomes an
+    exit code, the API key redacted from whatever is said."""
+    from figbuild.errors import ExitCode, FigbuildError
+    from figbuild.output import Console
+
+    try:
+        return int(command() or 0)
+    except KeyboardInterrupt:
+        Console().error("figbuild: interrupted; run the same command again to resume")
+        return ExitCode.INTERRUPTED
+    except FigbuildError as exc:
+        from figbuild.backends import redact
+
+        Console().error(f"figbuild: error: {redact(str(exc))}")
+        return exc.exit_code
+    except BrokenPipeError:
+        return ExitCode.FAILED
