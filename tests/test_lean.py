@@ -37,6 +37,7 @@ ARGS = [
     ["sync", "--best-effort", "--deps"],
     ["sync", "--deps", "--json"],
     ["sync", "--jobs", "0"],
+    ["sync", "--max-credits", "-1"],
     ["sync", "--placeholder", "--emulator"],
     ["sync", "--max-credits", "0", "a"],
 ]
