@@ -84,10 +84,23 @@ _OPTIONS: dict[str, dict[str, bool]] = {
 }
 
 
-def config_home() -> str:
-    """``$XDG_CONFIG_HOME/figbuild`` (``~/.config/figbuild``): where ``figbuild login`` keeps
-    the key (``credentials``) or says it is in the keyring (``keyring``)."""
-    return os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "figbuild")
+def config_home(environ: Mapping[str, str] | None = None) -> str:
+    """``$XDG_CONFIG_HOME/figbuild`` when that is an absolute path, else
+    ``~/.config/figbuild`` (on macOS too, as git does): where ``figbuild login`` keeps the
+    key (``credentials``) or says it is in the keyring (``keyring``). The one rule, which
+    ``figbuild login`` and the key's lookup use too.
+
+    An ``environ`` given explicitly is all there is: without ``HOME`` or
+    ``XDG_CONFIG_HOME`` in it, the folder is one that holds nothing.
+    """
+    mapping = os.environ if environ is None else environ
+    configured = mapping.get("XDG_CONFIG_HOME", "").strip()
+    if configured and os.path.isabs(configured):
+        return os.path.join(configured, "figbuild")
+    home = mapping.get("HOME", "").strip()
+    if not home:
+        home = os.path.expanduser("~") if environ is None else "/nonexistent"
+    return os.path.join(home, ".config", "figbuild")
 
 
 #: The files under :func:`config_home` whose presence means ``figbuild login`` stored a key.

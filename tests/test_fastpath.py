@@ -570,3 +570,23 @@ def test_inputs_changed_within_the_racy_window_are_never_snapshotted(
     before = snapshots(env)
     run(["status"], root, env, fast=False)
     assert snapshots(env) == before  # everything was written just now
+
+
+@pytest.mark.parametrize("configured", ["relative/config", "   "])
+def test_a_key_is_looked_for_where_login_keeps_it_whatever_xdg_config_home_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    """An XDG_CONFIG_HOME that is not an absolute path is ignored by `figbuild login`
+    (the key goes to ~/.config/figbuild): the fast path's "is a key configured" must look
+    there too, or a cached "no key" warning would replay after a login."""
+    from figbuild.backends.paperbanana import credentials
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", configured)
+    monkeypatch.delenv("PAPERBANANA_API_KEY", raising=False)
+    stored = credentials.config_dir() / "credentials"
+    stored.parent.mkdir(parents=True)
+    stored.write_text("sk-test\n")
+    assert stored.is_relative_to(tmp_path / "home")
+    assert fastpath.key_configured()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from figbuild import fastpath
 from figbuild.errors import UsageError
 
 KEY_ENV = "PAPERBANANA_API_KEY"
@@ -48,19 +49,9 @@ class Found:
 
 
 def config_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME/figbuild``, or ``~/.config/figbuild`` (on macOS too, as git does).
-
-    An ``environ`` given explicitly is all there is: without ``HOME`` or
-    ``XDG_CONFIG_HOME`` in it, the folder is one that holds nothing.
-    """
-    mapping = os.environ if environ is None else environ
-    configured = mapping.get(CONFIG_ENV, "").strip()
-    if configured and Path(configured).is_absolute():
-        return Path(configured) / "figbuild"
-    home = mapping.get("HOME", "").strip()
-    if not home:
-        home = str(Path("~").expanduser()) if environ is None else "/nonexistent"
-    return Path(home) / ".config" / "figbuild"
+    """Where the key is kept: :func:`figbuild.fastpath.config_home`, so that the fast
+    path's "is a key configured" looks where `figbuild login` writes."""
+    return Path(fastpath.config_home(environ))
 
 
 def stored(environ: Mapping[str, str] | None = None) -> Found | None:
