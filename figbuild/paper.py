@@ -89,7 +89,7 @@ class Paper:
     def ignored_outputs(self, statuses: Iterable[FigureStatus]) -> dict[str, str]:
         """The outputs git would leave out of a commit, each with the rule that ignores it:
         a co-author's clone would have to pay for them again."""
-        return vcs.ignored(self.root, [status.output for status in statuses])
+        return vcs.ignored(self.root, [status.output for status in statuses], self.manifest.path.name)
 
     def orphans(self, lock: Lock) -> list[OrphanStatus]:
         """Lock records of figures no longer in the manifest, in id order."""

@@ -7,19 +7,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def ignored(root: Path, paths: Sequence[str]) -> dict[str, str]:
+def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> dict[str, str]:
     """The ``paths`` (relative to ``root``) that git ignores and does not track, each with
     the rule that ignores it (``.gitignore:3: *.pdf``).
 
-    Empty when ``root`` is not in a git work tree or git is not installed: then there
-    is nothing to warn about.
+    Empty when ``root`` is not in a git work tree or git is not installed, and when git
+    ignores the paper's ``manifest`` too (a paper kept out of the repository it sits in,
+    such as ``figbuild example`` inside a clone): then there is nothing to warn about.
     """
     if not paths:
         return {}
+    asked = [*paths, manifest] if manifest is not None else list(paths)
     try:
         result = subprocess.run(
             ["git", "-C", str(root), "check-ignore", "--verbose", "-z", "--stdin"],
-            input="\0".join(paths) + "\0",
+            input="\0".join(asked) + "\0",
             capture_output=True,
             text=True,
             timeout=10,
@@ -37,6 +39,8 @@ def ignored(root: Path, paths: Sequence[str]) -> dict[str, str]:
         source, line, pattern, path = fields[start : start + 4]
         if not pattern.startswith("!"):
             rules[path] = f"{source}:{line}: {pattern}"
+    if manifest is not None and rules.pop(manifest, None) is not None:
+        return {}
     return rules
 
 

@@ -129,6 +129,24 @@ def test_status_and_sync_warn_about_outputs_git_ignores(make_paper: PaperFactory
     assert run_cli("-q", "status", root=root).stderr == ""
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_paper_its_repository_ignores_whole_gets_no_ignored_output_warning(
+    make_paper: PaperFactory, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`figbuild example try-figbuild` in a clone that ignores /try-figbuild/: the paper
+    is not the repository's, so its outputs being ignored tells its author nothing."""
+    root = _paper(make_paper, a={"prompt": "A"})
+    top = root.parent
+    subprocess.run(["git", "init", "-q", str(top)], check=True)
+    (top / ".gitignore").write_text(f"/{root.name}/\n", encoding="utf-8")
+    assert run_cli("sync", "--placeholder", root=root).exit_code == 0
+    status = run_cli("status", root=root)
+    assert status.exit_code == 0
+    assert "ignored by git" not in status.stderr
+    (top / ".gitignore").write_text(f"/{root.name}/figures/\n", encoding="utf-8")  # outputs only
+    assert "figures/a.png is ignored by git" in run_cli("status", root=root).stderr
+
+
 def test_figure_ids_complete_in_the_shell(make_paper: PaperFactory) -> None:
     root = _paper(make_paper, overview={"prompt": "O"}, other={"prompt": "P"}, teaser={"prompt": "T"})
     env = {
