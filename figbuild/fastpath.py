@@ -40,12 +40,14 @@ if TYPE_CHECKING:
     #: A path's stat signature: (mode, size, mtime_ns, ctime_ns, inode, device, real path),
     #: None if absent.
     Signature = tuple[int, int, int, int, int, int, str] | None
+    #: A folder of inputs as a snapshot keeps it: its path, its real path, the names in it.
+    Folder = tuple[str, str, tuple[str, ...]]
 
 #: Set (to anything but "" or "0") to always run the full CLI, e.g. to compare the two.
 DISABLE_ENV = "FIGBUILD_NO_FASTPATH"
 #: Inputs modified more recently than this before a run began (ns) are never trusted.
 RACY_NS = 2_000_000_000
-FORMAT = 2
+FORMAT = 3
 MANIFEST_NAME = "figures.yaml"
 LOCK_NAME = "figures.lock"
 KEY_ENV = "PAPERBANANA_API_KEY"  # figbuild.backends.paperbanana.settings.KEY_ENV
@@ -266,10 +268,14 @@ def _key(request: tuple[Any, ...], root: str) -> bytes:
 
 
 def _snapshot_path(key: bytes) -> str:
-    import zlib
-
-    name = f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
+    # A 61-bit name from the key by one big-integer remainder (no zlib or hashlib to
+    # import): two keys that share a name only evict each other, as the snapshot
+    # holds its whole key and answers no other.
+    name = f"{int.from_bytes(key, 'little') % _NAME_MODULUS:016x}"
     return os.path.join(cache_home(), "fastpath", name)
+
+
+_NAME_MODULUS = (1 << 61) - 1  # a Mersenne prime
 
 
 # --- replaying ---------------------------------------------------------------------------------
@@ -278,52 +284,120 @@ def _snapshot_path(key: bytes) -> str:
 #: An input path that starts so stands for the temp files in the folder after it.
 _TEMPS = "\0temps\0"
 TEMP_SUFFIX = ".figbuild-tmp"  # figbuild.atomic.TEMP_SUFFIX
+_LINK = 0o120000  # stat.S_IFLNK, without importing stat
 
 
 def signature(path: str) -> Signature | tuple[str, ...]:
+    """What a change to input ``path`` shows in. A snapshot keeps it in parts (the real
+    path of each folder once, then each file's :func:`_file_signature`): it changes
+    exactly when this does, which tests/test_fastpath_signature.py checks."""
     if path.startswith(_TEMPS):
-        try:
-            names = os.listdir(path[len(_TEMPS) :])
-        except OSError:
-            return ()
-        return tuple(sorted(name for name in names if name.endswith(TEMP_SUFFIX)))
-    return _stat_signature(path)
+        return _temps(path[len(_TEMPS) :])
+    folder, name = os.path.split(path)
+    own = _file_signature(path)
+    if own is not None and len(own) == 6:
+        own = (*own, os.path.join(os.path.realpath(folder), name))
+    return own
 
 
-def _stat_signature(path: str) -> Signature:
-    """What a change to ``path`` shows in: its type, size, times and identity; None if absent.
+def _temps(folder: str) -> tuple[str, ...]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return ()
+    return tuple(sorted(name for name in names if name.endswith(TEMP_SUFFIX)))
+
+
+def _file_signature(path: str) -> tuple[Any, ...] | None:
+    """A file's type, size, times and identity; None if absent. A symlink: its target's,
+    with the target's real path (a file's own real path is its folder's, kept apart).
 
     ctime is there because nothing can set it back: an edit that keeps the size and
-    restores the mtime still changes it. The real path is there because a folder on
-    the way swapped for a symlink to it (out of the paper) changes nothing else.
+    restores the mtime still changes it. Real paths are there because a folder on the
+    way swapped for a symlink to it (out of the paper) changes nothing else.
     """
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
+        if st.st_mode & 0o170000 == _LINK:
+            st = os.stat(path)
+            return (
+                st.st_mode,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+                st.st_ino,
+                st.st_dev,
+                os.path.realpath(path),
+            )
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return (
-        st.st_mode,
-        st.st_size,
-        st.st_mtime_ns,
-        st.st_ctime_ns,
-        st.st_ino,
-        st.st_dev,
-        os.path.realpath(path),
-    )
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _recorded(paths: Iterable[str]) -> tuple[tuple[Folder, ...], tuple[tuple[Any, ...], ...]]:
+    """``paths`` as a snapshot keeps them: per folder (its path, its real path, the names
+    in it) and, beside, each name's signature. Temp-file listings are the folder
+    :data:`_TEMPS`, its names the folders listed."""
+    grouped: dict[str, list[str]] = {}
+    for path in sorted(paths):
+        if path.startswith(_TEMPS):
+            grouped.setdefault(_TEMPS, []).append(path[len(_TEMPS) :])
+        else:
+            folder, name = os.path.split(path)
+            grouped.setdefault(folder, []).append(name)
+    folders: list[Folder] = []
+    signatures: list[tuple[Any, ...]] = []
+    for folder, names in grouped.items():
+        if folder == _TEMPS:
+            folders.append((folder, "", tuple(names)))
+            signatures.append(tuple(_temps(name) for name in names))
+            continue
+        prefix = os.path.join(folder, "")
+        folders.append((folder, os.path.realpath(folder), tuple(names)))
+        signatures.append(tuple(_file_signature(prefix + name) for name in names))
+    return tuple(folders), tuple(signatures)
+
+
+def _unchanged(folders: Sequence[Folder], signatures: Sequence[Sequence[Any]]) -> bool:
+    """Whether every input recorded by :func:`_recorded` is as it was. The hot loop of
+    every replay: one ``lstat`` a file and one ``realpath`` a folder."""
+    if len(folders) != len(signatures):
+        return False
+    lstat, realpath = os.lstat, os.path.realpath
+    for (folder, real, names), expected in zip(folders, signatures, strict=True):
+        if len(names) != len(expected):
+            return False
+        if folder == _TEMPS:
+            if any(_temps(name) != sig for name, sig in zip(names, expected, strict=True)):
+                return False
+            continue
+        if realpath(folder) != real:
+            return False
+        prefix = folder if folder.endswith("/") else folder + "/"
+        for name, sig in zip(names, expected, strict=True):
+            try:
+                st = lstat(prefix + name)
+            except (FileNotFoundError, NotADirectoryError):
+                if sig is not None:
+                    return False
+                continue
+            if sig is None or st.st_mode & 0o170000 == _LINK:
+                if _file_signature(prefix + name) != sig:
+                    return False
+            elif (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) != sig:
+                return False
+    return True
 
 
 def _load(path: str, key: bytes) -> tuple[int, tuple[tuple[int, str], ...]] | None:
     """The exit code and output chunks of a valid snapshot at ``path``, else None."""
     try:
         snapshot = marshal.loads(read_owned(path))  # noqa: S302 - our own cache file, checked
-        version, stored_key, code, chunks, paths, signatures = snapshot
+        version, stored_key, code, chunks, folders, signatures = snapshot
+        if version != FORMAT or stored_key != key or not _unchanged(folders, signatures):
+            return None
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if version != FORMAT or stored_key != key or len(paths) != len(signatures):
-        return None
-    for input_path, expected in zip(paths, signatures, strict=True):
-        if signature(input_path) != expected:
-            return None
     return code, chunks
 
 
@@ -444,14 +518,13 @@ def finish(code: object) -> tuple[str, bytes] | None:
     if trace is None or not trace.repeatable or trace.outputs is None or code != trace.code:
         return None
     try:
-        paths = sorted(_inputs(trace))
+        folders, signatures = _recorded(_inputs(trace))
     except OSError:
         return None
-    signatures = [signature(path) for path in paths]
     limit = trace.started - RACY_NS
-    if any(_recent(sig, limit) for sig in signatures):
+    if any(_recent(sig, limit) for group in signatures for sig in group):
         return None
-    snapshot = (FORMAT, trace.key, trace.code, _coalesced(trace.chunks), tuple(paths), tuple(signatures))
+    snapshot = (FORMAT, trace.key, trace.code, _coalesced(trace.chunks), folders, signatures)
     return trace.path, marshal.dumps(snapshot)
 
 
