@@ -367,7 +367,7 @@ def profile(results: dict[str, Any]) -> str:
         p = n["profile"]
         lines.append(
             f"- {n['figures']} figures: interpreter start-up {p['interpreter_s'] * 1000:.1f} ms, "
-            f"imports and the rest (pip's script wrapper loads `re`; `figbuild.fastpath`; exit) "
+            f"imports and the rest (the script, `figbuild.__main__`, `figbuild.fastpath`; exit) "
             f"{p['imports_s'] * 1000:.1f} ms, work (find the paper, load the snapshot, stat every input, "
             f"print; timed in the process) {p['work_s'] * 1000:.1f} ms."
         )

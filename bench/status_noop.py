@@ -42,7 +42,7 @@ PYTHON = [sys.executable, "-c", "pass"]
 #: The fast path's own work, timed inside the process: find the paper, load the snapshot,
 #: stat every input, write the output. Reports nothing when the snapshot did not answer.
 WORK_PROBE = """
-import re, sys, time
+import sys, time
 import figbuild.__main__
 from figbuild import fastpath
 report, argv = sys.argv[1], sys.argv[2:]

@@ -560,6 +560,25 @@ def test_a_replayed_status_loads_neither_click_nor_the_pipeline(
     assert report.read_text() == "['figbuild', 'figbuild.__main__', 'figbuild.fastpath']"
 
 
+def test_the_installed_script_answers_a_no_op_without_importing_re(
+    states: tuple[dict[str, Path], dict[str, str]],
+) -> None:
+    """pip's generated entry-point wrapper imports ``re`` before figbuild runs (more
+    than a replayed status costs): the script figbuild installs is its own file."""
+    papers, env = states
+    script = Path(fastpath.__file__).with_name("script.py")
+    assert script.read_text().startswith("#!python\n")  # the installer points it at the venv
+    command = [sys.executable, "-X", "importtime", str(script), "status"]
+    subprocess.run(command, cwd=papers["fresh"], env=env, check=True, capture_output=True)
+    replayed = subprocess.run(
+        command, cwd=papers["fresh"], env=env, check=True, capture_output=True, text=True
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in replayed.stderr.splitlines() if "|" in line}
+    assert "figbuild.fastpath" in imported
+    assert not imported & {"re", "enum", "click", "figbuild.lean", "zlib"}, sorted(imported)
+    assert "fresh" in replayed.stdout
+
+
 def test_inputs_changed_within_the_racy_window_are_never_snapshotted(
     tmp_path: Path,
 ) -> None:
