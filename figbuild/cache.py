@@ -33,6 +33,17 @@ from typing import Any
 
 from figbuild import __version__, atomic, fastpath
 
+#: Set (to anything but "" or "0") to make the full path remember nothing and take no
+#: shortcut: no paper cache is read or written (every manifest, prompt, content file
+#: and output is checked, rendered, read and hashed again) and the schema is always
+#: checked by jsonschema. For comparing the two, as ``FIGBUILD_NO_FASTPATH`` does.
+DISABLE_ENV = "FIGBUILD_NO_CACHE"
+
+
+def enabled() -> bool:
+    """Whether the full path's caches and shortcuts are on (see :data:`DISABLE_ENV`)."""
+    return os.environ.get(DISABLE_ENV, "") in ("", "0")
+
 
 def cache_home() -> Path:
     """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
@@ -111,9 +122,10 @@ def key_of(*parts: str) -> str:
 
 class Cache:
     def __init__(self, root: Path | None) -> None:
-        """The cache of the paper at ``root``, or one in memory only when None."""
+        """The cache of the paper at ``root``, or one in memory only when None (or when
+        ``FIGBUILD_NO_CACHE`` is set)."""
         self.path: Path | None = None
-        if root is not None:
+        if root is not None and enabled():
             python = f"py{sys.version_info[0]}{sys.version_info[1]}"
             self.path = cache_home() / f"{key_of(str(root.resolve()))[:24]}.{python}.marshal"
         self._data: dict[str, dict[str, Any]] = {}

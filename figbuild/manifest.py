@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from figbuild.cache import Cache, key_of
+from figbuild import schemacheck
+from figbuild.cache import Cache, enabled, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
 from figbuild.paths import RootGuard, check_relative
+from figbuild.schemacheck import valid
 
 MANIFEST_NAME = "figures.yaml"
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "figures.schema.json"
+SCHEMA_PATH = schemacheck.SCHEMA_PATH
 
 OPTION_DEFAULTS: Mapping[str, Any] = {
     "mode": "pipeline",
@@ -281,6 +283,8 @@ def _schema_validator() -> Any:
 
 
 def _schema_problems(name: str, doc: Any) -> Iterator[Problem]:
+    if enabled() and valid(doc.data):
+        return  # nothing to explain: jsonschema would find no error (FIGBUILD_NO_CACHE: ask it)
     errors = sorted(_schema_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
         yield from _explain(name, doc, error)
