@@ -18,7 +18,7 @@ from typing import Any
 from figbuild import schemacheck
 from figbuild.cache import Cache, enabled, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
-from figbuild.paths import RootGuard, check_relative
+from figbuild.paths import RootGuard, check_relative, joined
 from figbuild.schemacheck import valid
 
 MANIFEST_NAME = "figures.yaml"
@@ -544,7 +544,7 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
         problem = check_relative(guard, figure.output)
         if problem:
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
-        first = outputs.setdefault(guard.real(manifest.root / figure.output), figure)
+        first = outputs.setdefault(guard.real(joined(manifest.root, figure.output)), figure)
         if first is not figure:
             yield Problem(
                 name,

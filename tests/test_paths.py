@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from figbuild.paths import RootGuard
 
 
@@ -43,3 +46,13 @@ def test_a_root_reached_through_a_symlink(tmp_path: Path) -> None:
     guard = RootGuard(tmp_path / "paper")
     assert guard.inside(tmp_path / "paper" / "a.tex")
     assert guard.inside(real / "a.tex")
+
+
+@given(
+    st.lists(st.sampled_from(["a", "b.png", ".", "..", "", "x y", "é"]), max_size=5).map("/".join),
+    st.sampled_from(["/", "/tmp/paper", "/tmp/paper/sub"]),
+)
+def test_joined_is_pathlibs_join(relative: str, root: str) -> None:
+    from figbuild.paths import joined
+
+    assert joined(Path(root), relative) == str(Path(root) / relative)
