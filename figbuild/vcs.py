@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> di
     ignores the paper's ``manifest`` too (a paper kept out of the repository it sits in,
     such as ``figbuild example`` inside a clone): then there is nothing to warn about.
     """
-    if not paths:
+    if not paths or not _maybe_in_work_tree(root):
         return {}
     asked = [*paths, manifest] if manifest is not None else list(paths)
     try:
@@ -42,6 +43,22 @@ def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> di
     if manifest is not None and rules.pop(manifest, None) is not None:
         return {}
     return rules
+
+
+def _maybe_in_work_tree(root: Path) -> bool:
+    """False when git could not find a work tree for ``root``: no ``.git`` in it or any
+    folder above it, and no ``GIT_*`` variable pointing git elsewhere. A paper outside
+    git then costs no git process (a few milliseconds of every status)."""
+    if any(name.startswith("GIT_") for name in os.environ):
+        return True
+    folder = os.path.realpath(root)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):  # noqa: PTH118 - per status
+            return True
+        parent = os.path.dirname(folder)  # noqa: PTH120
+        if parent == folder:
+            return False
+        folder = parent
 
 
 #: What `figbuild init --git` installs: git merges figures.lock with figbuild's driver.

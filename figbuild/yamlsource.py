@@ -151,7 +151,7 @@ _STR = _CORE + "str"
 
 def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
     tag = node.tag
-    if tag == _STR and node.id == "scalar":
+    if tag == _STR and node.id == "scalar":  # type: ignore[attr-defined]  # PyYAML's class-level id
         # Text, most of a manifest: what PyYAML's constructor returns for it, without
         # its bookkeeping (a scalar contains nothing, so it needs no alias tracking).
         return node.value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,3 +57,31 @@ def test_joined_is_pathlibs_join(relative: str, root: str) -> None:
     from figbuild.paths import joined
 
     assert joined(Path(root), relative) == str(Path(root) / relative)
+
+
+def test_a_paper_outside_git_asks_git_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No .git above the paper and no GIT_* variable: git is not run (and would find nothing)."""
+    import subprocess
+
+    from figbuild import vcs
+
+    for name in [name for name in os.environ if name.startswith("GIT_")]:
+        monkeypatch.delenv(name)
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "a.png").write_bytes(b"x")
+    assert vcs.ignored(paper, ["a.png"], "figures.yaml") == {}
+    if os.path.lexists("/.git") or any(os.path.lexists(p / ".git") for p in tmp_path.parents):
+        pytest.skip("the temporary folder is inside a git work tree")
+    calls: list[object] = []
+
+    def run(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        raise OSError("git is not installed")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert vcs.ignored(paper, ["a.png"], "figures.yaml") == {}
+    assert calls == []
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
+    vcs.ignored(paper, ["a.png"], "figures.yaml")
+    assert len(calls) == 1
