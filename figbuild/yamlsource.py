@@ -133,6 +133,23 @@ def _loader_class() -> Any:
         for name, pattern, first in _RESOLVERS:
             Loader.add_implicit_resolver(_CORE + name, re.compile(pattern), list(first))
         Loader.add_constructor(_CORE + "int", _construct_int)
+        table = Loader.yaml_implicit_resolvers
+        assert None not in table  # no resolver for any first character: none to try last
+        scalar = yaml.ScalarNode
+        default = Loader.DEFAULT_SCALAR_TAG
+
+        def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> Any:
+            """PyYAML's BaseResolver.resolve for this loader's table, with no path resolvers:
+            called once a node, so without its general cases."""
+            if kind is not scalar or self.yaml_path_resolvers:
+                return base.resolve(self, kind, value, implicit)
+            if implicit[0]:
+                for tag, regexp in table.get(value[0] if value else "", ()):
+                    if regexp.match(value):
+                        return tag
+            return default
+
+        Loader.resolve = resolve
         _LOADER = Loader
     return _LOADER
 
