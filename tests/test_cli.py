@@ -358,7 +358,8 @@ def test_an_invalid_manifest_is_still_explained_by_the_schema(make_paper: PaperF
     root = make_paper({"version": 1, "figures": {"a": {"prompt": "P", "resolution": "8K"}}}, {})
     done = subprocess.run([SCRIPT, "-C", str(root), "status"], capture_output=True, text=True)
     assert done.returncode == 2
-    assert "resolution" in done.stderr and "'8K' is not one of: 1K, 2K, 4K" in done.stderr
+    assert "resolution" in done.stderr
+    assert "'8K' is not one of: 1K, 2K, 4K" in done.stderr
 
 
 def _ignoring_sigint() -> None:
