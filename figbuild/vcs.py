@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where git is run: a status outside git never loads it
+    import subprocess
 
 
 def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> dict[str, str]:
@@ -18,6 +21,8 @@ def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> di
     """
     if not paths or not _maybe_in_work_tree(root):
         return {}
+    import subprocess
+
     asked = [*paths, manifest] if manifest is not None else list(paths)
     try:
         result = subprocess.run(
@@ -68,6 +73,8 @@ DRIVER = "figbuild merge-lock %O %A %B"
 
 def git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
     """Run ``git -C root args``; None when git is not installed or hangs."""
+    import subprocess
+
     try:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -124,6 +131,8 @@ def revisions(root: Path) -> list[str]:
 def tracked_path_of(root: Path, data: bytes, name: str) -> str | None:
     """The path (from the work tree's top) of the tracked file called ``name`` whose bytes
     in the index are ``data``: which ``figures.lock`` git is merging."""
+    import subprocess
+
     hashed = subprocess.run(
         ["git", "-C", str(root), "hash-object", "--stdin"], input=data, capture_output=True, check=False
     )
