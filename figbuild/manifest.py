@@ -228,7 +228,36 @@ def _structure_problems(name: str, doc: Any) -> Iterator[Problem]:
                 figure=figure,
                 key=where,
             )
-    yield from _secret_problems(name, doc, doc.data, (), set())
+    if _may_hold_secrets(doc.data):
+        yield from _secret_problems(name, doc, doc.data, (), set())
+
+
+def _may_hold_secrets(data: Any) -> bool:
+    """Whether any key or text in ``data`` looks like a credential: one walk without
+    paths or problems, so that the common manifest, which has none, costs little."""
+    stack, seen, keys = [data], set(), set()
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
+            if _SECRET_VALUE.search(value):
+                return True
+        elif kind is dict or kind is list:
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if kind is dict:
+                for key in value:
+                    if isinstance(key, str) and key not in keys:
+                        if _SECRET_KEY.fullmatch(key):
+                            return True
+                        keys.add(key)
+                stack.extend(value.values())
+            else:
+                stack.extend(value)
+        elif isinstance(value, (dict, list, str)):
+            return True  # a subclass: let the full walk decide
+    return False
 
 
 def _secret_problems(

@@ -88,6 +88,8 @@ KEYS = [
     "section",
     "label",
     "other",
+    "token",
+    "api_key",
 ]
 
 scalars = st.sampled_from(EDGES) | st.integers(-3, 12) | st.text(max_size=6)
@@ -250,3 +252,12 @@ def test_without_the_cache_jsonschema_checks_every_manifest(monkeypatch: pytest.
     monkeypatch.setenv("FIGBUILD_NO_CACHE", "1")
     assert list(manifests._schema_problems("figures.yaml", doc)) == []
     assert len(calls) == 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(documents | near_valid())
+def test_the_secret_precheck_passes_every_document_with_a_secret_problem(document: Any) -> None:
+    """A manifest the quick walk finds no credential in has no credential problem."""
+    doc = yamlsource.YamlDocument(document)
+    if not manifests._may_hold_secrets(document):
+        assert list(manifests._secret_problems("figures.yaml", doc, document, (), set())) == []
