@@ -134,7 +134,6 @@ def _loader_class() -> Any:
             Loader.add_implicit_resolver(_CORE + name, re.compile(pattern), list(first))
         Loader.add_constructor(_CORE + "int", _construct_int)
         table = Loader.yaml_implicit_resolvers
-        assert None not in table  # no resolver for any first character: none to try last
         scalar = yaml.ScalarNode
         default = Loader.DEFAULT_SCALAR_TAG
 
@@ -149,7 +148,8 @@ def _loader_class() -> Any:
                         return tag
             return default
 
-        Loader.resolve = resolve
+        if None not in table:  # no resolver tried for every first character: none to try last
+            Loader.resolve = resolve
         _LOADER = Loader
     return _LOADER
 

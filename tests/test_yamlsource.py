@@ -322,3 +322,25 @@ def test_text_reached_through_an_alias_is_the_same_text() -> None:
         "e": ["hello", {"d": "hello"}],
     }
     assert doc.shared
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(max_size=12)
+    | st.sampled_from(["", "~", "null", "True", "0x1F", "0o17", "-3", "1e5", ".inf", "16:9"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_loaders_resolve_is_pyyamls(value: str, plain: bool, quoted: bool) -> None:
+    """The loader's own resolve() (PyYAML's without its general cases) tags every scalar
+    as PyYAML's BaseResolver.resolve does with the same table."""
+    loader_class = yamlsource._loader_class()
+    loader = loader_class("")
+    try:
+        base = next(c for c in loader_class.__mro__[1:] if "resolve" in vars(c))
+        for kind in (yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode):
+            assert loader.resolve(kind, value, (plain, quoted)) == base.resolve(
+                loader, kind, value, (plain, quoted)
+            )
+    finally:
+        loader.dispose()
