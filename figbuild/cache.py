@@ -153,17 +153,21 @@ class Cache:
             self._data[section] = values
             self._dirty = True
 
-    def save(self, keep: dict[str, set[str]] | None = None) -> None:
-        """Write the cache if it changed; ``keep`` prunes each named section to those keys.
-
-        A cache that cannot be written is no error: it only costs speed next time.
-        """
-        for section, keys in (keep or {}).items():
+    def prune(self, keep: dict[str, set[str]]) -> None:
+        """Prune each named section to those keys (written by the next :meth:`save`)."""
+        for section, keys in keep.items():
             bucket = self._data.get(section, {})
             stale = set(bucket) - keys
             for key in stale:
                 del bucket[key]
             self._dirty |= bool(stale)
+
+    def save(self, keep: dict[str, set[str]] | None = None) -> None:
+        """Write the cache if it changed; ``keep`` prunes each named section to those keys.
+
+        A cache that cannot be written is no error: it only costs speed next time.
+        """
+        self.prune(keep or {})
         if not self._dirty or self.path is None:
             return
         document = {"figbuild": __version__, **self._data}
