@@ -33,6 +33,17 @@ from typing import Any
 
 from figbuild import __version__, atomic, fastpath
 
+#: Set (to anything but "" or "0") to make the full path remember nothing and take no
+#: shortcut: no paper cache is read or written (every manifest, prompt, content file
+#: and output is checked, rendered, read and hashed again) and the schema is always
+#: checked by jsonschema. For comparing the two, as ``FIGBUILD_NO_FASTPATH`` does.
+DISABLE_ENV = "FIGBUILD_NO_CACHE"
+
+
+def enabled() -> bool:
+    """Whether the full path's caches and shortcuts are on (see :data:`DISABLE_ENV`)."""
+    return os.environ.get(DISABLE_ENV, "") in ("", "0")
+
 
 def cache_home() -> Path:
     """``$XDG_CACHE_HOME/figbuild`` (``~/.cache``), or ``~/Library/Caches/figbuild`` on macOS."""
@@ -111,9 +122,10 @@ def key_of(*parts: str) -> str:
 
 class Cache:
     def __init__(self, root: Path | None) -> None:
-        """The cache of the paper at ``root``, or one in memory only when None."""
+        """The cache of the paper at ``root``, or one in memory only when None (or when
+        ``FIGBUILD_NO_CACHE`` is set)."""
         self.path: Path | None = None
-        if root is not None:
+        if root is not None and enabled():
             python = f"py{sys.version_info[0]}{sys.version_info[1]}"
             self.path = cache_home() / f"{key_of(str(root.resolve()))[:24]}.{python}.marshal"
         self._data: dict[str, dict[str, Any]] = {}
@@ -141,17 +153,21 @@ class Cache:
             self._data[section] = values
             self._dirty = True
 
-    def save(self, keep: dict[str, set[str]] | None = None) -> None:
-        """Write the cache if it changed; ``keep`` prunes each named section to those keys.
-
-        A cache that cannot be written is no error: it only costs speed next time.
-        """
-        for section, keys in (keep or {}).items():
+    def prune(self, keep: dict[str, set[str]]) -> None:
+        """Prune each named section to those keys (written by the next :meth:`save`)."""
+        for section, keys in keep.items():
             bucket = self._data.get(section, {})
             stale = set(bucket) - keys
             for key in stale:
                 del bucket[key]
             self._dirty |= bool(stale)
+
+    def save(self, keep: dict[str, set[str]] | None = None) -> None:
+        """Write the cache if it changed; ``keep`` prunes each named section to those keys.
+
+        A cache that cannot be written is no error: it only costs speed next time.
+        """
+        self.prune(keep or {})
         if not self._dirty or self.path is None:
             return
         document = {"figbuild": __version__, **self._data}

@@ -41,9 +41,14 @@ def _sha256(data: str) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
+#: json.dumps's own encoder for these options, made once: a fingerprint takes two or more
+#: dumps a figure, and json.dumps makes an encoder for each call with options.
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _canonical(value: Any) -> str:
     # default=str: YAML dates and the like, as the prompt template shows them.
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def compute(request: Request, template: str, variables: Mapping[str, Any]) -> Fingerprint:

@@ -11,7 +11,6 @@ wrapper around that. A file the runner did not name is simply not written.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +209,8 @@ def set_outputs(values: Mapping[str, str], environ: Mapping[str, str] | None = N
     text = ""
     for name, value in values.items():
         if "\n" in value:
+            import secrets
+
             delimiter = f"figbuild_{secrets.token_hex(8)}"
             text += f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
         else:

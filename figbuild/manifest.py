@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from figbuild.cache import Cache, key_of
+from figbuild import schemacheck
+from figbuild.cache import Cache, enabled, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
-from figbuild.paths import RootGuard, check_relative
+from figbuild.paths import RootGuard, check_relative, joined
+from figbuild.schemacheck import valid
 
 MANIFEST_NAME = "figures.yaml"
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "figures.schema.json"
+SCHEMA_PATH = schemacheck.SCHEMA_PATH
 
 OPTION_DEFAULTS: Mapping[str, Any] = {
     "mode": "pipeline",
@@ -226,7 +228,36 @@ def _structure_problems(name: str, doc: Any) -> Iterator[Problem]:
                 figure=figure,
                 key=where,
             )
-    yield from _secret_problems(name, doc, doc.data, (), set())
+    if _may_hold_secrets(doc.data):
+        yield from _secret_problems(name, doc, doc.data, (), set())
+
+
+def _may_hold_secrets(data: Any) -> bool:
+    """Whether any key or text in ``data`` looks like a credential: one walk without
+    paths or problems, so that the common manifest, which has none, costs little."""
+    stack, seen, keys = [data], set(), set()
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
+            if _SECRET_VALUE.search(value):
+                return True
+        elif kind is dict or kind is list:
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if kind is dict:
+                for key in value:
+                    if isinstance(key, str) and key not in keys:
+                        if _SECRET_KEY.fullmatch(key):
+                            return True
+                        keys.add(key)
+                stack.extend(value.values())
+            else:
+                stack.extend(value)
+        elif isinstance(value, (dict, list, str)):
+            return True  # a subclass: let the full walk decide
+    return False
 
 
 def _secret_problems(
@@ -281,6 +312,8 @@ def _schema_validator() -> Any:
 
 
 def _schema_problems(name: str, doc: Any) -> Iterator[Problem]:
+    if enabled() and valid(doc.data):
+        return  # nothing to explain: jsonschema would find no error (FIGBUILD_NO_CACHE: ask it)
     errors = sorted(_schema_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
         yield from _explain(name, doc, error)
@@ -540,7 +573,7 @@ def _path_problems(manifest: Manifest, doc: Any) -> Iterator[Problem]:
         problem = check_relative(guard, figure.output)
         if problem:
             yield Problem(name, problem, line=line, figure=figure.id, key=key)
-        first = outputs.setdefault(guard.real(manifest.root / figure.output), figure)
+        first = outputs.setdefault(guard.real(joined(manifest.root, figure.output)), figure)
         if first is not figure:
             yield Problem(
                 name,

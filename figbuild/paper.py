@@ -72,7 +72,8 @@ class Paper:
         does not (in manifest order), so that one broken figure hides no other, and the
         problems of those."""
         figures = self.manifest.select(ids) if ids else None
-        resolved, broken = resolve_each(self.manifest, figures, self.cache, self.terms)
+        # One cache write for both (statuses() saves what resolving learnt too).
+        resolved, broken = resolve_each(self.manifest, figures, self.cache, self.terms, save=False)
         statuses = self.statuses(resolved, lock)
         errors = [
             ErrorStatus(

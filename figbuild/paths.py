@@ -41,10 +41,24 @@ class RootGuard:
         return real == self.real_root or real.startswith(self.real_root + os.sep)
 
 
+def joined(root: Path, relative: str) -> str:
+    """``str(root / relative)``, without making a Path when ``relative`` is already in
+    pathlib's normal form (a manifest checks one per figure)."""
+    base = str(root)
+    plain = relative not in ("", ".") and base != "/" and not relative.startswith("/")
+    if plain and "//" not in relative and "./" not in relative and not relative.endswith(("/", "/.")):
+        return base + "/" + relative if os.sep == "/" else str(root / relative)
+    return str(root / relative)
+
+
 def check_relative(guard: RootGuard, relative: str) -> str | None:
     """Why ``relative`` is not a path inside the guarded root (symlinks resolved), or None."""
-    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
+    # On POSIX both tests below are this one; elsewhere pathlib knows drives.
+    absolute = relative.startswith("/")
+    if absolute or (
+        os.name != "posix" and (PurePosixPath(relative).is_absolute() or Path(relative).is_absolute())
+    ):
         return f"{relative!r} is absolute; paths must be relative to the paper root"
-    if not guard.inside(guard.root / relative):
+    if not guard.inside(joined(guard.root, relative)):
         return f"{relative!r} leaves the paper root {guard.real_root}"
     return None

@@ -25,7 +25,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from xml.sax.saxutils import escape, unescape
 
 from figbuild import __version__
 
@@ -95,6 +94,8 @@ def packet(provenance: Provenance) -> bytes:
         attributes["Iptc4xmpExt:AISystemUsed"] = provenance.model
     if provenance.generated_at:
         attributes["xmp:CreateDate"] = provenance.generated_at
+    from xml.sax.saxutils import escape  # lazily: it loads urllib.request, http.client, email
+
     body = "".join(
         f'\n    {name}="{escape(value, {chr(34): "&quot;"})}"' for name, value in attributes.items()
     )
@@ -246,6 +247,8 @@ def read(data: bytes) -> Provenance | None:
     # Read with patterns, not an XML parser: the bytes come from elsewhere (an editor, the
     # API), and only figbuild's own properties matter, as attributes or as elements.
     text = found.decode("utf-8", "replace")
+    from xml.sax.saxutils import unescape  # lazily: it loads urllib.request, http.client, email
+
     values = {name: unescape(value, _ENTITIES) for name, value in _ATTRIBUTE.findall(text)}
     values.update((name, unescape(value.strip(), _ENTITIES)) for name, value in _ELEMENT.findall(text))
     source_type = values.pop("DigitalSourceType", None)

@@ -54,9 +54,12 @@ def resolve_each(
     figures: Iterable[Figure] | None = None,
     cache: Cache | None = None,
     terms: Terms = FREE,
+    *,
+    save: bool = True,
 ) -> tuple[list[Resolved], dict[str, list[Problem]]]:
     """Every figure that resolves, and the problems of each one that does not (by id):
-    a figure whose content cannot be read does not hide the others."""
+    a figure whose content cannot be read does not hide the others. Without ``save``,
+    what was learnt stays in ``cache`` for the caller's own save (one write a run)."""
     cache = cache or Cache(None)
     stats = StatCache(cache, "content")
     reader = ContentReader(manifest.root, stats)
@@ -68,7 +71,11 @@ def resolve_each(
         if problems:
             broken[figure.id] = problems
     if not broken:
-        cache.save(keep={"prompts": renderer.keys, "content": stats.keys} if figures is None else None)
+        keep = {"prompts": renderer.keys, "content": stats.keys} if figures is None else {}
+        if save:
+            cache.save(keep)
+        else:
+            cache.prune(keep)
     return resolved, broken
 
 

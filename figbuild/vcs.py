@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where git is run: a status outside git never loads it
+    import subprocess
 
 
 def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> dict[str, str]:
@@ -15,8 +19,10 @@ def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> di
     ignores the paper's ``manifest`` too (a paper kept out of the repository it sits in,
     such as ``figbuild example`` inside a clone): then there is nothing to warn about.
     """
-    if not paths:
+    if not paths or not _maybe_in_work_tree(root):
         return {}
+    import subprocess
+
     asked = [*paths, manifest] if manifest is not None else list(paths)
     try:
         result = subprocess.run(
@@ -44,6 +50,22 @@ def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> di
     return rules
 
 
+def _maybe_in_work_tree(root: Path) -> bool:
+    """False when git could not find a work tree for ``root``: no ``.git`` in it or any
+    folder above it, and no ``GIT_*`` variable pointing git elsewhere. A paper outside
+    git then costs no git process (a few milliseconds of every status)."""
+    if any(name.startswith("GIT_") for name in os.environ):
+        return True
+    folder = os.path.realpath(root)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):  # noqa: PTH118 - per status
+            return True
+        parent = os.path.dirname(folder)  # noqa: PTH120
+        if parent == folder:
+            return False
+        folder = parent
+
+
 #: What `figbuild init --git` installs: git merges figures.lock with figbuild's driver.
 ATTRIBUTES_LINE = "figures.lock merge=figbuild"
 DRIVER = "figbuild merge-lock %O %A %B"
@@ -51,6 +73,8 @@ DRIVER = "figbuild merge-lock %O %A %B"
 
 def git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
     """Run ``git -C root args``; None when git is not installed or hangs."""
+    import subprocess
+
     try:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -107,6 +131,8 @@ def revisions(root: Path) -> list[str]:
 def tracked_path_of(root: Path, data: bytes, name: str) -> str | None:
     """The path (from the work tree's top) of the tracked file called ``name`` whose bytes
     in the index are ``data``: which ``figures.lock`` git is merging."""
+    import subprocess
+
     hashed = subprocess.run(
         ["git", "-C", str(root), "hash-object", "--stdin"], input=data, capture_output=True, check=False
     )

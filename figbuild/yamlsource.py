@@ -83,6 +83,10 @@ class YamlDocument:
     built: dict[int, Any] = field(default_factory=dict, repr=False)
     #: Nodes being built: meeting one again is a recursive alias.
     building: set[int] = field(default_factory=set, repr=False)
+    #: Values held by the mappings and lists built so far, and whether one of those was
+    #: met again through an alias: if not, the document holds 1 + ``held`` values.
+    held: int = field(default=0, repr=False)
+    shared: bool = field(default=False, repr=False)
 
     def line(self, path: Path_) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -103,7 +107,7 @@ def load(text: str) -> YamlDocument:
         if node is not None:
             doc.lines[()] = node.start_mark.line + 1
             doc.data = _build(loader, node, (), doc)
-            if _expanded_size(doc.data, {}) > MAX_EXPANDED:
+            if (_expanded_size(doc.data, {}) if doc.shared else 1 + doc.held) > MAX_EXPANDED:
                 raise TooLarge(TooLarge.problem)
         return doc
     finally:
@@ -129,6 +133,23 @@ def _loader_class() -> Any:
         for name, pattern, first in _RESOLVERS:
             Loader.add_implicit_resolver(_CORE + name, re.compile(pattern), list(first))
         Loader.add_constructor(_CORE + "int", _construct_int)
+        table = Loader.yaml_implicit_resolvers
+        scalar = yaml.ScalarNode
+        default = Loader.DEFAULT_SCALAR_TAG
+
+        def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> Any:
+            """PyYAML's BaseResolver.resolve for this loader's table, with no path resolvers:
+            called once a node, so without its general cases."""
+            if kind is not scalar or self.yaml_path_resolvers:
+                return base.resolve(self, kind, value, implicit)
+            if implicit[0]:
+                for tag, regexp in table.get(value[0] if value else "", ()):
+                    if regexp.match(value):
+                        return tag
+            return default
+
+        if None not in table:  # no resolver tried for every first character: none to try last
+            Loader.resolve = resolve
         _LOADER = Loader
     return _LOADER
 
@@ -142,9 +163,16 @@ def _construct_int(loader: Any, node: Any) -> int:
     return int(value, 10)
 
 
-def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+_STR = _CORE + "str"
 
-    if node.tag not in CORE_TAGS:
+
+def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+    tag = node.tag
+    if tag == _STR and node.id == "scalar":  # type: ignore[attr-defined]  # PyYAML's class-level id
+        # Text, most of a manifest: what PyYAML's constructor returns for it, without
+        # its bookkeeping (a scalar contains nothing, so it needs no alias tracking).
+        return node.value
+    if tag not in CORE_TAGS:
         raise YamlProblem(
             f"unsupported tag {node.tag.replace(_CORE, '!!')!r}",
             node,
@@ -157,6 +185,7 @@ def _build(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
             "copy the value instead of aliasing it inside itself",
         )
     if id(node) in doc.built:
+        doc.shared = True
         return doc.built[id(node)]
     doc.building.add(id(node))
     try:
@@ -185,6 +214,7 @@ def _build_new(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> 
                 continue
             doc.lines[child] = line
             out[key] = _build(loader, value_node, child, doc)
+        doc.held += len(out)
         return out
     if isinstance(node, yaml.SequenceNode):
         items: list[Any] = []
@@ -193,6 +223,7 @@ def _build_new(loader: Any, node: yaml.Node, path: Path_, doc: YamlDocument) -> 
             child = (*path, index)
             doc.lines[child] = item.start_mark.line + 1
             items.append(_build(loader, item, child, doc))
+        doc.held += len(items)
         return items
     return loader.construct_object(node, deep=True)
 

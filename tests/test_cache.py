@@ -181,3 +181,21 @@ def test_reading_a_cache_marks_it_used(tmp_path: Path) -> None:
     assert Cache(root).get("prompts", "k") == "v"
     assert time.time() - cache.path.stat().st_mtime < DAY, "its clock restarted: it is in use"
     assert evict(cache_home(), now=time.time() + 2 * DAY) == []
+
+
+@pytest.mark.parametrize(("value", "off"), [("1", True), ("yes", True), ("", False), ("0", False)])
+def test_figbuild_no_cache_neither_reads_nor_writes_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, off: bool
+) -> None:
+    """What the oracle compares against: with FIGBUILD_NO_CACHE, nothing remembered."""
+    warm = Cache(tmp_path)
+    warm.put("prompts", "k", ["text", []])
+    warm.save()
+    monkeypatch.setenv("FIGBUILD_NO_CACHE", value)
+    cache = Cache(tmp_path)
+    assert (cache.get("prompts", "k") is None) is off
+    assert (cache.path is None) is off
+    cache.put("prompts", "other", ["more", []])
+    cache.save()
+    monkeypatch.delenv("FIGBUILD_NO_CACHE")
+    assert (Cache(tmp_path).get("prompts", "other") is None) is off  # nothing written

@@ -325,7 +325,8 @@ def test_a_sync_with_nothing_to_do_needs_no_key(make_paper: PaperFactory) -> Non
 
 def test_status_loads_no_heavy_module(make_paper: PaperFactory) -> None:
     # Start-up is part of the product: status never needs the network stack, Pillow or
-    # watchdog, and once the manifest is cached, neither YAML, the schema nor Jinja2.
+    # watchdog; a valid manifest never needs jsonschema (figbuild.schemacheck says it is
+    # valid), and once it is cached, neither YAML nor the schema; plain prompts no Jinja2.
     figures = {f"f{i}": {"prompt": "Figure {{ method }}", "content": "a.tex"} for i in range(200)}
     root = make_paper({"version": 1, "vars": {"method": "X"}, "figures": figures}, {"a.tex": "Text.\n"})
     probe = (
@@ -338,9 +339,27 @@ def test_status_loads_no_heavy_module(make_paper: PaperFactory) -> None:
     cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert cold.returncode == warm.returncode == 0
-    assert cold.stderr.strip() == "['jsonschema', 'yaml']"  # plain prompts need no Jinja2
+    assert cold.stderr.strip() == "['yaml']"
     assert warm.stderr.strip() == "[]"
     assert warm.stdout == cold.stdout
+    uncached = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FIGBUILD_NO_CACHE": "1"},
+    )
+    assert uncached.stderr.strip() == "['jsonschema', 'yaml']"  # nothing remembered, no shortcut
+    assert uncached.stdout == cold.stdout
+
+
+def test_an_invalid_manifest_is_still_explained_by_the_schema(make_paper: PaperFactory) -> None:
+    """The schema shortcut only ever says "valid": an invalid manifest gets jsonschema's
+    problems, as before it."""
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "P", "resolution": "8K"}}}, {})
+    done = subprocess.run([SCRIPT, "-C", str(root), "status"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "resolution" in done.stderr
+    assert "'8K' is not one of: 1K, 2K, 4K" in done.stderr
 
 
 def _ignoring_sigint() -> None:

@@ -16,7 +16,10 @@ base URL and store changed in the environment, real syncs, and sleeps of 0-3 s
 A cache added later is covered as long as it lives under figbuild's cache folder
 (``$XDG_CACHE_HOME/figbuild``): each mode has its own, and the cold mode a new,
 empty one per question. A cache kept in the paper must be named in
-:data:`PAPER_CACHES`, which the cold mode moves aside for its run.
+:data:`PAPER_CACHES`, which the cold mode moves aside for its run. The reference
+mode also sets ``FIGBUILD_NO_CACHE``: no paper cache at all (manifest, prompts,
+content and output stat caches) and no shortcut (the schema checked by jsonschema,
+not figbuild.schemacheck), so the warm modes' caches are compared with none.
 
 A failure names the seed and the step, and lists the operations that led there.
 """
@@ -38,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from figbuild import atomic, fastpath
+from figbuild import atomic, cache, fastpath
 
 SCRIPT = shutil.which("figbuild") or str(Path(sys.executable).with_name("figbuild"))
 pytestmark = [
@@ -68,12 +71,15 @@ class Mode:
     name: str
     fast: bool
     cold: bool = False
+    #: FIGBUILD_NO_CACHE: the full path's caches and shortcuts off.
+    uncached: bool = False
 
 
 MODES = (
     Mode("fast path", fast=True),
     Mode("no fast path", fast=False),
     Mode("no cache", fast=False, cold=True),
+    Mode("FIGBUILD_NO_CACHE", fast=False, cold=True, uncached=True),
 )
 
 MANIFEST = """\
@@ -115,6 +121,7 @@ class World:
 
     def run(self, args: tuple[str, ...], mode: Mode) -> Outcome:
         env = {**self.env, fastpath.DISABLE_ENV: "" if mode.fast else "1"}
+        env[cache.DISABLE_ENV] = "1" if mode.uncached else ""
         with tempfile.TemporaryDirectory(dir=self.base) as cold:
             caches = Path(cold) if mode.cold else self.base / "caches" / mode.name.replace(" ", "-")
             env["XDG_CACHE_HOME"] = str(caches)
@@ -216,7 +223,7 @@ def append(world: World) -> str:
 
 def edit_manifest(world: World) -> str:
     text = (world.root / "figures.yaml").read_text()
-    choice = world.rng.randrange(4)
+    choice = world.rng.randrange(6)
     if choice == 0:
         text = (
             text.replace("FlowNet", "FlowNet2")
@@ -235,6 +242,16 @@ def edit_manifest(world: World) -> str:
             if "again" not in text
             else text.replace("prompt: Training, again.", "prompt: Training.")
         )
+    elif choice == 3:
+        # Invalid by the schema, or only near it: the shortcut must leave these to jsonschema.
+        edit = world.rng.choice(
+            ["    resolution: 8K\n", "    candidates: 2.0\n", "    colour: red\n", "    candidates: 9\n"]
+        )
+        marker = "    content: sections/main.tex\n"
+        text = text.replace(marker, marker + edit, 1) if edit not in text else text.replace(edit, "")
+    elif choice == 4:
+        one, other = ("version: 1\n", "version: 1.0\n")[:: 1 if "version: 1\n" in text else -1]
+        text = text.replace(one, other)
     else:
         text = world.saved["figures.yaml"].decode()
     (world.root / "figures.yaml").write_text(text)

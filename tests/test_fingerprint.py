@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from figbuild.content import ContentPart
 from figbuild.fingerprint import SCHEME, Fingerprint, compute, reasons
@@ -177,3 +179,20 @@ def test_a_part_read_through_includes_names_the_file_that_changed() -> None:
     before = fingerprint(content=(part("a"),))
     after = fingerprint(content=(part("b"),))
     assert reasons(before.parts, after.parts) == ["content main.tex#Method changed (in sections/method.tex)"]
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.dates(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=10,
+    )
+)
+def test_the_canonical_form_is_json_dumps_with_its_options(value: object) -> None:
+    """The encoder made once writes what json.dumps writes with the same options."""
+    import json
+
+    from figbuild.fingerprint import _canonical
+
+    expected = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    assert _canonical(value) == expected

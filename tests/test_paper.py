@@ -60,3 +60,38 @@ def test_statuses_look_at_the_lock_and_the_files(make_paper: PaperFactory) -> No
     first = paper.statuses(paper.resolve(("a",)), paper.read_lock())[0]
     assert first.state is State.MODIFIED
     assert first.reasons == ("file not written by figbuild",)
+
+
+def test_a_survey_writes_the_paper_cache_once_and_a_second_one_reads_it(
+    make_paper: PaperFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolving and the states share one write of the cache (it was two), and what both
+    learnt is in it: the next survey reads no content file and hashes no output again."""
+    import os
+
+    from figbuild import atomic
+
+    root = make_paper(
+        simple_manifest(a={"prompt": "x", "content": "a.md"}, b={"prompt": "y", "content": "a.md"}),
+        {"a.md": "# Intro\n\nSome text.\n"},
+    )
+    (root / "figures").mkdir()
+    (root / "figures" / "a.png").write_bytes(b"image")
+    old = 1_000_000_000
+    for path in (root / "a.md", root / "figures" / "a.png", root / "figures.yaml"):
+        os.utime(path, (old, old))  # not racy: the stat caches may record them
+    writes: list[object] = []
+    real = atomic.write_bytes
+    monkeypatch.setattr(
+        atomic, "write_bytes", lambda path, *a, **k: writes.append(path) or real(path, *a, **k)
+    )
+    paper = Paper.open(root)
+    writes.clear()
+    statuses, errors, problems = paper.survey((), paper.read_lock())
+    assert writes == [paper.cache.path]
+    assert not errors
+    assert not problems
+    again = Paper.open(root)
+    assert again.cache.get("content", next(iter(again.cache._data["content"]))) is not None
+    seen = [(s.id, s.state, s.fingerprint, s.output_sha256) for s in again.survey((), again.read_lock())[0]]
+    assert seen == [(s.id, s.state, s.fingerprint, s.output_sha256) for s in statuses]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from figbuild.paths import RootGuard
 
 
@@ -43,3 +47,41 @@ def test_a_root_reached_through_a_symlink(tmp_path: Path) -> None:
     guard = RootGuard(tmp_path / "paper")
     assert guard.inside(tmp_path / "paper" / "a.tex")
     assert guard.inside(real / "a.tex")
+
+
+@given(
+    st.lists(st.sampled_from(["a", "b.png", ".", "..", "", "x y", "é"]), max_size=5).map("/".join),
+    st.sampled_from(["/", "/tmp/paper", "/tmp/paper/sub"]),
+)
+def test_joined_is_pathlibs_join(relative: str, root: str) -> None:
+    from figbuild.paths import joined
+
+    assert joined(Path(root), relative) == str(Path(root) / relative)
+
+
+def test_a_paper_outside_git_asks_git_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No .git above the paper and no GIT_* variable: git is not run (and would find nothing)."""
+    import subprocess
+
+    from figbuild import vcs
+
+    for name in [name for name in os.environ if name.startswith("GIT_")]:
+        monkeypatch.delenv(name)
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "a.png").write_bytes(b"x")
+    assert vcs.ignored(paper, ["a.png"], "figures.yaml") == {}
+    if os.path.lexists("/.git") or any(os.path.lexists(p / ".git") for p in tmp_path.parents):
+        pytest.skip("the temporary folder is inside a git work tree")
+    calls: list[object] = []
+
+    def run(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        raise OSError("git is not installed")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert vcs.ignored(paper, ["a.png"], "figures.yaml") == {}
+    assert calls == []
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
+    vcs.ignored(paper, ["a.png"], "figures.yaml")
+    assert len(calls) == 1

@@ -298,3 +298,49 @@ def test_the_schema_never_rejects_what_validate_accepts(data: dict[str, Any]) ->
             e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(yamlsource.load(text).data)
         ]
         assert errors == [], text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(YAMLISH)
+def test_the_size_counted_while_building_is_the_expanded_size(text: str) -> None:
+    """The alias limit counts the values as it builds them, when no mapping or list is met
+    twice; that count is the full walk's (which it spares most documents)."""
+    try:
+        doc = yamlsource.load(text)
+    except Exception:  # invalid YAML, a tag, a recursive alias: not this test's business
+        return
+    if not doc.shared:
+        assert 1 + doc.held == yamlsource._expanded_size(doc.data, {})
+
+
+def test_text_reached_through_an_alias_is_the_same_text() -> None:
+    doc = yamlsource.load("a: &x hello\nb: *x\nc: &l [*x, {d: *x}]\ne: *l\n")
+    assert doc.data == {
+        "a": "hello",
+        "b": "hello",
+        "c": ["hello", {"d": "hello"}],
+        "e": ["hello", {"d": "hello"}],
+    }
+    assert doc.shared
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(max_size=12)
+    | st.sampled_from(["", "~", "null", "True", "0x1F", "0o17", "-3", "1e5", ".inf", "16:9"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_loaders_resolve_is_pyyamls(value: str, plain: bool, quoted: bool) -> None:
+    """The loader's own resolve() (PyYAML's without its general cases) tags every scalar
+    as PyYAML's BaseResolver.resolve does with the same table."""
+    loader_class = yamlsource._loader_class()
+    loader = loader_class("")
+    try:
+        base = next(c for c in loader_class.__mro__[1:] if "resolve" in vars(c))
+        for kind in (yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode):
+            assert loader.resolve(kind, value, (plain, quoted)) == base.resolve(
+                loader, kind, value, (plain, quoted)
+            )
+    finally:
+        loader.dispose()

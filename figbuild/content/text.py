@@ -7,7 +7,6 @@ are prose and where the headings are.
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +131,8 @@ def _by_anchor(document: Document, source: str, anchor: str) -> int:
                 return before[-1]
             raise ContentError(f"{source}: \\label{{{anchor}}} follows no heading")
     known = [h.anchor for h in headings if h.anchor]
+    import difflib  # only for a selector that matches nothing
+
     near = difflib.get_close_matches(anchor, known, n=_SHOWN, cutoff=0.4)
     listed = [*near, *(name for name in known if name not in near)][:_SHOWN]
     shown = ", ".join(f"label: {yaml_quote(name)}" for name in listed if name) or "none"
@@ -180,6 +181,8 @@ def _near(document: Document, wanted: str) -> str:
     headings = document.headings
     if not headings:
         return "the file has no headings figbuild knows"
+    import difflib  # only for a selector that matches nothing
+
     keys = [title_key(h.title) for h in headings]
     scores = []
     for index, key in enumerate(keys):

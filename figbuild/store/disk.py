@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -96,7 +95,7 @@ def make_paper_id(paper_root: Path) -> str:
     existing = read_paper_id(paper_root)
     if existing is not None:
         return existing
-    label = f"{paper_root.resolve().name or 'paper'}-{secrets.token_hex(4)}"
+    label = f"{paper_root.resolve().name or 'paper'}-{_token()}"
     atomic.write_bytes(state_dir(paper_root) / PAPER_ID, f"{label}\n".encode())
     return label
 
@@ -178,7 +177,7 @@ class Store:
         suffix = suffix or _SUFFIXES.get(sniff_format(data[:16]) or "", "")
         with self._writing():
             entry = Entry(
-                id=f"{time.time_ns():016x}{secrets.token_hex(4)}",
+                id=f"{time.time_ns():016x}{_token()}",
                 fingerprint=meta.fingerprint,
                 figure=meta.figure,
                 paper=self._ensure_paper(),
@@ -492,7 +491,7 @@ class Store:
         """Write ``pack`` as the new pack, then remove the index files it replaces.
         Damaged lines are set aside in ``damaged/``, not lost, readable by no more
         users than every file they came from (``mode``)."""
-        tag = f"{time.time_ns():016x}{secrets.token_hex(4)}"
+        tag = f"{time.time_ns():016x}{_token()}"
         if damaged:
             kept_aside = b"".join(line + b"\n" for line in damaged)
             atomic.write_bytes(self.path / "damaged" / f"{tag}.txt", kept_aside, mode=mode)
@@ -568,3 +567,10 @@ def _signature(
     """What a change to the index shows in: each file's name, size, times and inode
     (the ctime too: a rewrite that keeps the size and puts the mtime back)."""
     return tuple((path.name, *identity) for path, identity in listing)
+
+
+def _token() -> str:
+    """Eight random hex digits for a name (secrets imported here: status never needs it)."""
+    import secrets
+
+    return secrets.token_hex(4)
