@@ -17,8 +17,9 @@ import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from figbuild.content import macros
 from figbuild.content.model import ContentError, Line, split_lines
 from figbuild.content.text import Heading
 
@@ -55,6 +56,7 @@ HEADING = re.compile(
     r"\\(part|addpart|chapter|addchap|section|addsec|subsection|subsubsection|paragraph|subparagraph)"
     r"(?![A-Za-z@])\*?\s*(?:\[(?P<short>[^\]]*)\])?\s*\{"
 )
+assert all("figure" in name for name in FIGURE_ENVIRONMENTS)  # clean() looks for it first
 #: Environments whose lines are code: kept as written, a % in them is text.
 VERBATIM = (
     "verbatim",
@@ -88,6 +90,11 @@ _INCLUDE = re.compile(
 #: Include commands still in the text after expansion are the ones that could not be followed.
 UNFOLLOWED = re.compile(r"\\(?:input|include|subfile|subimport|import)(?![A-Za-z@])[^\n]*?(?:\}|$)")
 _ENVIRONMENT_CACHE: dict[str, re.Pattern[str]] = {}
+#: Where an :data:`_INCLUDE` match may start: every one of its commands begins so.
+_INCLUDE_HINT = re.compile(r"\\(?:input|include|import|sub(?:file|import|inputfrom|includefrom))")
+#: What :func:`closing_brace` looks at; it jumps over everything else.
+_BRACE_OR_ESCAPE = re.compile(r"[\\{}]")
+_PLAIN_GROUP_END = re.compile(r"[^\\{}]*\}")
 
 
 class Files(Protocol):
@@ -146,8 +153,14 @@ def clean(text: str, source: str, keep_figures: bool = False) -> Cleaned:
     A line that had text and has none left is None (it vanishes, as a comment
     line does for TeX); a line that was blank stays "" (a paragraph break).
     """
+    texts, code, _ = _clean(text, source, keep_figures)
+    return texts, code
+
+
+def _clean(text: str, source: str, keep_figures: bool) -> tuple[list[str | None], frozenset[int], str]:
+    """:func:`clean`, and a text holding every line kept that is not code, one a line."""
     raw = split_lines(text)
-    kept, blocks = _without_comments(raw, source)
+    kept, blocks = _without_comments(raw, source, text)
     code = {index for _, lines in blocks for index in lines}
     joined = (
         "\n".join("" if index in code else line for index, line in enumerate(kept))
@@ -155,17 +168,19 @@ def clean(text: str, source: str, keep_figures: bool = False) -> Cleaned:
         else "\n".join(kept)
     )
     if "\\" in joined:
-        joined = blank(joined, _environment_spans(joined, ("comment",)))
+        # Each pass only when the text holds what its pattern needs.
+        if "{comment}" in joined:
+            joined = blank(joined, _environment_spans(joined, ("comment",)))
         if "\\iffalse" in joined or "\\iftrue" in joined:
             # \iffalse and \iftrue here, file by file; \newif flags span files (macros.py).
-            from figbuild.content.macros import conditional_spans
-
-            joined = blank(joined, conditional_spans(joined, {}))
-        joined = blank(joined, _document_spans(joined))
-        if not keep_figures:
+            joined = blank(joined, macros.conditional_spans(joined, {}))
+        if "{document}" in joined:
+            joined = blank(joined, _document_spans(joined))
+        if not keep_figures and "figure" in joined:
             joined = blank(joined, _environment_spans(joined, FIGURE_ENVIRONMENTS))
-        joined = blank(joined, _command_spans(joined, _NOTE, braced=False))
-        if not keep_figures:
+        if "\\todo" in joined or "\\missingfigure" in joined or "\\listoftodos" in joined:
+            joined = blank(joined, _command_spans(joined, _NOTE, braced=False))
+        if not keep_figures and "\\includegraphics" in joined:
             joined = blank(joined, _command_spans(joined, _GRAPHICS, braced=True))
     cleaned = joined.split("\n")
     kept_code: set[int] = set()
@@ -175,17 +190,23 @@ def clean(text: str, source: str, keep_figures: bool = False) -> Cleaned:
             for index in lines:
                 cleaned[index] = raw[index]
     pairs = zip(raw, cleaned, strict=True)
-    texts = [None if not now.strip() and before.strip() else now for before, now in pairs]
+    # A line left as it was is kept (the equality test first: most lines are).
+    texts = [now if now == before or now.strip() or not before.strip() else None for before, now in pairs]
     for index in kept_code:
         texts[index] = raw[index]
-    return texts, frozenset(kept_code)
+    return texts, frozenset(kept_code), joined
 
 
-def _without_comments(lines: list[str], source: str) -> tuple[list[str], list[tuple[int, list[int]]]]:
-    """The lines without comments and ignored regions, and each verbatim-like environment's
-    begin line with its code lines (0-based)."""
-    out: list[str] = []
+def _without_comments(
+    lines: list[str], source: str, text: str
+) -> tuple[list[str], list[tuple[int, list[int]]]]:
+    """The lines (of ``text``) without comments and ignored regions, and each verbatim-like
+    environment's begin line with its code lines (0-based)."""
     blocks: list[tuple[int, list[int]]] = []
+    if _VERBATIM_BEGIN.search(text) is None and _IGNORE.search(text) is None:
+        # No environment to keep as written, no ignored region: each line without its comment.
+        return [line if "%" not in line else strip_comment(line)[0] for line in lines], blocks
+    out: list[str] = []
     ignoring: int | None = None
     verbatim: re.Pattern[str] | None = None
     for number, line in enumerate(lines, 1):
@@ -236,18 +257,23 @@ def blank(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def closing_brace(text: str, start: int) -> int | None:
-    """The index of the brace closing the one just before ``start``, or None."""
+    """The index of the brace closing the one just before ``start``, or None (a backslash
+    escapes the character after it)."""
+    simple = _PLAIN_GROUP_END.match(text, start)
+    if simple is not None:  # no brace or backslash before the first closing brace
+        return simple.end() - 1
     depth = 1
+    search = _BRACE_OR_ESCAPE.search
     index = start
-    length = len(text)
-    while index < length:
+    while (match := search(text, index)) is not None:
+        index = match.start()
         char = text[index]
         if char == "\\":
             index += 2
             continue
         if char == "{":
             depth += 1
-        elif char == "}":
+        else:
             depth -= 1
             if depth == 0:
                 return index
@@ -313,6 +339,31 @@ class Expansion:
     lines: list[Line]
     files: list[str]
     missing: dict[tuple[str, int], ContentError] = field(default_factory=dict)
+    #: whether some line may define a macro or hold a conditional (False: surely none does)
+    macros: bool = True
+
+
+class _Read(NamedTuple):
+    """A file as :class:`Expander` keeps it: its cleaned lines and code lines (see
+    :func:`clean`), the (0-based, sorted) lines that may hold an include command, and
+    whether it may define a macro or hold a conditional (:func:`.macros.may_define`)."""
+
+    texts: list[str | None]
+    code: frozenset[int]
+    includes: tuple[int, ...]
+    macros: bool
+
+
+def _include_lines(text: str) -> tuple[int, ...]:
+    """The (0-based) lines of ``text`` that may hold an include command (more is harmless)."""
+    found: list[int] = []
+    line, position = 0, 0
+    for match in _INCLUDE_HINT.finditer(text):
+        line += text.count("\n", position, match.start())
+        position = match.start()
+        if not found or found[-1] != line:
+            found.append(line)
+    return tuple(found)
 
 
 class _Missing(ContentError):
@@ -332,28 +383,33 @@ class Expander:
     def __init__(self, files: Files, keep_figures: bool) -> None:
         self.files = files
         self.keep_figures = keep_figures
-        self._cleaned: dict[str, Cleaned] = {}
+        self._cleaned: dict[str, _Read] = {}
         #: files an \IfFileExists looked for and did not find: a part depends on their absence
         self.absent: list[str] = []
 
     def expand(self, relative: str) -> Expansion:
-        out = Expansion([], [])
+        out = Expansion([], [], macros=False)
         self._expand(relative, None, (), out, posixpath.dirname(relative))
         out.files.extend(name for name in self.absent if name not in out.files)
         return out
 
-    def _lines(self, relative: str) -> Cleaned:
-        cleaned = self._cleaned.get(relative)
-        if cleaned is None:
+    def _lines(self, relative: str) -> _Read:
+        read = self._cleaned.get(relative)
+        if read is None:
             text = self.files.read(relative)
-            cleaned = clean(text, relative, self.keep_figures)
+            texts, code, joined = _clean(text, relative, self.keep_figures)
+            cleaned: Cleaned = (texts, code)
             if "FileExists" in text:
-                cleaned = self._if_file_exists(relative, cleaned)
-            self._cleaned[relative] = cleaned
-        return cleaned
+                cleaned, joined = self._if_file_exists(relative, cleaned)
+            # Every line kept that is not code is a line of ``joined``: what no line of it
+            # holds, no line of the file does.
+            read = _Read(cleaned[0], cleaned[1], _include_lines(joined), macros.may_define(joined))
+            self._cleaned[relative] = read
+        return read
 
-    def _if_file_exists(self, relative: str, cleaned: Cleaned) -> Cleaned:
-        """``\\IfFileExists{f}{yes}{no}`` and ``\\InputIfFileExists``: the branch TeX takes."""
+    def _if_file_exists(self, relative: str, cleaned: Cleaned) -> tuple[Cleaned, str]:
+        """``\\IfFileExists{f}{yes}{no}`` and ``\\InputIfFileExists``: the branch TeX takes
+        (and a text of the lines kept that are not code, as for :func:`_clean`)."""
         texts, code = cleaned
         joined = "\n".join("" if text is None or index in code else text for index, text in enumerate(texts))
         edits: list[tuple[int, int, str]] = []
@@ -383,15 +439,16 @@ class Expander:
                 edits.append((match.start(), yes_open + 1, head))
                 edits.append((yes_close, no_close + 1, ""))
         if not edits:
-            return cleaned
-        lines = rewrite(joined, edits).split("\n")
+            return cleaned, joined
+        rewritten = rewrite(joined, edits)
+        lines = rewritten.split("\n")
         out = [
             text
             if text is None or index in code
             else (None if not lines[index].strip() and text.strip() else lines[index])
             for index, text in enumerate(texts)
         ]
-        return out, code
+        return (out, code), rewritten
 
     def _expand(
         self, relative: str, import_dir: str | None, chain: tuple[str, ...], out: Expansion, top: str
@@ -399,41 +456,77 @@ class Expander:
         if relative not in out.files:
             out.files.append(relative)
         chain = (*chain, relative)
-        texts, code = self._lines(relative)
+        read = self._lines(relative)
+        texts, code = read.texts, read.code
+        out.macros = out.macros or read.macros
+        start = 0
+        for index in (*read.includes, len(texts)):
+            # The lines up to the next one that may hold an include, as they are.
+            if code:
+                out.lines.extend(
+                    [
+                        Line(relative, number, text, number - 1 in code)
+                        for number, text in enumerate(texts[start:index], start + 1)
+                        if text is not None
+                    ]
+                )
+            else:
+                out.lines.extend(
+                    [
+                        Line(relative, number, text)
+                        for number, text in enumerate(texts[start:index], start + 1)
+                        if text is not None
+                    ]
+                )
+            if index < len(texts):
+                self._line(relative, index + 1, texts[index], code, import_dir, chain, out, top)
+            start = index + 1
+
+    def _line(
+        self,
+        relative: str,
+        number: int,
+        text: str | None,
+        code: frozenset[int],
+        import_dir: str | None,
+        chain: tuple[str, ...],
+        out: Expansion,
+        top: str,
+    ) -> None:
+        """One line of ``relative`` that may hold includes: each followed in its place."""
         append, search = out.lines.append, _INCLUDE.search
-        for number, text in enumerate(texts, 1):
-            if text is None:
+        if text is None:
+            return
+        if code and number - 1 in code:
+            append(Line(relative, number, text, True))
+            return
+        if "\\" not in text or search(text) is None:
+            append(Line(relative, number, text))
+            return
+        position = 0
+        for match in _INCLUDE.finditer(text):
+            try:
+                target = self._target(match, relative, number, import_dir, top)
+            except _Missing as missing:
+                out.missing.setdefault((relative, number), missing)
                 continue
-            if code and number - 1 in code:
-                append(Line(relative, number, text, True))
+            if target is None:  # not followable: the command stays, as text
                 continue
-            if "\\" not in text or search(text) is None:
-                append(Line(relative, number, text))
-                continue
-            position = 0
-            for match in _INCLUDE.finditer(text):
-                try:
-                    target = self._target(match, relative, number, import_dir, top)
-                except _Missing as missing:
-                    out.missing.setdefault((relative, number), missing)
-                    continue
-                if target is None:  # not followable: the command stays, as text
-                    continue
-                before = text[position : match.start()]
-                if before.strip():
-                    out.lines.append(Line(relative, number, before))
-                path, inner_dir = target
-                if path in chain:
-                    cycle = " -> ".join((*chain, path))
-                    raise ContentError(
-                        f"{relative}:{number}: {match.group(0)} includes {path} again: "
-                        f"an include cycle ({cycle})"
-                    )
-                self._expand(path, inner_dir, chain, out, top)
-                position = match.end()
-            after = text[position:]
-            if position == 0 or after.strip():
-                out.lines.append(Line(relative, number, after))
+            before = text[position : match.start()]
+            if before.strip():
+                out.lines.append(Line(relative, number, before))
+            path, inner_dir = target
+            if path in chain:
+                cycle = " -> ".join((*chain, path))
+                raise ContentError(
+                    f"{relative}:{number}: {match.group(0)} includes {path} again: "
+                    f"an include cycle ({cycle})"
+                )
+            self._expand(path, inner_dir, chain, out, top)
+            position = match.end()
+        after = text[position:]
+        if position == 0 or after.strip():
+            out.lines.append(Line(relative, number, after))
 
     def _target(
         self, match: re.Match[str], relative: str, number: int, import_dir: str | None, top: str

@@ -38,10 +38,13 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
     return Document.of(lines, kind, _PARSERS.get(kind))
 
 
-def _latex_document(lines: list[Line], missing: dict[tuple[str, int], ContentError]) -> Document:
+def _latex_document(
+    lines: list[Line], missing: dict[tuple[str, int], ContentError], defines: bool = True
+) -> Document:
     """The document of LaTeX lines: macros applied, the preamble gone, headings found (each
-    knowing its title as written too, so that a selector may leave user macros out)."""
-    processed, expanded = macros.process(lines)
+    knowing its title as written too, so that a selector may leave user macros out).
+    ``defines`` False: no line may define a macro or hold a conditional (:func:`.macros.process`)."""
+    processed, expanded = macros.process(lines, defines)
     document = Document.of(latex.body_of(processed), "latex", latex.parse, missing)
     if not expanded or not document.headings:
         return document
@@ -67,7 +70,7 @@ def expanded(
     if expander is None:
         expander = cache[keep_figures] = latex.Expander(files, keep_figures)
     expansion = expander.expand(relative)
-    return _latex_document(expansion.lines, expansion.missing), tuple(expansion.files)
+    return _latex_document(expansion.lines, expansion.missing, expansion.macros), tuple(expansion.files)
 
 
 def expanded_markdown(
