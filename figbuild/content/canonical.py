@@ -123,6 +123,42 @@ def _paragraphs(lines: Sequence[Line], latex: bool, joiner: str) -> tuple[str, t
     return text, spans_of(used)
 
 
+def latex_forms(
+    lines: Sequence[Line], keep_figures: bool
+) -> tuple[str, tuple[Span, ...], list[tuple[str, str]]]:
+    """:func:`sent_text` of LaTeX lines without code, and the :func:`canonical` form of each
+    run of consecutive lines from one file, in one pass.
+
+    The canonical form of a run is taken over its lines as sent (runs of blanks inside a
+    line made one space) rather than as written: :func:`_prose` reads blanks only as
+    blanks (``\\s`` and ``isspace``) and :func:`squash` makes every run of them one
+    space, so the form is the same."""
+    paragraphs: list[list[str]] = [[]]
+    used: list[Line] = []
+    runs: list[tuple[str, str]] = []
+    bodies: list[str] = []
+    run_file: str | None = None
+    for line in lines:
+        if line.file != run_file:
+            if run_file is not None:
+                runs.append((run_file, _prose(" ".join(bodies), "latex", keep_figures)))
+                bodies = []
+            run_file = line.file
+        stripped = line.text.strip()
+        if not stripped:
+            if paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
+        paragraphs[-1].append(body)
+        bodies.append(body)
+        used.append(line)
+    if run_file is not None:
+        runs.append((run_file, _prose(" ".join(bodies), "latex", keep_figures)))
+    text = "\n\n".join(" ".join(paragraph) for paragraph in paragraphs if paragraph)
+    return text, spans_of(used), runs
+
+
 def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False, code: bool | None = None) -> str:
     """The canonical form of ``lines``: prose as words, headings as titles, code as lines
     (``code``: whether any line is code, when the caller knows)."""

@@ -519,8 +519,7 @@ class Expander:
             if path in chain:
                 cycle = " -> ".join((*chain, path))
                 raise ContentError(
-                    f"{relative}:{number}: {match.group(0)} includes {path} again: "
-                    f"an include cycle ({cycle})"
+                    f"{relative}:{number}: {match.group(0)} includes {path} again: an include cycle ({cycle})"
                 )
             self._expand(path, inner_dir, chain, out, top)
             position = match.end()

@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 
 from figbuild.content import latex, macros, markdown
-from figbuild.content.canonical import canonical, has_code, sent_text
+from figbuild.content.canonical import canonical, has_code, latex_forms, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
 from figbuild.content.text import Document, find_section
 
@@ -132,16 +132,25 @@ def part_of(
     """The part ``document`` gives for a section (or all of it), with its sources and warnings."""
     lines = select(document, relative, section, anchor)
     kind = document.kind
-    text, spans = sent_text(lines, kind)
     # The canonical form of each run of lines from one file: the part's is their words in
     # order (no construct spans an include), each file's is what it contributed.
     runs: list[tuple[str, str]] = []
-    code = None if has_code(lines) else False
-    start = 0
-    for index in range(1, len(lines) + 1):
-        if index == len(lines) or lines[index].file != lines[start].file:
-            runs.append((lines[start].file, canonical(lines[start:index], kind, keep_figures, code)))
-            start = index
+    code = has_code(lines)
+    if kind == "latex" and not code:
+        text, spans, runs = latex_forms(lines, keep_figures)
+    else:
+        text, spans = sent_text(lines, kind)
+        start = 0
+        for index in range(1, len(lines) + 1):
+            if index == len(lines) or lines[index].file != lines[start].file:
+                # each run's own lines decide whether it has code
+                runs.append(
+                    (
+                        lines[start].file,
+                        canonical(lines[start:index], kind, keep_figures, None if code else False),
+                    )
+                )
+                start = index
     digest = sha256_text(" ".join(form for _, form in runs if form))
     by_file: dict[str, list[str]] = {}
     for file, form in runs:
