@@ -134,29 +134,43 @@ def latex_forms(
     blanks (``\\s`` and ``isspace``) and :func:`squash` makes every run of them one
     space, so the form is the same."""
     paragraphs: list[list[str]] = [[]]
-    used: list[Line] = []
+    paragraph = paragraphs[0]
     runs: list[tuple[str, str]] = []
     bodies: list[str] = []
     run_file: str | None = None
+    # The spans (as spans_of makes them): the current one is span_file:first..last.
+    spans: list[Span] = []
+    span_file, first, last = None, 0, 0
     for line in lines:
-        if line.file != run_file:
+        file = line.file
+        if file != run_file:
             if run_file is not None:
                 runs.append((run_file, _prose(" ".join(bodies), "latex", keep_figures)))
                 bodies = []
-            run_file = line.file
+            run_file = file
         stripped = line.text.strip()
         if not stripped:
-            if paragraphs[-1]:
-                paragraphs.append([])
+            if paragraph:
+                paragraph = []
+                paragraphs.append(paragraph)
             continue
-        body = _SPACES.sub(" ", stripped) if _has_blank_run(stripped) else stripped
-        paragraphs[-1].append(body)
-        bodies.append(body)
-        used.append(line)
+        if "  " in stripped or "\t" in stripped or "\f" in stripped or "\v" in stripped:  # _has_blank_run
+            stripped = _SPACES.sub(" ", stripped)
+        paragraph.append(stripped)
+        bodies.append(stripped)
+        number = line.number
+        if file == span_file and last <= number:
+            last = number
+        else:
+            if span_file is not None:
+                spans.append(Span(span_file, first, last))
+            span_file, first, last = file, number, number
     if run_file is not None:
         runs.append((run_file, _prose(" ".join(bodies), "latex", keep_figures)))
+    if span_file is not None:
+        spans.append(Span(span_file, first, last))
     text = "\n\n".join(" ".join(paragraph) for paragraph in paragraphs if paragraph)
-    return text, spans_of(used), runs
+    return text, tuple(spans), runs
 
 
 def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False, code: bool | None = None) -> str:
