@@ -77,6 +77,9 @@ _LABEL_AFTER = re.compile(r"\s*\\label\s*\{([^{}]*)\}")
 _COMMENT = re.compile(r"((?:[^\\%]|\\.)*)%", re.DOTALL)
 _IGNORE = re.compile(r"figbuild:\s*ignore-(start|end)")
 _NOTE = re.compile(r"\\(?:todo|missingfigure|todoinline|listoftodos)(?![A-Za-z@])\*?\s*(?:\[[^\]]*\])?\s*")
+#: A note and, when it has one without braces or backslashes inside, its argument (no note
+#: starts inside such an argument, so the matches start where :data:`_NOTE`'s do).
+_NOTE_PLAIN_ARGUMENT = re.compile(_NOTE.pattern + r"(?P<plain>\{[^\\{}]*\})?")
 _GRAPHICS = re.compile(r"\\includegraphics(?![A-Za-z@])\*?\s*(?:\[[^\]]*\])?\s*\{")
 _END_DOCUMENT = re.compile(r"\\end\s*\{document\}")
 _BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
@@ -179,7 +182,7 @@ def _clean(text: str, source: str, keep_figures: bool) -> tuple[list[str | None]
         if not keep_figures and "figure" in joined:
             joined = blank(joined, _environment_spans(joined, FIGURE_ENVIRONMENTS))
         if "\\todo" in joined or "\\missingfigure" in joined or "\\listoftodos" in joined:
-            joined = blank(joined, _command_spans(joined, _NOTE, braced=False))
+            joined = blank(joined, _note_spans(joined))
         if not keep_figures and "\\includegraphics" in joined:
             joined = blank(joined, _command_spans(joined, _GRAPHICS, braced=True))
     cleaned = joined.split("\n")
@@ -204,8 +207,19 @@ def _without_comments(
     environment's begin line with its code lines (0-based)."""
     blocks: list[tuple[int, list[int]]] = []
     if _VERBATIM_BEGIN.search(text) is None and _IGNORE.search(text) is None:
-        # No environment to keep as written, no ignored region: each line without its comment.
-        return [line if "%" not in line else strip_comment(line)[0] for line in lines], blocks
+        # No environment to keep as written, no ignored region: each line with a % without
+        # its comment, found from the %s of the text (``lines`` are its lines).
+        out = list(lines)
+        index, position = 0, 0
+        at = text.find("%")
+        while at != -1:
+            index += text.count("\n", position, at)
+            out[index] = strip_comment(lines[index])[0]
+            position = text.find("\n", at)
+            if position == -1:
+                break
+            at = text.find("%", position)
+        return out, blocks
     out: list[str] = []
     ignoring: int | None = None
     verbatim: re.Pattern[str] | None = None
@@ -326,6 +340,19 @@ def _command_spans(text: str, command: re.Pattern[str], braced: bool) -> list[tu
         end = match.end()
         if braced or (end < len(text) and text[end] == "{"):
             close = closing_brace(text, end if braced else end + 1)
+            end = len(text) if close is None else close + 1
+        spans.append((match.start(), end))
+    return spans
+
+
+def _note_spans(text: str) -> list[tuple[int, int]]:
+    """:func:`_command_spans` of :data:`_NOTE` (not ``braced``), which most notes let one
+    regular expression answer: their argument has no brace or backslash inside."""
+    spans = []
+    for match in _NOTE_PLAIN_ARGUMENT.finditer(text):
+        end = match.end()
+        if match.group("plain") is None and text.startswith("{", end):
+            close = closing_brace(text, end + 1)
             end = len(text) if close is None else close + 1
         spans.append((match.start(), end))
     return spans
