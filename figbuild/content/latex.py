@@ -209,17 +209,17 @@ def _without_comments(
     if _VERBATIM_BEGIN.search(text) is None and _IGNORE.search(text) is None:
         # No environment to keep as written, no ignored region: each line with a % without
         # its comment, found from the %s of the text (``lines`` are its lines).
-        out = list(lines)
+        kept = list(lines)
         index, position = 0, 0
         at = text.find("%")
         while at != -1:
             index += text.count("\n", position, at)
-            out[index] = strip_comment(lines[index])[0]
+            kept[index] = strip_comment(lines[index])[0]
             position = text.find("\n", at)
             if position == -1:
                 break
             at = text.find("%", position)
-        return out, blocks
+        return kept, blocks
     out: list[str] = []
     ignoring: int | None = None
     verbatim: re.Pattern[str] | None = None
