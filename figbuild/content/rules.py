@@ -10,7 +10,7 @@ import bisect
 import re
 from dataclasses import replace
 
-from figbuild.content import latex, macros, markdown
+from figbuild.content import includes, latex, macros, markdown
 from figbuild.content.canonical import canonical, has_code, latex_forms, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
 from figbuild.content.text import Document, find_section
@@ -63,18 +63,18 @@ def _latex_document(
 
 
 def expanded(
-    files: latex.Files, relative: str, keep_figures: bool, cache: dict[bool, latex.Expander]
+    files: includes.Files, relative: str, keep_figures: bool, cache: dict[bool, includes.Expander]
 ) -> tuple[Document, tuple[str, ...]]:
     """The LaTeX document of ``relative`` with its includes followed, and every file read."""
     expander = cache.get(keep_figures)
     if expander is None:
-        expander = cache[keep_figures] = latex.Expander(files, keep_figures)
+        expander = cache[keep_figures] = includes.Expander(files, keep_figures)
     expansion = expander.expand(relative)
     return _latex_document(expansion.lines, expansion.missing, expansion.macros), tuple(expansion.files)
 
 
 def expanded_markdown(
-    files: latex.Files, relative: str, keep_figures: bool
+    files: includes.Files, relative: str, keep_figures: bool
 ) -> tuple[Document, tuple[str, ...]]:
     """The Markdown document of ``relative`` with its Quarto includes followed, and every file read."""
     expansion = markdown.expand(files, relative, keep_figures)
