@@ -127,16 +127,14 @@ def latex_forms(
     lines: Sequence[Line], keep_figures: bool
 ) -> tuple[str, tuple[Span, ...], list[tuple[str, str]]]:
     """:func:`sent_text` of LaTeX lines without code, and the :func:`canonical` form of each
-    run of consecutive lines from one file, in one pass.
+    run of consecutive lines from one file, in one pass over the lines.
 
-    The canonical form of a run is taken over its lines as sent (runs of blanks inside a
-    line made one space) rather than as written: :func:`_prose` reads blanks only as
-    blanks (``\\s`` and ``isspace``) and :func:`squash` makes every run of them one
-    space, so the form is the same."""
+    Runs of blanks are collapsed per paragraph, not per line: its lines are stripped, so
+    the spaces that join them never touch another blank and the text is the same."""
     paragraphs: list[list[str]] = [[]]
     paragraph = paragraphs[0]
     runs: list[tuple[str, str]] = []
-    bodies: list[str] = []
+    stripped_run: list[str] = []  # the run's lines, stripped (what canonical() joins)
     run_file: str | None = None
     # The spans (as spans_of makes them): the current one is span_file:first..last.
     spans: list[Span] = []
@@ -145,8 +143,8 @@ def latex_forms(
         file = line.file
         if file != run_file:
             if run_file is not None:
-                runs.append((run_file, _prose(" ".join(bodies), "latex", keep_figures)))
-                bodies = []
+                runs.append((run_file, _prose(" ".join(stripped_run), "latex", keep_figures)))
+                stripped_run = []
             run_file = file
         stripped = line.text.strip()
         if not stripped:
@@ -154,10 +152,8 @@ def latex_forms(
                 paragraph = []
                 paragraphs.append(paragraph)
             continue
-        if "  " in stripped or "\t" in stripped or "\f" in stripped or "\v" in stripped:  # _has_blank_run
-            stripped = _SPACES.sub(" ", stripped)
         paragraph.append(stripped)
-        bodies.append(stripped)
+        stripped_run.append(stripped)
         number = line.number
         if file == span_file and last <= number:
             last = number
@@ -166,11 +162,15 @@ def latex_forms(
                 spans.append(Span(span_file, first, last))
             span_file, first, last = file, number, number
     if run_file is not None:
-        runs.append((run_file, _prose(" ".join(bodies), "latex", keep_figures)))
+        runs.append((run_file, _prose(" ".join(stripped_run), "latex", keep_figures)))
     if span_file is not None:
         spans.append(Span(span_file, first, last))
-    text = "\n\n".join(" ".join(paragraph) for paragraph in paragraphs if paragraph)
-    return text, tuple(spans), runs
+    texts = []
+    for words in paragraphs:
+        if words:
+            text = " ".join(words)
+            texts.append(_SPACES.sub(" ", text) if _has_blank_run(text) else text)
+    return "\n\n".join(texts), tuple(spans), runs
 
 
 def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False, code: bool | None = None) -> str:
