@@ -166,13 +166,14 @@ class Expander:
         read = self._lines(relative)
         texts, code = read.texts, read.code
         out.macros = out.macros or read.macros
+        new = tuple.__new__  # Line(...) without its Python-level __new__: most lines are made here
         start = 0
         for index in (*read.includes, len(texts)):
             # The lines up to the next one that may hold an include, as they are.
             if code:
                 out.lines.extend(
                     [
-                        Line(relative, number, text, number - 1 in code)
+                        new(Line, (relative, number, text, number - 1 in code))
                         for number, text in enumerate(texts[start:index], start + 1)
                         if text is not None
                     ]
@@ -180,7 +181,7 @@ class Expander:
             else:
                 out.lines.extend(
                     [
-                        Line(relative, number, text)
+                        new(Line, (relative, number, text, False))
                         for number, text in enumerate(texts[start:index], start + 1)
                         if text is not None
                     ]
