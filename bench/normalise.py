@@ -6,7 +6,13 @@ times what a status does after an edit: read and expand the files, drop what is
 not prose, find a section, normalise and hash it. Also the no-op path, where the
 stat cache answers without reading a byte. A benchmark, not a test.
 
-    python bench/normalise.py [--kb 100] [--runs 21]
+    python bench/normalise.py [--kb 100] [--runs 21] [--inputs 8]
+    python bench/normalise.py --kb 1024 --inputs 60 --against /tmp/old-checkout [--rounds 15]
+
+``--against`` times another checkout of figbuild (e.g. ``git worktree add /tmp/old
+64c47f3``) on the same paper, alternating one worker process of each for ``--rounds``
+rounds, and prints the median of each case for both and their ratio (this code over
+the other): on a shared machine, only the same run compares.
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The figbuild checkout to time: this one, or the one after --tree (a worker of --against).
+sys.path.insert(
+    0,
+    sys.argv[sys.argv.index("--tree") + 1]
+    if "--tree" in sys.argv[:-1]
+    else str(Path(__file__).resolve().parent.parent),
+)
 
 from figbuild.cache import Cache
 from figbuild.content import ContentReader
@@ -82,7 +95,7 @@ def median_ms(action: object, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def measure(kb: int, runs: int, inputs: int = 8) -> dict[str, float]:
+def measure(kb: int, runs: int, inputs: int = 8) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "paper"
         size = make_paper(root, kb, inputs)
@@ -100,6 +113,7 @@ def measure(kb: int, runs: int, inputs: int = 8) -> dict[str, float]:
         changed_ms = median_ms(lambda: one_file_changed(root, inputs), runs)
         (part,) = ContentReader(root).parts(whole)
     return {
+        "code": str(Path(sys.modules[ContentReader.__module__].__file__ or "").parents[2]),
         "source_bytes": size,
         "files": inputs + 1,
         "sent_chars": part.length,
@@ -128,8 +142,38 @@ def main() -> None:
     parser.add_argument("--kb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--inputs", type=int, default=8, help="section files \\input from main.tex")
+    parser.add_argument("--against", type=Path, help="another figbuild checkout to compare with")
+    parser.add_argument("--rounds", type=int, default=15, help="alternating rounds for --against")
+    parser.add_argument("--tree", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(json.dumps(measure(args.kb, args.runs, args.inputs), indent=2))
+    if args.against is None:
+        print(json.dumps(measure(args.kb, args.runs, args.inputs), indent=2))
+        return
+    print(json.dumps(compare(args.against.resolve(), args.kb, args.runs, args.inputs, args.rounds), indent=2))
+
+
+HERE = Path(__file__).resolve().parent.parent
+CASES = ("whole_document_ms", "one_section_ms", "one_file_changed_ms", "unchanged_from_stat_cache_ms")
+
+
+def compare(other: Path, kb: int, runs: int, inputs: int, rounds: int) -> dict[str, object]:
+    """Each case's median over ``rounds`` alternating worker runs of this code and ``other``."""
+    samples: dict[Path, dict[str, list[float]]] = {
+        tree: {case: [] for case in CASES} for tree in (HERE, other)
+    }
+    for _ in range(rounds):
+        for tree in (HERE, other):
+            command = [sys.executable, __file__, "--kb", str(kb), "--runs", str(runs)]
+            command += ["--inputs", str(inputs), "--tree", str(tree)]
+            result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+            assert Path(result["code"]) == tree, f"{tree} timed the code of {result['code']}"
+            for case in CASES:
+                samples[tree][case].append(result[case])
+    out: dict[str, object] = {"this": str(HERE), "other": str(other), "rounds": rounds}
+    for case in CASES:
+        mine, theirs = statistics.median(samples[HERE][case]), statistics.median(samples[other][case])
+        out[case] = {"this": round(mine, 2), "other": round(theirs, 2), "ratio": round(mine / theirs, 3)}
+    return out
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ manifest"), and what is hashed is its canonical form: a comment, a figure float,
 note, a re-wrapped paragraph or a label can change without making a figure stale.
 
 - :mod:`.latex` and :mod:`.markdown` say what is prose and where headings are;
+- :mod:`.includes` follows LaTeX's ``\\input``-style includes;
 - :mod:`.macros` applies LaTeX conditionals and user macros;
 - :mod:`.canonical` defines the two forms of a part: the text sent, the canonical form;
 - :mod:`.text` finds sections;

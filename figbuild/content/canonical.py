@@ -123,6 +123,56 @@ def _paragraphs(lines: Sequence[Line], latex: bool, joiner: str) -> tuple[str, t
     return text, spans_of(used)
 
 
+def latex_forms(
+    lines: Sequence[Line], keep_figures: bool
+) -> tuple[str, tuple[Span, ...], list[tuple[str, str]]]:
+    """:func:`sent_text` of LaTeX lines without code, and the :func:`canonical` form of each
+    run of consecutive lines from one file, in one pass over the lines.
+
+    Runs of blanks are collapsed per paragraph, not per line: its lines are stripped, so
+    the spaces that join them never touch another blank and the text is the same."""
+    paragraphs: list[list[str]] = [[]]
+    paragraph = paragraphs[0]
+    runs: list[tuple[str, str]] = []
+    stripped_run: list[str] = []  # the run's lines, stripped (what canonical() joins)
+    run_file: str | None = None
+    # The spans (as spans_of makes them): the current one is span_file:first..last.
+    spans: list[Span] = []
+    span_file, first, last = None, 0, 0
+    for line in lines:
+        file = line.file
+        if file != run_file:
+            if run_file is not None:
+                runs.append((run_file, _prose(" ".join(stripped_run), "latex", keep_figures)))
+                stripped_run = []
+            run_file = file
+        stripped = line.text.strip()
+        if not stripped:
+            if paragraph:
+                paragraph = []
+                paragraphs.append(paragraph)
+            continue
+        paragraph.append(stripped)
+        stripped_run.append(stripped)
+        number = line.number
+        if file == span_file and last <= number:
+            last = number
+        else:
+            if span_file is not None:
+                spans.append(Span(span_file, first, last))
+            span_file, first, last = file, number, number
+    if run_file is not None:
+        runs.append((run_file, _prose(" ".join(stripped_run), "latex", keep_figures)))
+    if span_file is not None:
+        spans.append(Span(span_file, first, last))
+    texts = []
+    for words in paragraphs:
+        if words:
+            text = " ".join(words)
+            texts.append(_SPACES.sub(" ", text) if _has_blank_run(text) else text)
+    return "\n\n".join(texts), tuple(spans), runs
+
+
 def canonical(lines: Sequence[Line], kind: str, keep_figures: bool = False, code: bool | None = None) -> str:
     """The canonical form of ``lines``: prose as words, headings as titles, code as lines
     (``code``: whether any line is code, when the caller knows)."""

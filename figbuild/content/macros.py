@@ -49,9 +49,25 @@ class Macro:
     body: str
 
 
-def process(lines: list[Line]) -> tuple[list[Line], bool]:
+def may_define(text: str) -> bool:
+    """Whether lines of ``text`` may define a macro or hold a conditional for :func:`process`
+    (False: no line of it does, so lines taken from it alone leave nothing to do)."""
+    # "ommand" is in each definition command that :data:`_COMMANDS` does not start with "\\".
+    return "ommand" in text or _MAY_DEFINE.search(text) is not None
+
+
+#: The other definition and conditional commands :func:`process` looks for.
+_MAY_DEFINE = re.compile(r"\\(?:[gex]?def|newif|iff)")
+
+
+def process(lines: list[Line], defines: bool = True) -> tuple[list[Line], bool]:
     """``lines`` with conditionals decided, definitions removed and macros expanded (the
-    same list when there is nothing to do), and whether any macro was defined."""
+    same list when there is nothing to do), and whether any macro was defined.
+
+    ``defines`` False says that no line may define a macro or hold a conditional (the
+    lines come from texts for which :func:`may_define` is False): nothing to do."""
+    if not defines:
+        return lines, False
     joined = _joined(lines)
     if "\\" not in joined:
         return lines, False

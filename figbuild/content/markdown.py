@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from figbuild.content.latex import Expansion, Files
+from figbuild.content.includes import Expansion, Files
 from figbuild.content.model import ContentError, Line, split_lines
 from figbuild.content.text import Heading
 

@@ -15,7 +15,7 @@ from figbuild.manifest import ContentSource
 from figbuild.paths import RootGuard
 
 if TYPE_CHECKING:
-    from figbuild.content import latex
+    from figbuild.content import includes
     from figbuild.content.text import Document
     from figbuild.request import Request
 
@@ -32,7 +32,7 @@ class ContentReader:
         self.stats = stats
         self._guard = RootGuard(root)
         self._texts: dict[str, str] = {}
-        self._expanders: dict[bool, latex.Expander] = {}
+        self._expanders: dict[bool, includes.Expander] = {}
         self._documents: dict[tuple[str, bool], tuple[Document, tuple[str, ...]]] = {}
         #: Include candidates looked for and not found, per document: one appearing
         #: later changes what is read, so the stat cache records their absence.
@@ -160,7 +160,7 @@ class ContentReader:
         if not path.is_file():
             raise ContentError(f"{pattern!r} is not a file")
 
-    # -- latex.Files: what include-following may read ------------------------------------
+    # -- includes.Files: what include-following may read ------------------------------------
 
     def find(self, candidates: Sequence[str]) -> str | None:
         """The first candidate that is a file; a ContentError if it resolves outside the root."""

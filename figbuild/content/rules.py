@@ -10,8 +10,8 @@ import bisect
 import re
 from dataclasses import replace
 
-from figbuild.content import latex, macros, markdown
-from figbuild.content.canonical import canonical, has_code, sent_text
+from figbuild.content import includes, latex, macros, markdown
+from figbuild.content.canonical import canonical, has_code, latex_forms, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
 from figbuild.content.text import Document, find_section
 
@@ -38,10 +38,13 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
     return Document.of(lines, kind, _PARSERS.get(kind))
 
 
-def _latex_document(lines: list[Line], missing: dict[tuple[str, int], ContentError]) -> Document:
+def _latex_document(
+    lines: list[Line], missing: dict[tuple[str, int], ContentError], defines: bool = True
+) -> Document:
     """The document of LaTeX lines: macros applied, the preamble gone, headings found (each
-    knowing its title as written too, so that a selector may leave user macros out)."""
-    processed, expanded = macros.process(lines)
+    knowing its title as written too, so that a selector may leave user macros out).
+    ``defines`` False: no line may define a macro or hold a conditional (:func:`.macros.process`)."""
+    processed, expanded = macros.process(lines, defines)
     document = Document.of(latex.body_of(processed), "latex", latex.parse, missing)
     if not expanded or not document.headings:
         return document
@@ -60,18 +63,18 @@ def _latex_document(lines: list[Line], missing: dict[tuple[str, int], ContentErr
 
 
 def expanded(
-    files: latex.Files, relative: str, keep_figures: bool, cache: dict[bool, latex.Expander]
+    files: includes.Files, relative: str, keep_figures: bool, cache: dict[bool, includes.Expander]
 ) -> tuple[Document, tuple[str, ...]]:
     """The LaTeX document of ``relative`` with its includes followed, and every file read."""
     expander = cache.get(keep_figures)
     if expander is None:
-        expander = cache[keep_figures] = latex.Expander(files, keep_figures)
+        expander = cache[keep_figures] = includes.Expander(files, keep_figures)
     expansion = expander.expand(relative)
-    return _latex_document(expansion.lines, expansion.missing), tuple(expansion.files)
+    return _latex_document(expansion.lines, expansion.missing, expansion.macros), tuple(expansion.files)
 
 
 def expanded_markdown(
-    files: latex.Files, relative: str, keep_figures: bool
+    files: includes.Files, relative: str, keep_figures: bool
 ) -> tuple[Document, tuple[str, ...]]:
     """The Markdown document of ``relative`` with its Quarto includes followed, and every file read."""
     expansion = markdown.expand(files, relative, keep_figures)
@@ -129,16 +132,25 @@ def part_of(
     """The part ``document`` gives for a section (or all of it), with its sources and warnings."""
     lines = select(document, relative, section, anchor)
     kind = document.kind
-    text, spans = sent_text(lines, kind)
     # The canonical form of each run of lines from one file: the part's is their words in
     # order (no construct spans an include), each file's is what it contributed.
     runs: list[tuple[str, str]] = []
-    code = None if has_code(lines) else False
-    start = 0
-    for index in range(1, len(lines) + 1):
-        if index == len(lines) or lines[index].file != lines[start].file:
-            runs.append((lines[start].file, canonical(lines[start:index], kind, keep_figures, code)))
-            start = index
+    code = has_code(lines)
+    if kind == "latex" and not code:
+        text, spans, runs = latex_forms(lines, keep_figures)
+    else:
+        text, spans = sent_text(lines, kind)
+        start = 0
+        for index in range(1, len(lines) + 1):
+            if index == len(lines) or lines[index].file != lines[start].file:
+                # each run's own lines decide whether it has code
+                runs.append(
+                    (
+                        lines[start].file,
+                        canonical(lines[start:index], kind, keep_figures, None if code else False),
+                    )
+                )
+                start = index
     digest = sha256_text(" ".join(form for _, form in runs if form))
     by_file: dict[str, list[str]] = {}
     for file, form in runs:

@@ -10,12 +10,13 @@ import bisect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
-from operator import itemgetter
+from itertools import accumulate, repeat
+from operator import add, itemgetter
 
 from figbuild.content.model import ContentError, Line, Span
 
 _IS_CODE = itemgetter(3)  # Line.code
+_TEXT = itemgetter(2)  # Line.text
 _ESCAPED = re.compile(r"\\([^A-Za-z@])")
 _MACRO = re.compile(r"\\[A-Za-z@]+\*?")
 _DECORATION = re.compile(r"[{}$*_`]")
@@ -57,10 +58,12 @@ class Document:
     ) -> Document:
         """The document of ``lines``; ``parse`` finds headings and labels in the joined text
         (code lines hidden from it: a heading in a listing is no heading)."""
-        starts = list(accumulate([len(line.text) + 1 for line in lines], initial=0))
+        texts = list(map(_TEXT, lines))
+        # each line's offset: the lengths before it, and a newline after each
+        starts = list(accumulate(map(add, map(len, texts), repeat(1)), initial=0))
         starts.pop()
         code = any(map(_IS_CODE, lines))
-        joined = "\n".join(line.text for line in lines)
+        joined = "\n".join(texts)
         parsed = (
             "\n".join(" " * len(line.text) if line.code else line.text for line in lines) if code else joined
         )
