@@ -281,6 +281,17 @@ def test_newif_conditionals_keep_the_live_branch_only(tmp_path: Path) -> None:
     assert sent(tmp_path, "b.tex", "Method") == "\\section{Method} See the appendix. Shown."
 
 
+def test_definitions_inside_a_conditional_never_closed_are_cut_once(tmp_path: Path) -> None:
+    """A false \\if with no \\fi leaves out the rest of the file, as TeX reads it; the
+    definitions in that rest were cut twice (as definitions and as the dead branch),
+    and the overlapping cuts crashed the reader with an IndexError."""
+    text = "Before.\n\\newif\\ifarxiv\n\\ifarxiv \\pair{a}{b}\n\\def\\foo{F}\n\\gdef\\Ex{Exercise} After.\n"
+    write(tmp_path, {"a.tex": text})
+    assert sent(tmp_path, "a.tex") == "Before."
+    write(tmp_path, {"b.tex": text.replace("\\ifarxiv \\pair", "\\arxivtrue\n\\ifarxiv \\pair")})
+    assert sent(tmp_path, "b.tex") == "Before. \\pair{a}{b} After."
+
+
 def test_setext_headings_are_headings(tmp_path: Path) -> None:
     write(
         tmp_path,

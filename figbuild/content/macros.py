@@ -115,7 +115,7 @@ def _cut(lines: list[Line], joined: str, spans: list[tuple[int, int]]) -> list[L
     out; a line left with nothing that had something goes, as a comment line does for TeX."""
     cuts: dict[int, list[tuple[int, int]]] = {}
     index, position = 0, 0  # the line at offset ``position`` (counting newlines, in C)
-    for start, end in sorted(spans):
+    for start, end in _merged(spans):
         index += joined.count("\n", position, start)
         position = start
         line_start = joined.rfind("\n", 0, start) + 1
@@ -146,6 +146,19 @@ def _cut(lines: list[Line], joined: str, spans: list[tuple[int, int]]) -> list[L
         else:
             gone.add(number)
     return [line for number, line in enumerate(out) if number not in gone] if gone else out
+
+
+def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, those that overlap joined: a definition inside a conditional's
+    dead branch that is never closed is cut by both (the walk in :func:`_cut` needs
+    each span to start after the one before ends)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def conditional_spans(text: str, flags: dict[str, bool]) -> list[tuple[int, int]]:
