@@ -47,37 +47,69 @@ def lower_bound(figures: int, latency: float, rpm: int, window: float) -> float:
 
 
 def regenerate(
-    figures: int, latency: float, rpm: int, window: float, image_scale: float = 0.25
+    figures: int,
+    latency: float,
+    rpm: int,
+    window: float,
+    image_scale: float = 0.25,
+    *,
+    jitter: float = 0.0,
+    prior_error: float = 1.0,
 ) -> dict[str, float]:
+    """One sync of ``figures`` stale figures; ``jitter``: each task's latency varies by
+    that share; ``prior_error``: the poll schedule expects tasks to take that many times
+    the latency before it has seen one finish (1: the real API's 45 s, scaled)."""
     scale = latency / REAL_LATENCY  # the default poll policy, scaled like the latency
-    default = PollSchedule()
-    policy = RetryPolicy(poll=PollSchedule(default.initial * scale, default.factor, default.cap * scale))
-    config = EmulatorConfig(latency=latency, rpm=rpm, window=window, image_scale=image_scale, credits=10**7)
+    default = RetryPolicy().poll
+    expected = default.expected * scale * prior_error if default.expected is not None else None
+    poll = PollSchedule(default.initial * scale, default.factor, default.cap * scale, expected, default.late)
+    policy = RetryPolicy(poll=poll)
+    config = EmulatorConfig(
+        latency=latency, jitter=jitter, rpm=rpm, window=window, image_scale=image_scale, credits=10**7
+    )
     with tempfile.TemporaryDirectory() as tmp, Emulator(config) as server:
         root = make_paper(Path(tmp) / "paper", figures, resolution="1K")
         paper = Paper.open(root)
         with Client(Settings(base_url=server.base_url, key="sk-bench", window=window)) as client:
-            started = time.perf_counter()
+            started = time.monotonic()  # the emulator's records are on this clock
             result = engine.sync(paper, ApiBackend(client, policy), NullReporter())
-            wall = time.perf_counter() - started
-        api = [r for r in server.records() if r.path.startswith("/api/")]
-        bound = lower_bound(figures, latency, rpm, window)
-        return {
-            "figures": figures,
-            "latency_s": latency,
-            "rpm": rpm,
-            "window_s": window,
-            "generated": len(result.generated),
-            "wall_s": wall,
-            "lower_bound_s": bound,
-            "ratio_to_bound": wall / bound,
-            "requests_per_figure": len(api) / figures,
-            "responses_429": sum(1 for r in api if r.status == 429),
-            "credits_charged": server.credits_charged,
-            "credits_expected": 10 * figures,
-            # This process also runs the emulator, which draws every image.
-            "peak_rss_mb_with_emulator": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
+            ended = time.monotonic()
+        records = server.records()
+        ready = server.service.ready_times()
+    api = [r for r in records if r.path.startswith("/api/")]
+    downloads = [r for r in records if r.path.startswith("/files/")]
+    submits = [r for r in api if r.path.endswith("/generate") and r.status == 200]
+    bound = lower_bound(figures, latency, rpm, window)
+    wall = ended - started
+    return {
+        "figures": figures,
+        "latency_s": latency,
+        "jitter": jitter,
+        "prior_error": prior_error,
+        "rpm": rpm,
+        "window_s": window,
+        "generated": len(result.generated),
+        "wall_s": wall,
+        "lower_bound_s": bound,
+        "ratio_to_bound": wall / bound,
+        # API requests (credits, submits, polls, list pages) per figure: what the rate limit counts.
+        "requests_per_figure": len(api) / figures,
+        # Everything sent, image downloads (free, from the image host) included.
+        "all_requests_per_figure": (len(api) + len(downloads)) / figures,
+        "polls": sum(1 for r in api if "/task" in r.path),
+        "downloads": len(downloads),
+        "responses_429": sum(1 for r in records if r.status == 429),
+        "credits_charged": server.credits_charged,
+        "credits_expected": 10 * len(submits),
+        # Where the time goes: before the first request, the last task's readiness,
+        # the last download, and the run's end.
+        "first_request_s": records[0].time - started if records else 0.0,
+        "last_submit_s": max((r.time for r in submits), default=started) - started,
+        "last_ready_s": max(ready, default=started) - started,
+        "last_download_s": max((r.time for r in downloads), default=started) - started,
+        # This process also runs the emulator, which draws every image.
+        "peak_rss_mb_with_emulator": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -88,8 +120,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--rpm", type=int, default=120)
     parser.add_argument("--window", type=float, default=4.0)
+    parser.add_argument("--jitter", type=float, default=0.0)
+    parser.add_argument("--prior-error", type=float, default=1.0)
     args = parser.parse_args()
-    print(json.dumps(regenerate(args.figures, args.latency, args.rpm, args.window), indent=2))
+    measured = regenerate(
+        args.figures, args.latency, args.rpm, args.window, jitter=args.jitter, prior_error=args.prior_error
+    )
+    print(json.dumps(measured, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,14 +41,13 @@ from figbuild.emulator.faults import (
     Faults,
     Injection,
 )
+from figbuild.emulator.task import EmulatedTask
 
 API_PREFIX = "/api/v1"
 FILES_PREFIX = "/files/"
 
 CREDIT_COST = {"1K": 10, "2K": 15, "4K": 25}
 
-#: Share of a task's latency spent "pending" before it turns "processing".
-PENDING_SHARE = 0.2
 #: How many drawn images are kept; older ones are simply drawn again.
 IMAGE_CACHE_SIZE = 8
 
@@ -69,6 +67,8 @@ class EmulatorConfig:
     host: str = "127.0.0.1"  # loopback only
     port: int = 0  # 0: any free port
     latency: float = 0.0  # seconds from creation to the end; "pending" for the first 20%
+    #: Each task's latency is drawn from latency * (1 +- jitter), uniformly (seeded).
+    jitter: float = 0.0
     rpm: int = 120  # API requests per key and window (image downloads are free)
     window: float = 60.0  # rate-limit window in seconds
     credits: int = 75_000
@@ -168,54 +168,6 @@ def _phase(request: Request) -> str:
     return "credits"
 
 
-def _iso(timestamp: float) -> str:
-    # Whole seconds, as in the reference's examples.
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class _Task:
-    task_id: str
-    owner: str
-    params: Generate
-    credits_used: int
-    created: float  # the service clock, drives the status
-    created_wall: float  # time.time(), for created_at / completed_at
-    latency: float  # fixed at creation, so a task's status never goes backwards
-    failure: str | None  # the error it ends with, or None when it succeeds
-
-    def status(self, now: float, stuck: bool = False) -> str:
-        if stuck:
-            return "processing"
-        elapsed = now - self.created
-        if elapsed >= self.latency:
-            return "failed" if self.failure else "success"
-        return "pending" if elapsed < self.latency * PENDING_SHARE else "processing"
-
-    def view(self, now: float, file_base: str, faults: Faults | None = None) -> dict[str, Any]:
-        """The task as GET /task/:id answers it (through the clock and stuck faults)."""
-        skew = faults.clock_skew if faults is not None else 0.0
-        status = self.status(now, faults is not None and faults.stuck)
-        done = status in ("success", "failed")
-        view: dict[str, Any] = {
-            "task_id": self.task_id,
-            "type": self.params.type,
-            "status": status,
-            "prompt": self.params.prompt,
-            "model": self.params.model,
-            "resolution": self.params.resolution,
-            "aspect_ratio": self.params.aspect_ratio,
-            "credits_used": self.credits_used,
-            "created_at": _iso(self.created_wall + skew),
-            "completed_at": _iso(self.created_wall + self.latency + skew) if done else None,
-        }
-        if status == "success":
-            view["output_urls"] = [f"{file_base}{self.task_id}.png"]
-        elif status == "failed":
-            view["error"] = self.failure
-        return view
-
-
 class Service:
     """The emulated API's state and answers. All state lives in memory under one lock."""
 
@@ -227,7 +179,7 @@ class Service:
         self._clock = clock
         self._lock = threading.Lock()
         self._rng = random.Random(self._config.seed)  # noqa: S311 - simulation, not security
-        self._tasks: dict[str, _Task] = {}  # insertion order is creation order
+        self._tasks: dict[str, EmulatedTask] = {}  # insertion order is creation order
         self._windows: dict[str, deque[float]] = {}
         self._records: list[RequestRecord] = []
         self._images: OrderedDict[tuple[str, str], bytes] = OrderedDict()
@@ -269,6 +221,11 @@ class Service:
         file_base = origin + FILES_PREFIX
         with self._lock:
             return [task.view(now, file_base) for task in self._tasks.values()]
+
+    def ready_times(self) -> list[float]:
+        """When each task is (or was) done, on the service's clock, oldest task first."""
+        with self._lock:
+            return [task.created + task.latency for task in self._tasks.values()]
 
     # -- answering requests -------------------------------------------------
 
@@ -458,9 +415,11 @@ class Service:
             }
         )
 
-    def _create_locked(self, key: str, params: Generate, cost: int) -> _Task:
+    def _create_locked(self, key: str, params: Generate, cost: int) -> EmulatedTask:
         # Drawn for every task, so a seed gives the same outcomes in the same order.
         unlucky = self._rng.random() < self._config.fail_rate
+        # Drawn only with jitter: a seed's outcomes stay those it had.
+        spread = self._config.jitter * (2 * self._rng.random() - 1) if self._config.jitter else 0.0
         injected = any(part in params.prompt for part in self._config.faults.fail_prompts)
         failure = None
         if injected:
@@ -469,14 +428,14 @@ class Service:
             failure = "generation failed: upstream model error (simulated)"
         # uuid4, not the seeded RNG: ids must never repeat across emulator runs, or a
         # client resuming a task recorded by an earlier run could collect another's image.
-        task = _Task(
+        task = EmulatedTask(
             task_id=f"task-{uuid.uuid4().hex[:12]}",
             owner=key,
             params=params,
             credits_used=cost,
             created=self._clock(),
             created_wall=time.time(),
-            latency=self._config.latency,
+            latency=max(0.0, self._config.latency * (1 + spread)),
             failure=failure,
         )
         self._tasks[task.task_id] = task
@@ -585,7 +544,7 @@ class Service:
             endless=kind == "endless",
         )
 
-    def _draw(self, task: _Task, fmt: str) -> bytes:
+    def _draw(self, task: EmulatedTask, fmt: str) -> bytes:
         if fmt not in CONTENT_TYPES:
             raise ValueError(f"serve_format must be one of {', '.join(CONTENT_TYPES)}; got {fmt!r}")
         width, height = images.pixel_size(task.params.resolution, task.params.aspect_ratio)

@@ -1,0 +1,148 @@
+"""When to look at tasks in flight: rounds scheduled from what the server has shown.
+
+Pure bookkeeping, no requests and no threads (the backend's tracker does those):
+each task in flight is *due* when it is expected to be done, and a round of polling
+is made when enough tasks are due to be worth one request.
+
+A task is expected done ``duration`` seconds after its submission, where the
+duration is, best first: what this run saw (the quickest task seen done, measured
+from its submission to the answer that showed it done), what the server reported of
+finished tasks (``completed_at`` minus ``created_at``, in the task list: the key's
+earlier tasks too), the schedule's prior (``PollSchedule.expected``). Without any
+of them, discovery: first look ``initial`` after the submission, then after gaps
+growing with the task's age (``factor``), at most ``cap`` apart. A task not done
+when expected is looked at again after a ``late`` share of its age (at most ``cap``).
+
+A round is made when the due tasks are at least a third of the most that were in
+flight at once (so a batch is collected in about three requests, and the downloads
+of the first thirds overlap the wait for the last), or when the first due task has
+waited a quarter of the duration: a ready task is never left long to save a request.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from figbuild.backends.paperbanana.retry import PollSchedule
+
+#: A round is worth a request when this share of the batch is due (a third: ~3 rounds a batch).
+GROUPS = 3
+#: A due task waits at most this share of the expected duration for others to come due.
+SLACK = 0.25
+#: Expected times get this share of the duration as margin: the server's own delays.
+MARGIN = 0.01
+#: Durations the server reported that are kept (the most recent ones count).
+HINTS_KEPT = 50
+
+
+@dataclass
+class _Flight:
+    #: When its submission was answered (the tracker's clock); None: an earlier run's task.
+    submitted: float | None
+    #: When the latest round that showed it still working was sent.
+    looked: float | None = None
+
+
+class Schedule:
+    """The tasks in flight and when to look at them next (times on one monotonic clock)."""
+
+    def __init__(self, poll: PollSchedule) -> None:
+        self.poll = poll
+        self._flights: dict[str, _Flight] = {}
+        #: Most tasks in flight at once since the flights last ran out.
+        self._peak = 0
+        #: Seconds: the quickest task seen done took at most this long.
+        self._quickest: float | None = None
+        self._hints: list[float] = []
+        #: next_round's answer until the flights or what is known of them change.
+        self._next: float | None = None
+        self._stale = True
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._flights
+
+    def __len__(self) -> int:
+        return len(self._flights)
+
+    def add(self, task_id: str, submitted: float | None) -> None:
+        """Track ``task_id``, submitted (answered) at ``submitted`` or earlier (None)."""
+        self._flights.setdefault(task_id, _Flight(submitted))
+        self._peak = max(self._peak, len(self._flights))
+        self._stale = True
+
+    def discard(self, task_id: str) -> None:
+        self._flights.pop(task_id, None)
+        if not self._flights:
+            self._peak = 0
+        self._stale = True
+
+    def working(self, task_id: str, sent: float) -> None:
+        """A round sent at ``sent`` showed the task still working."""
+        flight = self._flights.get(task_id)
+        if flight is not None:
+            flight.looked = sent if flight.looked is None else max(flight.looked, sent)
+            self._stale = True
+
+    def done(self, task_id: str, received: float) -> None:
+        """A round answered at ``received`` showed the task done (succeeded or failed)."""
+        flight = self._flights.get(task_id)
+        if flight is not None and flight.submitted is not None:
+            took = max(0.0, received - flight.submitted)
+            self._quickest = took if self._quickest is None else min(self._quickest, took)
+            self._stale = True
+
+    def reported(self, seconds: float) -> None:
+        """The server reported a finished task that took ``seconds`` (its own clock)."""
+        if seconds >= 0:
+            self._hints = [*self._hints[-(HINTS_KEPT - 1) :], seconds]
+            self._stale = True
+
+    def duration(self) -> float | None:
+        """Seconds a task is expected to take, or None when nothing says (discovery)."""
+        if self._quickest is not None:
+            return self._quickest
+        if self._hints:
+            return statistics.median(self._hints)
+        return self.poll.expected
+
+    def due(self, task_id: str) -> float:
+        """When ``task_id`` is next worth looking at (-inf: at once)."""
+        flight = self._flights[task_id]
+        if flight.submitted is None:  # an earlier run's: it may be done already
+            return -math.inf if flight.looked is None else flight.looked + self._gap(self.poll.cap)
+        duration = self.duration()
+        if duration is None:
+            if flight.looked is None:
+                return flight.submitted + self.poll.initial
+            age = flight.looked - flight.submitted
+            return flight.looked + self._gap(age * (self.poll.factor - 1))
+        expected = flight.submitted + duration * (1 + MARGIN)
+        if flight.looked is None or flight.looked < expected:
+            return expected
+        return flight.looked + self._gap((flight.looked - flight.submitted) * self.poll.late)
+
+    def _gap(self, seconds: float) -> float:
+        return min(self.poll.cap, max(self.poll.initial, seconds))
+
+    def next_round(self) -> float | None:
+        """When the next round is worth making (None: nothing in flight)."""
+        if self._stale:
+            self._next, self._stale = self._next_round(), False
+        return self._next
+
+    def _next_round(self) -> float | None:
+        if not self._flights:
+            return None
+        dues = sorted(self.due(task_id) for task_id in self._flights)
+        group = max(1, math.ceil(self._peak / GROUPS))
+        enough = dues[min(group, len(dues)) - 1]
+        duration = self.duration()
+        patience = SLACK * duration if duration is not None else 0.0
+        return min(enough, dues[0] + patience)
+
+    def due_by(self, when: float) -> list[str]:
+        """The tasks due at ``when``, most overdue first."""
+        dues = {task_id: self.due(task_id) for task_id in self._flights}
+        return sorted((t for t, due in dues.items() if due <= when), key=dues.__getitem__)
