@@ -75,7 +75,7 @@ def regenerate(
             result = engine.sync(paper, ApiBackend(client, policy), NullReporter())
             ended = time.monotonic()
         records = server.records()
-        ready = server.service.ready_times()
+        ready = [done for _, done in server.service.task_times()]
     api = [r for r in records if r.path.startswith("/api/")]
     downloads = [r for r in records if r.path.startswith("/files/")]
     submits = [r for r in api if r.path.endswith("/generate") and r.status == 200]

@@ -222,10 +222,10 @@ class Service:
         with self._lock:
             return [task.view(now, file_base) for task in self._tasks.values()]
 
-    def ready_times(self) -> list[float]:
-        """When each task is (or was) done, on the service's clock, oldest task first."""
+    def task_times(self) -> list[tuple[float, float]]:
+        """When each task was created and is (or was) done, on the service's clock, oldest first."""
         with self._lock:
-            return [task.created + task.latency for task in self._tasks.values()]
+            return [(task.created, task.created + task.latency) for task in self._tasks.values()]
 
     # -- answering requests -------------------------------------------------
 

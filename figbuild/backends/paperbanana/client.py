@@ -48,6 +48,10 @@ from figbuild.urls import check_url
 
 #: Used until /credits tells the key's own limit: the lowest plan's.
 DEFAULT_RPM = 120
+#: Connections kept open per host: as many as a sync runs workers (engine.MAX_JOBS).
+#: requests keeps 10, so a burst of submissions or downloads from more threads opened
+#: (and then threw away) a new connection for each request past the tenth.
+POOL_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,9 @@ class Client:
         self._sleep = sleep
         self._clock = clock
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        for scheme in ("http://", "https://"):
+            self._session.mount(scheme, adapter)
         self._session.headers["User-Agent"] = f"figbuild/{__version__}"
         # Never read ~/.netrc or proxy settings that could send the key elsewhere.
         self._session.trust_env = False

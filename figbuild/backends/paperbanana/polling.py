@@ -5,10 +5,10 @@ each task in flight is *due* when it is expected to be done, and a round of poll
 is made when enough tasks are due to be worth one request.
 
 A task is expected done ``duration`` seconds after its submission, where the
-duration is, best first: what this run saw (the quickest task seen done, measured
-from its submission to the answer that showed it done), what the server reported of
-finished tasks (``completed_at`` minus ``created_at``, in the task list: the key's
-earlier tasks too), the schedule's prior (``PollSchedule.expected``). Without any
+duration is what the server reported of finished tasks (``completed_at`` minus
+``created_at``, in the task list: the key's earlier tasks too), else the schedule's
+prior (``PollSchedule.expected``), as long as what this run saw agrees; else the
+quickest task seen done (from its submission to the answer that showed it done). Without any
 of them, discovery: first look ``initial`` after the submission, then after gaps
 growing with the task's age (``factor``), at most ``cap`` apart. A task not done
 when expected is looked at again after a ``late`` share of its age (at most ``cap``).
@@ -55,6 +55,8 @@ class Schedule:
         self._peak = 0
         #: Seconds: the quickest task seen done took at most this long.
         self._quickest: float | None = None
+        #: Seconds: a task seen still working had been working this long.
+        self._working_for = 0.0
         self._hints: list[float] = []
         #: next_round's answer until the flights or what is known of them change.
         self._next: float | None = None
@@ -83,6 +85,8 @@ class Schedule:
         flight = self._flights.get(task_id)
         if flight is not None:
             flight.looked = sent if flight.looked is None else max(flight.looked, sent)
+            if flight.submitted is not None:
+                self._working_for = max(self._working_for, sent - flight.submitted)
             self._stale = True
 
     def done(self, task_id: str, received: float) -> None:
@@ -99,13 +103,23 @@ class Schedule:
             self._hints = [*self._hints[-(HINTS_KEPT - 1) :], seconds]
             self._stale = True
 
+    @property
+    def reported_durations(self) -> tuple[float, ...]:
+        """What the server reported of finished tasks, oldest first (the latest ``HINTS_KEPT``)."""
+        return tuple(self._hints)
+
     def duration(self) -> float | None:
-        """Seconds a task is expected to take, or None when nothing says (discovery)."""
-        if self._quickest is not None:
-            return self._quickest
-        if self._hints:
-            return statistics.median(self._hints)
-        return self.poll.expected
+        """Seconds a task is expected to take, or None when nothing says (discovery).
+
+        The expectation (what the server reported, else the prior) stands while what
+        this run saw agrees with it: a task took longer than the longest seen working,
+        and no longer than the quickest seen done (a look made late says only that)."""
+        guess = statistics.median(self._hints) if self._hints else self.poll.expected
+        if self._quickest is None:
+            return guess
+        if guess is not None and self._working_for < guess <= self._quickest:
+            return guess
+        return self._quickest
 
     def due(self, task_id: str) -> float:
         """When ``task_id`` is next worth looking at (-inf: at once)."""
