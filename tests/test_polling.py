@@ -98,7 +98,7 @@ def test_an_exact_expectation_collects_every_task_on_its_first_look(batch: tuple
     # expected times made of it another.
     late = (1 + MARGIN) ** 2 - 1
     for task, at in run.collected.items():  # never left waiting much longer than SLACK
-        assert at <= ready[task] + ((1 + late) * (1 + SLACK) - 1) * latency + 1e-9
+        assert at <= ready[task] + ((1 + late) * (1 + SLACK) - 1) * latency + poll.initial + 1e-9
     assert max(run.collected.values()) <= max(ready) + late * latency + 1e-9
     spread = max(submitted) - min(submitted)
     assert run.rounds <= GROUPS + 1 + math.ceil(spread / (SLACK * latency))
@@ -152,15 +152,18 @@ def test_what_the_run_saw_replaces_the_expectation() -> None:
     assert schedule.due("t2") == pytest.approx(11.0 + 0.4 * (1 + MARGIN))
 
 
-def test_durations_the_server_reports_replace_the_prior_until_one_is_seen() -> None:
-    schedule = Schedule(PRIOR)
+@pytest.mark.parametrize(("prior", "after"), [(1.0, 1.0), (3.0, 2.0), (None, 2.0)])
+def test_durations_the_server_reports_stand_until_the_run_sees_one(prior: float | None, after: float) -> None:
+    """completed_at - created_at of listed tasks (whole seconds) replace the prior; once
+    a task of the run is seen done (2 s), the prior stands only if it agrees."""
+    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=prior))
     schedule.add("t", 0.0)
-    for seconds in (3.0, 4.0, 30.0):  # completed_at - created_at of listed tasks
+    for seconds in (3.0, 4.0, 30.0):
         schedule.reported(seconds)
     assert schedule.duration() == 4.0  # the median: one slow task does not move it
     assert schedule.next_round() == pytest.approx(4.0 * (1 + MARGIN))
     schedule.done("t", 2.0)
-    assert schedule.duration() == 2.0
+    assert schedule.duration() == after
 
 
 def test_a_task_not_done_when_expected_is_looked_at_after_a_share_of_its_age() -> None:

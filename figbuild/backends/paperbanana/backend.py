@@ -156,7 +156,7 @@ class ApiBackend:
                         return found
                     continue
                 self._claim(submission.task_id)
-                self._tracker.submitted(submission.task_id)
+                self._tracker.submitted(submission.task_id, submission.sent)
                 return Ticket(job, submission.task_id, submission.credits_used, now())
         raise FigureFailed("the API kept failing after accepting the request; no task was found for it")
 
@@ -318,23 +318,26 @@ class _Tracker:
     def __init__(self, backend: ApiBackend, poll: PollSchedule) -> None:
         self.backend = backend
         self.schedule = Schedule(poll)
-        self._submitted: dict[str, float] = {}  # task id -> when its POST was answered
+        #: Task id -> when its POST was sent (if known) and answered.
+        self._submitted: dict[str, tuple[float | None, float]] = {}
         self._seen: dict[str, Task] = {}
         self._gone: set[str] = set()  # tasks the server said do not exist
         self._hinted: set[str] = set()  # finished tasks whose duration the schedule has
         self._cond = threading.Condition()
         self._polling = False
 
-    def submitted(self, task_id: str) -> None:
-        """``task_id``'s submission was answered just now."""
+    def submitted(self, task_id: str, sent: float | None) -> None:
+        """``task_id``'s submission, sent at ``sent`` (monotonic), was answered just now."""
+        answered = time.monotonic()
         with self._cond:
-            self._submitted[task_id] = time.monotonic()
+            self._submitted[task_id] = (answered if sent is None else sent, answered)
 
     @contextlib.contextmanager
     def tracking(self, task_id: str) -> Iterator[None]:
         """Count ``task_id`` as in flight for the duration of the block."""
         with self._cond:
-            self.schedule.add(task_id, self._submitted.pop(task_id, None))
+            sent, answered = self._submitted.pop(task_id, (None, None))
+            self.schedule.add(task_id, answered, sent=sent)
             self._cond.notify_all()
         try:
             yield

@@ -68,6 +68,9 @@ class Submission:
     model: str
     credits_used: int
     status: str
+    #: When the attempt that created the task was sent (the client's clock, after the
+    #: rate limiter let it go): the task is no older than this.
+    sent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,8 @@ class Client:
         #: Server clock minus ours, in seconds, from the last answer's Date header
         #: (None until an answer carried one).
         self.server_offset: float | None = None
+        #: This thread's last attempt: ``sent``, when it left (``clock``).
+        self._attempt = threading.local()
 
     def __enter__(self) -> Client:
         return self
@@ -223,6 +228,7 @@ class Client:
                 model=str(data.get("model", body.get("model"))),
                 credits_used=int(data.get("credits_used") or 0),
                 status=str(data.get("status", "pending")),
+                sent=getattr(self._attempt, "sent", None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"the API accepted a task but sent no usable task id ({exc})") from None
@@ -397,6 +403,7 @@ class Client:
         """One attempt, paced by the rate limiter; a network failure is raised as it comes."""
         started = time.time()
         self.limiter.acquire()
+        self._attempt.sent = self._clock()
         try:
             response = self._session.request(
                 method,

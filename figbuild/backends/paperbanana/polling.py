@@ -5,10 +5,11 @@ each task in flight is *due* when it is expected to be done, and a round of poll
 is made when enough tasks are due to be worth one request.
 
 A task is expected done ``duration`` seconds after its submission, where the
-duration is what the server reported of finished tasks (``completed_at`` minus
-``created_at``, in the task list: the key's earlier tasks too), else the schedule's
-prior (``PollSchedule.expected``), as long as what this run saw agrees; else the
-quickest task seen done (from its submission to the answer that showed it done). Without any
+duration is, before this run saw a task finish, what the server reported of finished
+tasks (``completed_at`` minus ``created_at`` in the task list: the key's earlier
+tasks), else the schedule's prior (``PollSchedule.expected``); after, the prior as
+long as what the run saw agrees with it, else the quickest task seen done (from
+its submission to the answer that showed it done). Without any
 of them, discovery: first look ``initial`` after the submission, then after gaps
 growing with the task's age (``factor``), at most ``cap`` apart. A task not done
 when expected is looked at again after a ``late`` share of its age (at most ``cap``).
@@ -17,6 +18,7 @@ A round is made when the due tasks are at least a third of the most that were in
 flight at once (so a batch is collected in about three requests, and the downloads
 of the first thirds overlap the wait for the last), or when the first due task has
 waited a quarter of the duration: a ready task is never left long to save a request.
+Tasks due within ``initial`` after that moment join the round.
 """
 
 from __future__ import annotations
@@ -32,17 +34,22 @@ GROUPS = 3
 #: A due task waits at most this share of the expected duration for others to come due.
 SLACK = 0.25
 #: Expected times get this share of the duration as margin: the server's own delays.
-MARGIN = 0.01
+MARGIN = 0.005
 #: Durations the server reported that are kept (the most recent ones count).
 HINTS_KEPT = 50
 
 
 @dataclass
 class _Flight:
-    #: When its submission was answered (the tracker's clock); None: an earlier run's task.
+    #: When its submission was answered (the tracker's clock): it was created by then.
+    #: None: an earlier run's task.
     submitted: float | None
+    #: When its submission was sent: it was created no earlier.
+    sent: float | None
     #: When the latest round that showed it still working was sent.
     looked: float | None = None
+    #: A round showed it done: its waiter collects it, no round need look again.
+    finished: bool = False
 
 
 class Schedule:
@@ -66,11 +73,13 @@ class Schedule:
         return task_id in self._flights
 
     def __len__(self) -> int:
-        return len(self._flights)
+        """Tasks in flight that no round has seen done yet."""
+        return sum(not flight.finished for flight in self._flights.values())
 
-    def add(self, task_id: str, submitted: float | None) -> None:
-        """Track ``task_id``, submitted (answered) at ``submitted`` or earlier (None)."""
-        self._flights.setdefault(task_id, _Flight(submitted))
+    def add(self, task_id: str, submitted: float | None, *, sent: float | None = None) -> None:
+        """Track ``task_id``, whose submission was sent at ``sent`` (default: ``submitted``)
+        and answered at ``submitted`` (None: by an earlier run)."""
+        self._flights.setdefault(task_id, _Flight(submitted, submitted if sent is None else sent))
         self._peak = max(self._peak, len(self._flights))
         self._stale = True
 
@@ -85,17 +94,19 @@ class Schedule:
         flight = self._flights.get(task_id)
         if flight is not None:
             flight.looked = sent if flight.looked is None else max(flight.looked, sent)
-            if flight.submitted is not None:
+            if flight.submitted is not None:  # at least: it was created before `submitted`
                 self._working_for = max(self._working_for, sent - flight.submitted)
             self._stale = True
 
     def done(self, task_id: str, received: float) -> None:
         """A round answered at ``received`` showed the task done (succeeded or failed)."""
         flight = self._flights.get(task_id)
-        if flight is not None and flight.submitted is not None:
-            took = max(0.0, received - flight.submitted)
+        if flight is None:
+            return
+        flight.finished, self._stale = True, True
+        if flight.sent is not None:
+            took = max(0.0, received - flight.sent)  # at most: it was created after `sent`
             self._quickest = took if self._quickest is None else min(self._quickest, took)
-            self._stale = True
 
     def reported(self, seconds: float) -> None:
         """The server reported a finished task that took ``seconds`` (its own clock)."""
@@ -114,9 +125,11 @@ class Schedule:
         The expectation (what the server reported, else the prior) stands while what
         this run saw agrees with it: a task took longer than the longest seen working,
         and no longer than the quickest seen done (a look made late says only that)."""
-        guess = statistics.median(self._hints) if self._hints else self.poll.expected
         if self._quickest is None:
-            return guess
+            return statistics.median(self._hints) if self._hints else self.poll.expected
+        # The server's durations are whole seconds: once the run saw tasks finish, only
+        # the prior is precise enough to stand beside what it saw.
+        guess = self.poll.expected
         if guess is not None and self._working_for < guess <= self._quickest:
             return guess
         return self._quickest
@@ -147,16 +160,20 @@ class Schedule:
         return self._next
 
     def _next_round(self) -> float | None:
-        if not self._flights:
+        dues = sorted(self.due(task_id) for task_id, flight in self._flights.items() if not flight.finished)
+        if not dues:
             return None
-        dues = sorted(self.due(task_id) for task_id in self._flights)
         group = max(1, math.ceil(self._peak / GROUPS))
         enough = dues[min(group, len(dues)) - 1]
         duration = self.duration()
         patience = SLACK * duration if duration is not None else 0.0
-        return min(enough, dues[0] + patience)
+        when = min(enough, dues[0] + patience)
+        # Tasks due within the shortest gap after it join this round rather than make
+        # the next one (a burst of submissions comes due as a burst).
+        return max([when, *(due for due in dues if when < due <= when + self.poll.initial)])
 
     def due_by(self, when: float) -> list[str]:
         """The tasks due at ``when``, most overdue first."""
-        dues = {task_id: self.due(task_id) for task_id in self._flights}
+        flights = self._flights.items()
+        dues = {task_id: self.due(task_id) for task_id, flight in flights if not flight.finished}
         return sorted((t for t, due in dues.items() if due <= when), key=dues.__getitem__)
