@@ -282,3 +282,51 @@ def test_the_backend_learns_durations_from_the_task_list(tmp_path: Path) -> None
     # The first round's list page showed the three earlier tasks, each 1 s on the
     # server's clock (whole seconds): the schedule took them before any of its own.
     assert schedule.reported_durations[:3] == (1.0, 1.0, 1.0)
+
+
+# -- group commit (store/group.py), which the store's puts go through -------------
+
+
+def test_a_group_commit_answers_each_caller_its_own_result_and_refusal() -> None:
+    from figbuild.store.group import GroupCommit
+
+    batches: list[list[int]] = []
+    release = threading.Event()
+
+    def commit(items: list[int]) -> list[int | Exception]:
+        batches.append(items)
+        if len(batches) == 1:
+            release.wait(5)  # the first batch holds the commit while the others queue
+        return [ValueError(f"odd {n}") if n % 2 else n * 10 for n in items]
+
+    group: GroupCommit[int, int] = GroupCommit(commit)
+    results: dict[int, int | str] = {}
+
+    def put(n: int) -> None:
+        try:
+            results[n] = group.submit(n)
+        except ValueError as exc:
+            results[n] = str(exc)
+
+    first = threading.Thread(target=put, args=(0,))
+    first.start()
+    while not batches:
+        threading.Event().wait(0.01)
+    others = [threading.Thread(target=put, args=(n,)) for n in range(1, 9)]
+    for thread in others:
+        thread.start()
+    while len(group._queue) < 8:  # every other caller queued behind the first batch
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert results == {n: (f"odd {n}" if n % 2 else n * 10) for n in range(9)}
+    assert [sorted(batch) for batch in batches] == [[0], list(range(1, 9))], "one commit for the eight"
+
+
+def test_the_client_keeps_a_connection_per_worker() -> None:
+    """requests keeps 10 connections per host: a sync's 50 workers threw the rest away
+    and opened a new connection for each request past the tenth."""
+    with Client(Settings(base_url="http://127.0.0.1:9", key="sk-pool")) as client:
+        adapter = client._session.get_adapter("http://127.0.0.1:9/api/v1/credits")
+        assert adapter._pool_maxsize >= engine.MAX_JOBS  # type: ignore[attr-defined]
