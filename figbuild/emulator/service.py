@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import random
 import re
 import threading
@@ -50,6 +51,9 @@ CREDIT_COST = {"1K": 10, "2K": 15, "4K": 25}
 
 #: How many drawn images are kept; older ones are simply drawn again.
 IMAGE_CACHE_SIZE = 8
+#: Bytes of images drawn while their tasks run (as the real service makes its images),
+#: kept until downloaded; past it, images are drawn when downloaded.
+MADE_BYTES = 64 << 20
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "PDF": "application/pdf"}
 
@@ -183,6 +187,11 @@ class Service:
         self._windows: dict[str, deque[float]] = {}
         self._records: list[RequestRecord] = []
         self._images: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        #: Images drawn while their task ran, by (task id, format); what they weigh.
+        self._made: dict[tuple[str, str], bytes] = {}
+        self._made_bytes = 0
+        self._to_make: queue.SimpleQueue[EmulatedTask] = queue.SimpleQueue()
+        self._maker: threading.Thread | None = None
         self._charged = 0
 
     # -- what tests and the CLI read ----------------------------------------
@@ -440,7 +449,26 @@ class Service:
         )
         self._tasks[task.task_id] = task
         self._charged += cost
+        if task.latency > 0 and failure is None:  # drawn while it runs, not when downloaded
+            self._to_make.put(task)
+            if self._maker is None:
+                self._maker = threading.Thread(target=self._make, name="emulator-images", daemon=True)
+                self._maker.start()
         return task
+
+    def _make(self) -> None:
+        """Draw each task's image halfway through its latency, one at a time."""
+        while True:
+            task = self._to_make.get()
+            time.sleep(max(0.0, task.created + task.latency / 2 - self._clock()))
+            fmt = self._config.faults.serve_format
+            with self._lock:
+                if self._made_bytes > MADE_BYTES or fmt not in CONTENT_TYPES:
+                    continue
+            data = self._draw(task, fmt)
+            with self._lock:
+                self._made[(task.task_id, fmt)] = data
+                self._made_bytes += len(data)
 
     def _get_task(self, key: str, task_id: str, origin: str) -> Reply:
         if self._take_fault("read_errors"):
@@ -524,6 +552,10 @@ class Service:
                 return _error(405, f"{request.method} is not allowed on images; use GET")
             fmt = self._config.faults.serve_format
             truncate = self._take_fault_locked("truncate_downloads")
+            made = self._made.pop((task_id, fmt), None)
+            if made is not None:
+                self._made_bytes -= len(made)
+                self._images[(task_id, fmt)] = made
             data = self._images.get((task_id, fmt))
         injection = self._injected(request, IN_DOWNLOADS)
         kind = injection.kind if injection is not None else None
