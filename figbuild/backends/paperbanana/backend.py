@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import time
 from collections import Counter
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 RECONCILE_SLACK = 10.0
 #: Tasks in flight from which a round reads the task list (one request for all of them,
 #: the others' states too) instead of ``GET /task/:id`` per due task.
-BATCH_FROM = 2
+BATCH_FROM = 3
 #: Longest a waiter sleeps before looking at Ctrl-C again, in seconds.
 WAKE = 0.1
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
@@ -321,6 +322,7 @@ class _Tracker:
         #: Task id -> when its POST was sent (if known) and answered.
         self._submitted: dict[str, tuple[float | None, float]] = {}
         self._seen: dict[str, Task] = {}
+        self._looked: dict[str, float] = {}  # task id -> when the round that last showed it was sent
         self._gone: set[str] = set()  # tasks the server said do not exist
         self._hinted: set[str] = set()  # finished tasks whose duration the schedule has
         self._cond = threading.Condition()
@@ -345,6 +347,7 @@ class _Tracker:
             with self._cond:
                 self.schedule.discard(task_id)
                 self._seen.pop(task_id, None)
+                self._looked.pop(task_id, None)
                 self._gone.discard(task_id)
                 self._cond.notify_all()
 
@@ -376,15 +379,18 @@ class _Tracker:
             if stop.is_set():
                 raise Interrupted(f"interrupted while waiting for task {task_id}")
             now = time.monotonic()
-            if now > deadline:
-                raise StillPending(
-                    f"task {task_id} did not finish within {self.backend.policy.task_deadline:g} s"
-                )
+            if now > deadline and not self._polling:
+                # Given up only when a look sent after the deadline showed it working.
+                if self._looked.get(task_id, -math.inf) >= deadline:
+                    raise StillPending(
+                        f"task {task_id} did not finish within {self.backend.policy.task_deadline:g} s"
+                    )
+                return sorted({task_id, *self.schedule.due_by(now)})
             when = None if self._polling else self.schedule.next_round()
             if when is not None and when <= now:
                 return self.schedule.due_by(now)
             left = WAKE if when is None else min(WAKE, when - now)
-            self._cond.wait(max(0.001, min(left, deadline - now + 0.001)))
+            self._cond.wait(max(0.001, left if now > deadline else min(left, deadline - now + 0.001)))
 
     def _round(self, due: list[str]) -> None:
         """Look at the due tasks (and whatever else one list page shows)."""
@@ -415,6 +421,7 @@ class _Tracker:
             for task in tasks:
                 if task.task_id in self.schedule:
                     self._seen[task.task_id] = task
+                    self._looked[task.task_id] = sent
                     if task.status in WORKING:
                         self.schedule.working(task.task_id, sent)
                     else:
