@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from figbuild import engine
 from figbuild.backends.base import Job
-from figbuild.backends.paperbanana.backend import ApiBackend
+from figbuild.backends.paperbanana.backend import BATCH_FROM, ApiBackend
 from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.polling import GROUPS, MARGIN, SLACK, Schedule
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
@@ -273,7 +273,7 @@ def test_the_backend_learns_durations_from_the_task_list(tmp_path: Path) -> None
         backend = ApiBackend(client, RetryPolicy(poll=PollSchedule(initial=0.05, factor=1.5, cap=0.2)))
         schedule = backend._tracker.schedule
         assert schedule.duration() is None  # nothing known yet: discovery
-        later = [backend.submit(job(f"later {n}")) for n in range(2)]
+        later = [backend.submit(job(f"later {n}")) for n in range(BATCH_FROM)]  # enough to list
         threads = [threading.Thread(target=backend.wait, args=(t,)) for t in later]
         for thread in threads:
             thread.start()
