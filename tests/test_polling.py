@@ -26,7 +26,7 @@ from figbuild.paper import Paper
 from figbuild.report import NullReporter
 from figbuild.request import Request
 
-PRIOR = PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=1.0)
+PRIOR = PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=1.0, probes=())
 
 
 # -- the schedule, in simulated time ---------------------------------------------
@@ -89,7 +89,8 @@ def test_an_exact_expectation_collects_every_task_on_its_first_look(batch: tuple
     """Tasks that take what the schedule expects are never looked at early, the last
     is collected as it is done, and a batch costs about GROUPS rounds."""
     submitted, latency = batch
-    poll = PollSchedule(initial=0.01, factor=1.5, cap=latency, expected=latency)
+    # As after a first task seen done, or the server's durations: no probes.
+    poll = PollSchedule(initial=0.01, factor=1.5, cap=latency, expected=latency, probes=())
     run = simulate(submitted, [latency] * len(submitted), poll)
     assert run.early == 0
     assert len(run.collected) == len(submitted)
@@ -128,6 +129,15 @@ def test_a_wrong_expectation_or_jitter_costs_a_bounded_number_of_rounds(
     assert run.rounds <= GROUPS + 2 + math.ceil(spread / step) + discovery
 
 
+def test_a_prior_far_too_long_is_probed_not_waited_out() -> None:
+    """Tasks much quicker than the prior (a 45 s guess, 2 s tasks) are collected at the
+    first probe after they are done, not 45 s after their submission."""
+    poll = PollSchedule(initial=0.5, factor=1.5, cap=10.0, expected=45.0)
+    run = simulate([0.0, 0.1, 0.2], [2.0, 2.0, 2.0], poll)
+    assert max(run.collected.values()) <= poll.probes[0] * 45.0 + 0.2 + 1e-9
+    assert run.rounds == 1
+
+
 def test_without_an_expectation_looks_grow_from_initial_by_factor_to_cap() -> None:
     schedule = Schedule(PollSchedule(initial=0.5, factor=2.0, cap=3.0))
     schedule.add("t", 100.0)
@@ -156,7 +166,7 @@ def test_what_the_run_saw_replaces_the_expectation() -> None:
 def test_durations_the_server_reports_stand_until_the_run_sees_one(prior: float | None, after: float) -> None:
     """completed_at - created_at of listed tasks (whole seconds) replace the prior; once
     a task of the run is seen done (2 s), the prior stands only if it agrees."""
-    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=prior))
+    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=prior, probes=()))
     schedule.add("t", 0.0)
     for seconds in (3.0, 4.0, 30.0):
         schedule.reported(seconds)
@@ -167,7 +177,7 @@ def test_durations_the_server_reports_stand_until_the_run_sees_one(prior: float 
 
 
 def test_a_task_not_done_when_expected_is_looked_at_after_a_share_of_its_age() -> None:
-    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=0.5, expected=1.0, late=0.1))
+    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=0.5, expected=1.0, late=0.1, probes=()))
     schedule.add("t", 0.0)
     schedule.working("t", 2.0)
     assert schedule.due("t") == pytest.approx(2.0 + 0.2)
@@ -183,12 +193,13 @@ def test_an_earlier_runs_task_is_looked_at_at_once() -> None:
     assert schedule.due("old") == 5.0 + PRIOR.cap
 
 
-def test_a_round_waits_for_a_third_of_the_batch_but_not_past_the_slack() -> None:
-    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=10.0))
+def test_a_round_waits_for_a_share_of_the_batch_but_not_past_the_slack() -> None:
+    schedule = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=10.0, probes=()))
     for n in range(9):
         schedule.add(f"t{n}", n * 0.1)  # due 0.1 s apart from 10.1
-    assert schedule.next_round() == pytest.approx(0.2 + 10.0 * (1 + MARGIN))  # the third one's
-    wide = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=10.0))
+    group = math.ceil(9 / GROUPS)  # a round's worth
+    assert schedule.next_round() == pytest.approx((group - 1) * 0.1 + 10.0 * (1 + MARGIN))
+    wide = Schedule(PollSchedule(initial=0.01, factor=1.5, cap=5.0, expected=10.0, probes=()))
     for n in range(9):
         wide.add(f"t{n}", n * 2.0)  # 2 s apart: waiting for the third costs more than the slack
     assert wide.next_round() == pytest.approx(10.0 * (1 + MARGIN) + SLACK * 10.0)
@@ -246,7 +257,7 @@ def test_a_sync_pays_once_per_figure_within_the_rate_limit_and_few_polls(
     discovery = (
         math.ceil(math.log(max(took) / latency) / math.log(1 + poll.late)) if latency < max(took) else 0
     )
-    assert polls <= GROUPS + 2 + math.ceil(spread / step) + discovery
+    assert polls <= GROUPS + 2 + math.ceil(spread / step) + discovery + len(poll.probes)
 
 
 def job(prompt: str) -> Job:

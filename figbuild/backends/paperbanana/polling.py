@@ -14,9 +14,11 @@ of them, discovery: first look ``initial`` after the submission, then after gaps
 growing with the task's age (``factor``), at most ``cap`` apart. A task not done
 when expected is looked at again after a ``late`` share of its age (at most ``cap``).
 
-A round is made when the due tasks are at least a third of the most that were in
-flight at once (so a batch is collected in about three requests, and the downloads
-of the first thirds overlap the wait for the last), or when the first due task has
+While the expected duration is only the prior, tasks are also looked at the
+schedule's ``probes`` shares of it (a prior far too long costs a few early looks,
+not the whole wait). A round is made when the due tasks are at least half of the
+most that were in flight at once (so a batch is collected in about two requests, and
+the downloads of the first half overlap the wait for the rest), or when the first due task has
 waited a quarter of the duration: a ready task is never left long to save a request.
 Tasks due within ``initial`` after that moment join the round.
 """
@@ -29,8 +31,8 @@ from dataclasses import dataclass
 
 from figbuild.backends.paperbanana.retry import PollSchedule
 
-#: A round is worth a request when this share of the batch is due (a third: ~3 rounds a batch).
-GROUPS = 3
+#: A round is worth a request when this share of the batch is due (a half: ~2 rounds a batch).
+GROUPS = 2
 #: A due task waits at most this share of the expected duration for others to come due.
 SLACK = 0.25
 #: Expected times get this share of the duration as margin: the server's own delays.
@@ -146,9 +148,20 @@ class Schedule:
             age = flight.looked - flight.submitted
             return flight.looked + self._gap(age * (self.poll.factor - 1))
         expected = flight.submitted + duration * (1 + MARGIN)
+        if self._guessing():  # the prior alone: look earlier too, in case it is long
+            looked = -math.inf if flight.looked is None else flight.looked
+            for share in self.poll.probes:
+                # A probe teaches nothing once some task was seen working at that age.
+                unknown = share * duration > self._working_for + self.poll.initial
+                if unknown and flight.submitted + share * duration > looked:
+                    return min(expected, flight.submitted + share * duration)
         if flight.looked is None or flight.looked < expected:
             return expected
         return flight.looked + self._gap((flight.looked - flight.submitted) * self.poll.late)
+
+    def _guessing(self) -> bool:
+        """Whether the expected duration is the prior alone: no task seen done, none reported."""
+        return self._quickest is None and not self._hints and self.poll.expected is not None
 
     def _gap(self, seconds: float) -> float:
         return min(self.poll.cap, max(self.poll.initial, seconds))

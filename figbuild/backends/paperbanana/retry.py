@@ -53,7 +53,8 @@ class PollSchedule:
 
     ``expected``: the seconds a task is expected to take before anything was seen (None:
     discover it, first looking ``initial`` after the submission, then after gaps that
-    grow with the task's age by ``factor``). A task not done when expected is looked at
+    grow with the task's age by ``factor``); while it is only that guess, tasks are also
+    looked at the ``probes`` shares of it. A task not done when expected is looked at
     again after a ``late`` share of its age. Gaps are at least ``initial`` and at most ``cap``.
     """
 
@@ -62,6 +63,10 @@ class PollSchedule:
     cap: float = 10.0
     expected: float | None = None
     late: float = 0.1
+    #: Until the server has said anything of how long tasks take, ``expected`` is a guess:
+    #: a task is also looked at these shares of it after its submission (a task much
+    #: quicker than a quarter of the guess waits for that quarter, not the whole guess).
+    probes: tuple[float, ...] = (0.25,)
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
