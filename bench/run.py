@@ -279,6 +279,16 @@ def table(results: dict[str, Any]) -> str:
         )
         rows.append(f"| {what} | API requests per figure | {r['requests_per_figure']:.2f} | goal ≤ 1.1 | - |")
         rows.append(
+            f"| {what} | all requests per figure, downloads too; polls | "
+            f"{r['all_requests_per_figure']:.2f}; {r['polls']} | one download each: "
+            f"{1 + r['requests_per_figure']:.2f} | - |"
+        )
+        rows.append(
+            f"| {what} | where the time goes: first request, last submission, last task done, "
+            f"last download, end | {r['first_request_s']:.2f} / {r['last_submit_s']:.2f} / "
+            f"{r['last_ready_s']:.2f} / {r['last_download_s']:.2f} / {r['wall_s']:.2f} s | - | - |"
+        )
+        rows.append(
             f"| {what} | 429 responses; credits charged | "
             f"{r['responses_429']}; {r['credits_charged']} | 0; {r['credits_expected']} | - |"
         )

@@ -230,7 +230,6 @@ class Runner:
         job = Job(figure.id, request, images.format_for(figure.output), fingerprint.parts)
         if self.team is not None and self.backend.paid and not self._team_turn(status):
             return
-        sent.record(self.root, fingerprint.digest, request)
         self.keeper.update(lambda lock: lock.with_failure(figure.id, None))  # a new attempt
         submitted: list[tuple[Ticket, Pending]] = []
         for number in numbers:
@@ -251,6 +250,9 @@ class Runner:
             if ticket is None:
                 break
             submitted.append((ticket, self._confirm(figure.id, intent, ticket)))
+        # For `diff`, best effort (a record not written costs only a later diff): kept
+        # while the task runs, not before its submission, which every figure waits on.
+        sent.record(self.root, fingerprint.digest, request)
         for ticket, pending in submitted:
             self._collect_or_forget(status, ticket, pending)
 

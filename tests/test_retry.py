@@ -114,4 +114,5 @@ def test_backoff_is_full_jitter_and_capped() -> None:
 
 def test_defaults() -> None:
     assert (POLICY.max_attempts, POLICY.deadline, POLICY.resubmits) == (6, 300.0, 2)
-    assert POLICY.poll == PollSchedule(initial=0.5, factor=1.5, cap=10.0)
+    # The API reference's example task: created 10:00:00, completed 10:00:45.
+    assert POLICY.poll == PollSchedule(initial=0.5, factor=1.5, cap=10.0, expected=45.0)

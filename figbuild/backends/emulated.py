@@ -16,7 +16,9 @@ def open_session(
     reporter: Reporter, trace: Callable[[str], None] | None = None, *, fail_fast: bool = False
 ) -> contextlib.AbstractContextManager[Backend]:
     """The API backend, talking over loopback to an emulator started on first use."""
-    from figbuild.backends.paperbanana.backend import connected
+    from dataclasses import replace
+
+    from figbuild.backends.paperbanana.backend import POLICY, connected
     from figbuild.backends.paperbanana.settings import Settings
 
     def settings(stack: contextlib.ExitStack) -> Settings:
@@ -26,5 +28,7 @@ def open_session(
         reporter.info(f"using the bundled emulator at {server.base_url} (no key, no credits)")
         return Settings.for_emulator(server.base_url)
 
-    # Its images stand in for real ones: a real sync replaces them.
-    return connected(settings, trace, makes="emulator")
+    # Its images stand in for real ones: a real sync replaces them. Its tasks take
+    # EMULATOR_LATENCY, not a real task's time: the poll schedule expects that.
+    policy = replace(POLICY, poll=replace(POLICY.poll, expected=EMULATOR_LATENCY))
+    return connected(settings, trace, makes="emulator", policy=policy)

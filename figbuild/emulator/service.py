@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import random
 import re
 import threading
@@ -22,7 +23,6 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,16 +42,18 @@ from figbuild.emulator.faults import (
     Faults,
     Injection,
 )
+from figbuild.emulator.task import EmulatedTask
 
 API_PREFIX = "/api/v1"
 FILES_PREFIX = "/files/"
 
 CREDIT_COST = {"1K": 10, "2K": 15, "4K": 25}
 
-#: Share of a task's latency spent "pending" before it turns "processing".
-PENDING_SHARE = 0.2
 #: How many drawn images are kept; older ones are simply drawn again.
 IMAGE_CACHE_SIZE = 8
+#: Bytes of images drawn while their tasks run (as the real service makes its images),
+#: kept until downloaded; past it, images are drawn when downloaded.
+MADE_BYTES = 64 << 20
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "PDF": "application/pdf"}
 
@@ -69,6 +71,8 @@ class EmulatorConfig:
     host: str = "127.0.0.1"  # loopback only
     port: int = 0  # 0: any free port
     latency: float = 0.0  # seconds from creation to the end; "pending" for the first 20%
+    #: Each task's latency is drawn from latency * (1 +- jitter), uniformly (seeded).
+    jitter: float = 0.0
     rpm: int = 120  # API requests per key and window (image downloads are free)
     window: float = 60.0  # rate-limit window in seconds
     credits: int = 75_000
@@ -168,54 +172,6 @@ def _phase(request: Request) -> str:
     return "credits"
 
 
-def _iso(timestamp: float) -> str:
-    # Whole seconds, as in the reference's examples.
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class _Task:
-    task_id: str
-    owner: str
-    params: Generate
-    credits_used: int
-    created: float  # the service clock, drives the status
-    created_wall: float  # time.time(), for created_at / completed_at
-    latency: float  # fixed at creation, so a task's status never goes backwards
-    failure: str | None  # the error it ends with, or None when it succeeds
-
-    def status(self, now: float, stuck: bool = False) -> str:
-        if stuck:
-            return "processing"
-        elapsed = now - self.created
-        if elapsed >= self.latency:
-            return "failed" if self.failure else "success"
-        return "pending" if elapsed < self.latency * PENDING_SHARE else "processing"
-
-    def view(self, now: float, file_base: str, faults: Faults | None = None) -> dict[str, Any]:
-        """The task as GET /task/:id answers it (through the clock and stuck faults)."""
-        skew = faults.clock_skew if faults is not None else 0.0
-        status = self.status(now, faults is not None and faults.stuck)
-        done = status in ("success", "failed")
-        view: dict[str, Any] = {
-            "task_id": self.task_id,
-            "type": self.params.type,
-            "status": status,
-            "prompt": self.params.prompt,
-            "model": self.params.model,
-            "resolution": self.params.resolution,
-            "aspect_ratio": self.params.aspect_ratio,
-            "credits_used": self.credits_used,
-            "created_at": _iso(self.created_wall + skew),
-            "completed_at": _iso(self.created_wall + self.latency + skew) if done else None,
-        }
-        if status == "success":
-            view["output_urls"] = [f"{file_base}{self.task_id}.png"]
-        elif status == "failed":
-            view["error"] = self.failure
-        return view
-
-
 class Service:
     """The emulated API's state and answers. All state lives in memory under one lock."""
 
@@ -227,10 +183,15 @@ class Service:
         self._clock = clock
         self._lock = threading.Lock()
         self._rng = random.Random(self._config.seed)  # noqa: S311 - simulation, not security
-        self._tasks: dict[str, _Task] = {}  # insertion order is creation order
+        self._tasks: dict[str, EmulatedTask] = {}  # insertion order is creation order
         self._windows: dict[str, deque[float]] = {}
         self._records: list[RequestRecord] = []
         self._images: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        #: Images drawn while their task ran, by (task id, format); what they weigh.
+        self._made: dict[tuple[str, str], bytes] = {}
+        self._made_bytes = 0
+        self._to_make: queue.SimpleQueue[EmulatedTask] = queue.SimpleQueue()
+        self._maker: threading.Thread | None = None
         self._charged = 0
 
     # -- what tests and the CLI read ----------------------------------------
@@ -269,6 +230,11 @@ class Service:
         file_base = origin + FILES_PREFIX
         with self._lock:
             return [task.view(now, file_base) for task in self._tasks.values()]
+
+    def task_times(self) -> list[tuple[float, float]]:
+        """When each task was created and is (or was) done, on the service's clock, oldest first."""
+        with self._lock:
+            return [(task.created, task.created + task.latency) for task in self._tasks.values()]
 
     # -- answering requests -------------------------------------------------
 
@@ -458,9 +424,11 @@ class Service:
             }
         )
 
-    def _create_locked(self, key: str, params: Generate, cost: int) -> _Task:
+    def _create_locked(self, key: str, params: Generate, cost: int) -> EmulatedTask:
         # Drawn for every task, so a seed gives the same outcomes in the same order.
         unlucky = self._rng.random() < self._config.fail_rate
+        # Drawn only with jitter: a seed's outcomes stay those it had.
+        spread = self._config.jitter * (2 * self._rng.random() - 1) if self._config.jitter else 0.0
         injected = any(part in params.prompt for part in self._config.faults.fail_prompts)
         failure = None
         if injected:
@@ -469,19 +437,38 @@ class Service:
             failure = "generation failed: upstream model error (simulated)"
         # uuid4, not the seeded RNG: ids must never repeat across emulator runs, or a
         # client resuming a task recorded by an earlier run could collect another's image.
-        task = _Task(
+        task = EmulatedTask(
             task_id=f"task-{uuid.uuid4().hex[:12]}",
             owner=key,
             params=params,
             credits_used=cost,
             created=self._clock(),
             created_wall=time.time(),
-            latency=self._config.latency,
+            latency=max(0.0, self._config.latency * (1 + spread)),
             failure=failure,
         )
         self._tasks[task.task_id] = task
         self._charged += cost
+        if task.latency > 0 and failure is None:  # drawn while it runs, not when downloaded
+            self._to_make.put(task)
+            if self._maker is None:
+                self._maker = threading.Thread(target=self._make, name="emulator-images", daemon=True)
+                self._maker.start()
         return task
+
+    def _make(self) -> None:
+        """Draw each task's image halfway through its latency, one at a time."""
+        while True:
+            task = self._to_make.get()
+            time.sleep(max(0.0, task.created + task.latency / 2 - self._clock()))
+            fmt = self._config.faults.serve_format
+            with self._lock:
+                if self._made_bytes > MADE_BYTES or fmt not in CONTENT_TYPES:
+                    continue
+            data = self._draw(task, fmt)
+            with self._lock:
+                self._made[(task.task_id, fmt)] = data
+                self._made_bytes += len(data)
 
     def _get_task(self, key: str, task_id: str, origin: str) -> Reply:
         if self._take_fault("read_errors"):
@@ -565,6 +552,10 @@ class Service:
                 return _error(405, f"{request.method} is not allowed on images; use GET")
             fmt = self._config.faults.serve_format
             truncate = self._take_fault_locked("truncate_downloads")
+            made = self._made.pop((task_id, fmt), None)
+            if made is not None:
+                self._made_bytes -= len(made)
+                self._images[(task_id, fmt)] = made
             data = self._images.get((task_id, fmt))
         injection = self._injected(request, IN_DOWNLOADS)
         kind = injection.kind if injection is not None else None
@@ -585,7 +576,7 @@ class Service:
             endless=kind == "endless",
         )
 
-    def _draw(self, task: _Task, fmt: str) -> bytes:
+    def _draw(self, task: EmulatedTask, fmt: str) -> bytes:
         if fmt not in CONTENT_TYPES:
             raise ValueError(f"serve_format must be one of {', '.join(CONTENT_TYPES)}; got {fmt!r}")
         width, height = images.pixel_size(task.params.resolution, task.params.aspect_ratio)

@@ -24,6 +24,7 @@ from figbuild import atomic, locks
 from figbuild.images import sniff_format
 from figbuild.statedir import STATE_DIR, state_dir
 from figbuild.store.files import hash_file, lines_of, read_own
+from figbuild.store.group import GroupCommit
 from figbuild.store.index import (
     SUFFIXES,
     DamagedLine,
@@ -125,6 +126,7 @@ class Store:
         self._clock = clock
         self._reported: set[StoreWarning] = set()
         self._cache: _Snapshot | None = None
+        self._group: GroupCommit[tuple[bytes, str, str, Meta], Entry] = GroupCommit(self._commit)
 
     @classmethod
     def at(
@@ -175,37 +177,52 @@ class Store:
         if suffix not in SUFFIXES:  # a name's extension is no format: the bytes say which
             suffix = ""
         suffix = suffix or _SUFFIXES.get(sniff_format(data[:16]) or "", "")
+        # Committed with the puts other threads make meanwhile: one lock and one index
+        # segment for all of them (a sync collecting 50 figures at once wrote 50).
+        return self._group.submit((data, sha256, suffix, meta))
+
+    def _commit(self, puts: list[tuple[bytes, str, str, Meta]]) -> list[Entry | Exception]:
+        """Store each put's object, then one index segment naming them all."""
+        outcomes: list[Entry | Exception] = []
+        lines: list[bytes] = []
         with self._writing():
-            entry = Entry(
-                id=f"{time.time_ns():016x}{_token()}",
-                fingerprint=meta.fingerprint,
-                figure=meta.figure,
-                paper=self._ensure_paper(),
-                sha256=sha256,
-                suffix=suffix,
-                size=len(data),
-                how=meta.how,
-                when=meta.when or self._clock(),
-                task_id=meta.task_id,
-                credits=meta.credits,
-                model=meta.model,
-                resolution=meta.resolution,
-                candidate=meta.candidate,
-                changed=meta.changed,
-            )
-            line = encode(entry)
-            try:
-                decode(line[:-1])  # never write a line that a read would refuse
-            except DamagedLine as exc:
-                raise ValueError(f"cannot store {meta}: {exc}") from None
-            target = self.object_path(sha256)
-            if hash_file(target) != sha256:
-                atomic.write_bytes(target, data)
-            # The object is in place before the line that names it: a crash in
-            # between leaves an unreferenced object (gc removes it), never a dangling line.
-            atomic.write_bytes(self.index_dir / f"{SEGMENT_PREFIX}{entry.id}{INDEX_SUFFIX}", line)
-            self._maybe_compact()
-        return entry
+            for data, sha256, suffix, meta in puts:
+                entry = Entry(
+                    id=f"{time.time_ns():016x}{_token()}",
+                    fingerprint=meta.fingerprint,
+                    figure=meta.figure,
+                    paper=self._ensure_paper(),
+                    sha256=sha256,
+                    suffix=suffix,
+                    size=len(data),
+                    how=meta.how,
+                    when=meta.when or self._clock(),
+                    task_id=meta.task_id,
+                    credits=meta.credits,
+                    model=meta.model,
+                    resolution=meta.resolution,
+                    candidate=meta.candidate,
+                    changed=meta.changed,
+                )
+                line = encode(entry)
+                try:
+                    decode(line[:-1])  # never write a line that a read would refuse
+                except DamagedLine as exc:
+                    outcomes.append(ValueError(f"cannot store {meta}: {exc}"))
+                    continue
+                target = self.object_path(sha256)
+                if hash_file(target) != sha256:
+                    atomic.write_bytes(target, data)
+                lines.append(line)
+                outcomes.append(entry)
+            if lines:
+                # The objects are in place before the line that names them: a crash in
+                # between leaves unreferenced objects (gc removes them), never a dangling line.
+                first = next(o for o in outcomes if isinstance(o, Entry))
+                segment = self.index_dir / f"{SEGMENT_PREFIX}{first.id}{INDEX_SUFFIX}"
+                atomic.write_bytes(segment, b"".join(lines))
+                self._maybe_compact()
+        return outcomes
 
     def gc(
         self, keep: int, protect: Iterable[str] = (), *, all_papers: bool = False, dry_run: bool = False

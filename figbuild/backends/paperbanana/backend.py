@@ -1,14 +1,15 @@
 """The API as a :class:`~figbuild.backends.base.Backend`: submit, reconcile, poll, download.
 
-Polling is shared: every waiting thread reads one snapshot of task states, and
-when several tasks are in flight the snapshot is refreshed with one
-``GET /tasks`` page instead of one ``GET /task/:id`` per task.
+Polling is shared: every waiting thread reads one view of task states, refreshed
+in rounds that :mod:`.polling` schedules from what the server has shown, with one
+``GET /tasks`` page for every task due instead of one ``GET /task/:id`` each.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from figbuild.backends.base import (
     Ticket,
     Unconfirmed,
 )
+from figbuild.backends.paperbanana.polling import Schedule
 from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
 from figbuild.backends.paperbanana.terms import TERMS
@@ -41,8 +43,11 @@ if TYPE_CHECKING:
 #: Seconds of slack on how long ago, by the server's clock, a task a submission made
 #: may have been created: whole-second times, and the server's own delays.
 RECONCILE_SLACK = 10.0
-#: Tasks in flight from which one list request replaces per-task polls.
+#: Tasks in flight from which a round reads the task list (one request for all of them,
+#: the others' states too) instead of ``GET /task/:id`` per due task.
 BATCH_FROM = 3
+#: Longest a waiter sleeps before looking at Ctrl-C again, in seconds.
+WAKE = 0.1
 #: Pages of ``GET /tasks`` read per refresh before falling back to per-task polls.
 MAX_PAGES = 5
 #: States a task passes through before it is done; any other but success/failed is unknown.
@@ -152,6 +157,7 @@ class ApiBackend:
                         return found
                     continue
                 self._claim(submission.task_id)
+                self._tracker.submitted(submission.task_id, submission.sent)
                 return Ticket(job, submission.task_id, submission.credits_used, now())
         raise FigureFailed("the API kept failing after accepting the request; no task was found for it")
 
@@ -276,36 +282,26 @@ class ApiBackend:
             return True
 
     def wait(self, ticket: Ticket) -> str:
-        """Poll until the task is done, at most ``policy.task_deadline`` seconds; return
+        """Wait until the task is done, at most ``policy.task_deadline`` seconds; return
         its image URL. A task that cannot be collected now raises StillPending."""
         assert ticket.task_id is not None
         self._claim(ticket.task_id)
         deadline = time.monotonic() + self.policy.task_deadline
         with self._tracker.tracking(ticket.task_id):
-            while True:
-                # Wait first: a task is never done the moment it is submitted. Every
-                # waiter wakes for the tracker's next round, so one refresh serves all.
-                if self.stop.wait(self._tracker.next_delay()):
-                    raise Interrupted(f"interrupted while waiting for task {ticket.task_id}")
-                try:
-                    task = self._tracker.status(ticket.task_id)
-                except NotFound:
-                    raise TaskNotFound(f"task {ticket.task_id} does not exist for this key") from None
-                if task.status == "success":
-                    if not task.output_urls:
-                        raise StillPending(f"task {ticket.task_id} succeeded but the API gave no image URL")
-                    return task.output_urls[0]
-                if task.status == "failed":
-                    raise FigureFailed(f"task {ticket.task_id} failed: {task.error or 'no reason given'}")
-                if task.status not in WORKING:
-                    raise StillPending(
-                        f"task {ticket.task_id} is {printable(task.status)!r}, a state figbuild does not "
-                        "know (the API documents pending, processing, success, failed)"
-                    )
-                if time.monotonic() > deadline:
-                    raise StillPending(
-                        f"task {ticket.task_id} did not finish within {self.policy.task_deadline:g} s"
-                    )
+            try:
+                task = self._tracker.result(ticket.task_id, self.stop, deadline)
+            except NotFound:
+                raise TaskNotFound(f"task {ticket.task_id} does not exist for this key") from None
+        if task.status == "success":
+            if not task.output_urls:
+                raise StillPending(f"task {ticket.task_id} succeeded but the API gave no image URL")
+            return task.output_urls[0]
+        if task.status == "failed":
+            raise FigureFailed(f"task {ticket.task_id} failed: {task.error or 'no reason given'}")
+        raise StillPending(
+            f"task {ticket.task_id} is {printable(task.status)!r}, a state figbuild does not "
+            "know (the API documents pending, processing, success, failed)"
+        )
 
     def fetch(self, ticket: Ticket, location: str, out: BinaryIO) -> None:
         self.client.download(location, out, stop=self.stop)
@@ -314,71 +310,137 @@ class ApiBackend:
 class _Tracker:
     """One shared, recent view of the state of every task in flight.
 
-    Polling runs in rounds on one schedule for all waiters (first after
-    ``poll.initial``, then growing by ``poll.factor`` up to ``poll.cap``): the
-    first waiter to wake refreshes, with one ``GET /tasks`` page for up to 100
-    tasks when several are in flight, and the others read what it got.
+    Polling runs in rounds for all waiters, when :class:`~.polling.Schedule` says
+    enough tasks are due: one ``GET /tasks`` page (100 tasks) when several are in
+    flight, one ``GET /task/:id`` when one is. One waiter makes the round; every
+    waiter reads what it got.
     """
 
     def __init__(self, backend: ApiBackend, poll: PollSchedule) -> None:
         self.backend = backend
-        self.poll = poll
-        self._in_flight: set[str] = set()
-        self._seen: dict[str, tuple[float, Task]] = {}
-        self._interval = poll.initial
-        self._refreshed_at: float | None = None
-        self._lock = threading.Lock()
-        self._refresh = threading.Lock()
+        self.schedule = Schedule(poll)
+        #: Task id -> when its POST was sent (if known) and answered.
+        self._submitted: dict[str, tuple[float | None, float]] = {}
+        self._seen: dict[str, Task] = {}
+        self._looked: dict[str, float] = {}  # task id -> when the round that last showed it was sent
+        self._gone: set[str] = set()  # tasks the server said do not exist
+        self._hinted: set[str] = set()  # finished tasks whose duration the schedule has
+        self._cond = threading.Condition()
+        self._polling = False
+
+    def submitted(self, task_id: str, sent: float | None) -> None:
+        """``task_id``'s submission, sent at ``sent`` (monotonic), was answered just now."""
+        answered = time.monotonic()
+        with self._cond:
+            self._submitted[task_id] = (answered if sent is None else sent, answered)
 
     @contextlib.contextmanager
     def tracking(self, task_id: str) -> Iterator[None]:
         """Count ``task_id`` as in flight for the duration of the block."""
-        with self._lock:
-            self._in_flight.add(task_id)
+        with self._cond:
+            sent, answered = self._submitted.pop(task_id, (None, None))
+            self.schedule.add(task_id, answered, sent=sent)
+            self._cond.notify_all()
         try:
             yield
         finally:
-            with self._lock:
-                self._in_flight.discard(task_id)
+            with self._cond:
+                self.schedule.discard(task_id)
                 self._seen.pop(task_id, None)
-                if not self._in_flight:  # the next task starts a new schedule
-                    self._interval, self._refreshed_at = self.poll.initial, None
+                self._looked.pop(task_id, None)
+                self._gone.discard(task_id)
+                self._cond.notify_all()
 
-    def next_delay(self) -> float:
-        """Seconds until the next polling round."""
-        with self._lock:
-            if self._refreshed_at is None:
-                return self._interval
-            return max(0.01, self._refreshed_at + self._interval - time.monotonic())
+    def result(self, task_id: str, stop: threading.Event, deadline: float) -> Task:
+        """The task's view once a round shows it out of the working states. Raises
+        NotFound, Interrupted when ``stop`` is set, StillPending after ``deadline``."""
+        while True:
+            with self._cond:
+                due = self._await_turn(task_id, stop, deadline)
+                if not isinstance(due, list):
+                    return due
+                self._polling = True
+            try:
+                self._round(due)
+            finally:
+                with self._cond:
+                    self._polling = False
+                    self._cond.notify_all()
 
-    def status(self, task_id: str) -> Task:
-        """The task's state as of this round."""
-        with self._refresh:  # one refresher at a time; the others reuse what it read
+    def _await_turn(self, task_id: str, stop: threading.Event, deadline: float) -> Task | list[str]:
+        """Under the lock: the task's final view, or the tasks due when it is this
+        waiter's turn to make a round. Wakes every ``WAKE`` seconds to see Ctrl-C."""
+        while True:
+            if task_id in self._gone:
+                raise NotFound(f"task {task_id} not found")
+            seen = self._seen.get(task_id)
+            if seen is not None and seen.status not in WORKING:
+                return seen
+            if stop.is_set():
+                raise Interrupted(f"interrupted while waiting for task {task_id}")
             now = time.monotonic()
-            cached = self._seen.get(task_id)
-            if cached is not None and now - cached[0] < self._interval / 2:
-                return cached[1]
-            with self._lock:
-                in_flight = set(self._in_flight)
-            if not (len(in_flight) >= BATCH_FROM and self._refresh_all(in_flight, task_id)):
-                self._seen[task_id] = (time.monotonic(), self.backend.client.task(task_id))
-            with self._lock:
-                self._refreshed_at = now
-                self._interval = min(self._interval * self.poll.factor, self.poll.cap)
-            return self._seen[task_id][1]
+            if now > deadline and not self._polling:
+                # Given up only when a look sent after the deadline showed it working.
+                if self._looked.get(task_id, -math.inf) >= deadline:
+                    raise StillPending(
+                        f"task {task_id} did not finish within {self.backend.policy.task_deadline:g} s"
+                    )
+                return sorted({task_id, *self.schedule.due_by(now)})
+            when = None if self._polling else self.schedule.next_round()
+            if when is not None and when <= now:
+                return self.schedule.due_by(now)
+            left = WAKE if when is None else min(WAKE, when - now)
+            self._cond.wait(max(0.001, left if now > deadline else min(left, deadline - now + 0.001)))
 
-    def _refresh_all(self, in_flight: set[str], wanted: str) -> bool:
-        missing = set(in_flight)
-        for page in range(1, MAX_PAGES + 1):
-            result = self.backend.client.tasks(page=page, limit=100)
-            stamp = time.monotonic()
-            for task in result.tasks:
-                if task.task_id in missing:
-                    self._seen[task.task_id] = (stamp, task)
-                    missing.discard(task.task_id)
-            if not missing or page * result.limit >= result.total:
-                break
-        return wanted not in missing
+    def _round(self, due: list[str]) -> None:
+        """Look at the due tasks (and whatever else one list page shows)."""
+        client = self.backend.client
+        missing = set(due)
+        with self._cond:
+            listing = len(self.schedule) >= BATCH_FROM
+        if listing:
+            for page in range(1, MAX_PAGES + 1):
+                sent = time.monotonic()
+                result = client.tasks(page=page, limit=100)
+                self._learn(result.tasks, sent, time.monotonic())
+                missing.difference_update(task.task_id for task in result.tasks)
+                if not missing or page * result.limit >= result.total:
+                    break
+        for task_id in sorted(missing):  # one due, or not on the pages read
+            sent = time.monotonic()
+            try:
+                task = client.task(task_id)
+            except NotFound:
+                with self._cond:
+                    self._gone.add(task_id)
+                continue
+            self._learn((task,), sent, time.monotonic())
+
+    def _learn(self, tasks: Iterable[Task], sent: float, received: float) -> None:
+        with self._cond:
+            for task in tasks:
+                if task.task_id in self.schedule:
+                    self._seen[task.task_id] = task
+                    self._looked[task.task_id] = sent
+                    if task.status in WORKING:
+                        self.schedule.working(task.task_id, sent)
+                    else:
+                        self.schedule.done(task.task_id, received)
+                if task.status == "success" and task.task_id not in self._hinted:
+                    took = _took(task)
+                    if took is not None:
+                        self._hinted.add(task.task_id)
+                        self.schedule.reported(took)
+
+
+def _took(task: Task) -> float | None:
+    """Seconds a finished task took by the server's own clock, if it says."""
+    try:
+        if task.created_at and task.completed_at:
+            return parse_time(task.completed_at) - parse_time(task.created_at)
+    except ValueError:
+        pass
+    return None
 
 
 @contextlib.contextmanager

@@ -48,6 +48,10 @@ from figbuild.urls import check_url
 
 #: Used until /credits tells the key's own limit: the lowest plan's.
 DEFAULT_RPM = 120
+#: Connections kept open per host: as many as a sync runs workers (engine.MAX_JOBS).
+#: requests keeps 10, so a burst of submissions or downloads from more threads opened
+#: (and then threw away) a new connection for each request past the tenth.
+POOL_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class Submission:
     model: str
     credits_used: int
     status: str
+    #: When the attempt that created the task was sent (the client's clock, after the
+    #: rate limiter let it go): the task is no older than this.
+    sent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,12 +169,17 @@ class Client:
         self._sleep = sleep
         self._clock = clock
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        for scheme in ("http://", "https://"):
+            self._session.mount(scheme, adapter)
         self._session.headers["User-Agent"] = f"figbuild/{__version__}"
         # Never read ~/.netrc or proxy settings that could send the key elsewhere.
         self._session.trust_env = False
         #: Server clock minus ours, in seconds, from the last answer's Date header
         #: (None until an answer carried one).
         self.server_offset: float | None = None
+        #: This thread's last attempt: ``sent``, when it left (``clock``).
+        self._attempt = threading.local()
 
     def __enter__(self) -> Client:
         return self
@@ -216,6 +228,7 @@ class Client:
                 model=str(data.get("model", body.get("model"))),
                 credits_used=int(data.get("credits_used") or 0),
                 status=str(data.get("status", "pending")),
+                sent=getattr(self._attempt, "sent", None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"the API accepted a task but sent no usable task id ({exc})") from None
@@ -390,6 +403,7 @@ class Client:
         """One attempt, paced by the rate limiter; a network failure is raised as it comes."""
         started = time.time()
         self.limiter.acquire()
+        self._attempt.sent = self._clock()
         try:
             response = self._session.request(
                 method,

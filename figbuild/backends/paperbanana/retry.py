@@ -42,13 +42,31 @@ class Decision:
     wait: float = 0.0
 
 
+#: Seconds the API reference's example task took (created 10:00:00, completed 10:00:45):
+#: what a real task is expected to take until the server shows otherwise.
+REFERENCE_TASK_SECONDS = 45.0
+
+
 @dataclass(frozen=True)
 class PollSchedule:
-    """How often a waiting task is looked at: ``initial`` seconds, growing by ``factor`` to ``cap``."""
+    """How often tasks in flight are looked at (see :mod:`.polling`).
+
+    ``expected``: the seconds a task is expected to take before anything was seen (None:
+    discover it, first looking ``initial`` after the submission, then after gaps that
+    grow with the task's age by ``factor``); while it is only that guess, tasks are also
+    looked at the ``probes`` shares of it. A task not done when expected is looked at
+    again after a ``late`` share of its age. Gaps are at least ``initial`` and at most ``cap``.
+    """
 
     initial: float = 0.5
     factor: float = 1.5
     cap: float = 10.0
+    expected: float | None = None
+    late: float = 0.1
+    #: Until the server has said anything of how long tasks take, ``expected`` is a guess:
+    #: a task is also looked at these shares of it after its submission (a task much
+    #: quicker than a quarter of the guess waits for that quarter, not the whole guess).
+    probes: tuple[float, ...] = (0.25,)
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -64,7 +82,7 @@ class RetryPolicy:
     deadline: float = 300.0
     #: Times an ambiguous POST may be sent again after the task list showed no task for it.
     resubmits: int = 2
-    poll: PollSchedule = field(default_factory=PollSchedule)
+    poll: PollSchedule = field(default_factory=lambda: PollSchedule(expected=REFERENCE_TASK_SECONDS))
     #: Longest a wait for one task may take, in seconds; after it the task stays pending.
     task_deadline: float = 1800.0
     #: Longest one image download may take, retries included (a trickle never trips the
