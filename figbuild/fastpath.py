@@ -547,6 +547,8 @@ def _coalesced(chunks: Iterable[tuple[int, str]]) -> tuple[tuple[int, str], ...]
 
 
 def _inputs(trace: _Trace) -> set[str]:
+    from figbuild import gitinputs, snapinputs  # only when a snapshot is written
+
     assert trace.outputs is not None
     root = os.path.abspath(trace.root)
     inputs = {
@@ -556,11 +558,10 @@ def _inputs(trace: _Trace) -> set[str]:
         *(os.path.join(config_home(), name) for name in KEY_FILES),
         *trace.inputs,
         *trace.outputs,
-        *_own_source(),
+        *snapinputs.own_source(),
     }
     for glob_root, pattern in trace.globs:
-        inputs.update(_listed(glob_root, pattern))
-    from figbuild import gitinputs  # only when a snapshot is written
+        inputs.update(snapinputs.listed(glob_root, pattern))
 
     inputs.update(gitinputs.inputs(root, trace.outputs))
     return inputs
@@ -572,41 +573,3 @@ def _store_inputs(root: str) -> list[str]:
     configured = os.environ.get(STORE_ENV, "").strip()
     store = os.path.join(root, os.path.expanduser(configured) if configured else ".figbuild/store")
     return [os.path.join(store, "index"), os.path.join(root, ".figbuild", "paper-id")]
-
-
-def _own_source() -> list[str]:
-    """figbuild's own files: a changed figbuild (an editable install) may print otherwise."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    found: list[str] = []
-    for directory, subdirectories, files in os.walk(package):
-        subdirectories[:] = [name for name in subdirectories if name != "__pycache__"]
-        found.extend(os.path.join(directory, name) for name in files if name.endswith((".py", ".json")))
-    return found
-
-
-def _listed(root: str, pattern: str) -> list[str]:
-    """Every directory whose listing the glob ``pattern`` may depend on: an entry added,
-    removed or renamed in one changes its mtime and ctime."""
-    parts = pattern.split("/")
-    fixed = []
-    for part in parts[:-1]:
-        if any(char in part for char in "*?["):
-            break
-        fixed.append(part)
-    base = os.path.join(root, *fixed)
-    magic = parts[len(fixed) :]
-    depth = None if any("**" in part for part in magic) else len(magic) - 1
-    hidden = any(part.startswith(".") for part in magic)  # glob skips hidden names otherwise
-    # The literal directories on the way are stat'ed, not listed: a LaTeX build writing
-    # into the paper root must not count as a change to ``sections/*.tex``.
-    directories = [os.path.join(root, *fixed[:i]) for i in range(1, len(fixed))]
-    for directory, subdirectories, _ in os.walk(base, followlinks=True):
-        directories.append(directory)
-        if not hidden:
-            subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
-        level = directory[len(base) :].count(os.sep)
-        if depth is not None and level >= depth:
-            subdirectories[:] = []
-        if len(directories) > 10_000:
-            raise OSError("too many directories to watch")
-    return directories
