@@ -126,7 +126,8 @@ def test_a_wrong_expectation_or_jitter_costs_a_bounded_number_of_rounds(
     expected = latency * prior_error
     # Until a task is seen done: looks at the expected time, then gaps growing by `late`.
     discovery = math.ceil(math.log(slowest / expected) / math.log(1 + poll.late)) if expected < slowest else 0
-    assert run.rounds <= GROUPS + 2 + math.ceil(spread / step) + discovery
+    # Each probe of the prior is at most one round more.
+    assert run.rounds <= GROUPS + 2 + math.ceil(spread / step) + discovery + len(poll.probes)
 
 
 def test_a_prior_far_too_long_is_probed_not_waited_out() -> None:
@@ -136,6 +137,18 @@ def test_a_prior_far_too_long_is_probed_not_waited_out() -> None:
     run = simulate([0.0, 0.1, 0.2], [2.0, 2.0, 2.0], poll)
     assert max(run.collected.values()) <= poll.probes[0] * 45.0 + 0.2 + 1e-9
     assert run.rounds == 1
+
+
+@pytest.mark.parametrize("took", [1.0, 8.0, 20.0, 30.0])
+def test_a_task_quicker_than_the_prior_waits_for_the_next_probe_not_the_prior(took: float) -> None:
+    """With a 45 s guess and no task seen yet, a task that takes ``took`` seconds is
+    collected at the first probe share after it is done: with a quarter as the only
+    probe, a 20 s task waited out the whole 45 s (and a 1 s one in `figbuild watch` 11 s)."""
+    poll = PollSchedule(initial=0.5, factor=1.5, cap=10.0, expected=45.0)
+    run = simulate([0.0], [took], poll)
+    next_probe = min(share * 45.0 for share in (*poll.probes, 1.0) if share * 45.0 >= took)
+    assert run.collected[0] <= next_probe * (1 + MARGIN) + 1e-9
+    assert run.collected[0] <= 2 * took + 5.0  # never more than twice the task, plus a few seconds
 
 
 def test_without_an_expectation_looks_grow_from_initial_by_factor_to_cap() -> None:
