@@ -287,19 +287,6 @@ TEMP_SUFFIX = ".figbuild-tmp"  # figbuild.atomic.TEMP_SUFFIX
 _LINK = 0o120000  # stat.S_IFLNK, without importing stat
 
 
-def signature(path: str) -> Signature | tuple[str, ...]:
-    """What a change to input ``path`` shows in. A snapshot keeps it in parts (the real
-    path of each folder once, then each file's :func:`_file_signature`): it changes
-    exactly when this does, which tests/test_fastpath_signature.py checks."""
-    if path.startswith(_TEMPS):
-        return _temps(path[len(_TEMPS) :])
-    folder, name = os.path.split(path)
-    own = _file_signature(path)
-    if own is not None and len(own) == 6:
-        own = (*own, os.path.join(os.path.realpath(folder), name))
-    return own
-
-
 def _temps(folder: str) -> tuple[str, ...]:
     try:
         names = os.listdir(folder)
@@ -310,7 +297,9 @@ def _temps(folder: str) -> tuple[str, ...]:
 
 def _file_signature(path: str) -> tuple[Any, ...] | None:
     """A file's type, size, times and identity; None if absent. A symlink: its target's,
-    with the target's real path (a file's own real path is its folder's, kept apart).
+    with the target's real path (a file's own real path is its folder's, kept apart:
+    tests/test_fastpath_signature.py checks that the two together change exactly when
+    one ``os.stat`` and one ``os.path.realpath`` of the path do).
 
     ctime is there because nothing can set it back: an edit that keeps the size and
     restores the mtime still changes it. Real paths are there because a folder on the
