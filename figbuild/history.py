@@ -112,9 +112,10 @@ class History:
     def recognise(self, statuses: list[FigureStatus]) -> list[FigureStatus]:
         """Statuses in which an output called ``modified`` that holds an image figbuild
         made (one the store keeps, as after a merge that took one side's lock) is that
-        image: fresh (adopted) when made for the current inputs, else stale. A real hand
-        edit stays modified. The store is read only when a figure is modified."""
-        if not any(s.state is State.MODIFIED and not s.record.pending for s in statuses):
+        image: pending when a task for the current inputs waits (it is collected over the
+        image), else fresh (adopted) when made for the current inputs, else stale. A real
+        hand edit stays modified. The store is read only when a figure is modified."""
+        if not any(s.state is State.MODIFIED for s in statuses):
             return statuses
         fake = stand_ins(self.known())
         made: dict[str, list[Entry]] = {}
@@ -122,7 +123,7 @@ class History:
             if entry.sha256 not in fake and entry.how is not How.HAND_EDIT:
                 made.setdefault(entry.sha256, []).append(entry)
         statuses = [recognised(status, made.get(status.output_sha256 or "", [])) for status in statuses]
-        if any(s.state is State.MODIFIED and not s.record.pending for s in statuses):
+        if any(s.state is State.MODIFIED for s in statuses):
             # A merge that kept our lock: the other side's images are in git's work tree, and
             # its lock (in the commit merged) records them.
             made = {}

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from figbuild import images, lockfile
 from figbuild.errors import FigbuildError
 from figbuild.lockfile import Generated
-from figbuild.state import FigureStatus, State
+from figbuild.state import FigureStatus, State, describe
 from figbuild.store import Entry, How
 
 #: Ways an image is made that only a real API paid for.
@@ -101,13 +101,22 @@ def other_side(root: Path) -> list[Entry]:
 
 
 def recognised(status: FigureStatus, made: list[Entry]) -> FigureStatus:
-    if status.state is not State.MODIFIED or status.record.pending or not made:
+    if status.state is not State.MODIFIED or not made:
         return status
     # Its own image (of any inputs), or one made for exactly its request: not another
     # figure's image copied over it, which is a hand edit.
     mine = [e for e in made if e.figure == status.id or e.fingerprint == status.fingerprint]
     if not mine:
         return status
+    for pending in status.record.pending:
+        if pending.fingerprint == status.fingerprint:
+            # An image figbuild put in place before the task was paid for (its record lost
+            # with a killed run): the task is collected over it, as over any image of ours.
+            return replace(
+                status,
+                state=State.PENDING,
+                reasons=(f"{describe(pending)} submitted {pending.submitted_at}",),
+            )
     if any(e.fingerprint == status.fingerprint for e in mine):
         return replace(status, state=State.FRESH, reasons=("the image made for these inputs (in history)",))
     entry = mine[0]

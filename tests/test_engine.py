@@ -536,6 +536,32 @@ def test_an_image_written_by_a_run_killed_before_recording_it_is_adopted_not_cal
     assert posts(emulator) == 1
 
 
+def test_a_task_paid_over_an_older_image_whose_record_was_lost_is_collected_not_stranded(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # Found by the two-machine kill loop: a run put an older image in place and was
+    # killed before its record (not a durable write) reached the lock; the next run
+    # knew the file as figbuild's (history holds it), paid for the new inputs and was
+    # killed too. The output is figbuild's, not a hand edit: the task is collected.
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "version 1"}}})
+    sync(emulator, root)
+    lost = (root / "figures.lock").read_bytes()
+    (root / "figures.yaml").write_text(json.dumps({"version": 1, "figures": {"a": {"prompt": "version 2"}}}))
+    assert sync(emulator, root).generated == ["a"]
+    (root / "figures.lock").write_bytes(lost)  # the record of version 2's image died with the run
+    (root / "figures.yaml").write_text(json.dumps({"version": 1, "figures": {"a": {"prompt": "version 3"}}}))
+    task = paid_task(emulator, root)
+    write(root / "figures.lock", read(root / "figures.lock").with_pending("a", task))
+    result = sync(emulator, root)
+    assert result.generated == ["a"], result.plan.skipped
+    record = read(root / "figures.lock").record("a")
+    assert record.pending == ()
+    assert record.generated is not None
+    assert (record.generated.task_id, record.generated.fingerprint) == (task.task_id, task.fingerprint)
+    assert sync(emulator, root).plan.empty, "fresh from now on"
+    assert posts(emulator) == 3, "collected, not paid again"
+
+
 # -- trust under faults (issue 11): money, hangs, hostile answers -----------------
 
 
