@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 DISABLE_ENV = "FIGBUILD_NO_FASTPATH"
 #: Inputs modified more recently than this before a run began (ns) are never trusted.
 RACY_NS = 2_000_000_000
-FORMAT = 3
+FORMAT = 4
 MANIFEST_NAME = "figures.yaml"
 LOCK_NAME = "figures.lock"
 KEY_ENV = "PAPERBANANA_API_KEY"  # figbuild.backends.paperbanana.settings.KEY_ENV
@@ -323,10 +323,10 @@ def _file_signature(path: str) -> tuple[Any, ...] | None:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-def _recorded(paths: Iterable[str]) -> tuple[tuple[Folder, ...], tuple[tuple[Any, ...], ...]]:
-    """``paths`` as a snapshot keeps them: per folder (its path, its real path, the names
-    in it) and, beside, each name's signature. Temp-file listings are the folder
-    :data:`_TEMPS`, its names the folders listed."""
+def recorded(paths: Iterable[str]) -> tuple[tuple[Folder, ...], tuple[tuple[Any, ...], ...]]:
+    """``paths`` grouped per folder (its path, its real path, the names in it) and, beside,
+    each name's signature. Temp-file listings are the folder :data:`_TEMPS`, its names the
+    folders listed. :func:`figbuild.snapinputs.packed` turns this into what a snapshot keeps."""
     grouped: dict[str, list[str]] = {}
     for path in sorted(paths):
         if path.startswith(_TEMPS):
@@ -347,34 +347,51 @@ def _recorded(paths: Iterable[str]) -> tuple[tuple[Folder, ...], tuple[tuple[Any
     return tuple(folders), tuple(signatures)
 
 
-def _unchanged(folders: Sequence[Folder], signatures: Sequence[Sequence[Any]]) -> bool:
-    """Whether every input recorded by :func:`_recorded` is as it was. The hot loop of
-    every replay: one ``lstat`` a file and one ``realpath`` a folder."""
+ROW = 48  # figbuild.snapinputs.ROW: a plain file's signature, six int64s
+
+
+def _unchanged(folders: Sequence[tuple[str, str, str]], signatures: Sequence[Any]) -> bool:
+    """Whether every input a snapshot kept (:func:`figbuild.snapinputs.packed`) is as it
+    was. The hot loop of every replay: one ``realpath`` a folder and one ``lstat`` a file."""
     if len(folders) != len(signatures):
         return False
     lstat, realpath = os.lstat, os.path.realpath
-    for (folder, real, names), expected in zip(folders, signatures, strict=True):
-        if len(names) != len(expected):
+    for (folder, real, joined), expected in zip(folders, signatures, strict=True):
+        names = joined.split("\0")
+        rows, odd = expected
+        if len(rows) != ROW * len(names):
             return False
-        if folder == _TEMPS:
-            if any(_temps(name) != sig for name, sig in zip(names, expected, strict=True)):
+        if folder == _TEMPS:  # each name a folder whose temp files are listed
+            if len(odd) != len(names) or any(_temps(name) != odd.get(i) for i, name in enumerate(names)):
                 return False
             continue
         if realpath(folder) != real:
             return False
         prefix = folder if folder.endswith("/") else folder + "/"
-        for name, sig in zip(names, expected, strict=True):
-            try:
-                st = lstat(prefix + name)
-            except (FileNotFoundError, NotADirectoryError):
-                if sig is not None:
+        now = bytearray(len(rows))
+        view = memoryview(now).cast("q")
+        j = 0
+        for i, name in enumerate(names):
+            if odd and i in odd:
+                if _file_signature(prefix + name) != odd[i]:
                     return False
-                continue
-            if sig is None or st.st_mode & 0o170000 == _LINK:
-                if _file_signature(prefix + name) != sig:
-                    return False
-            elif (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) != sig:
-                return False
+            else:
+                try:
+                    st = lstat(prefix + name)
+                    if st.st_mode & 0o170000 == _LINK:
+                        return False
+                    view[j] = st.st_mode
+                    view[j + 1] = st.st_size
+                    view[j + 2] = st.st_mtime_ns
+                    view[j + 3] = st.st_ctime_ns
+                    view[j + 4] = st.st_ino
+                    view[j + 5] = st.st_dev
+                except (FileNotFoundError, NotADirectoryError, ValueError, OverflowError):
+                    return False  # gone, or a number a plain file's row did not hold
+            j += 6
+        view.release()
+        if now != rows:
+            return False
     return True
 
 
@@ -506,14 +523,22 @@ def finish(code: object) -> tuple[str, bytes] | None:
     trace = _trace
     if trace is None or not trace.repeatable or trace.outputs is None or code != trace.code:
         return None
+    from figbuild import snapinputs  # only when a snapshot is written
+
     try:
-        folders, signatures = _recorded(_inputs(trace))
+        folders, signatures = recorded(_inputs(trace))
     except OSError:
         return None
     limit = trace.started - RACY_NS
     if any(_recent(sig, limit) for group in signatures for sig in group):
         return None
-    snapshot = (FORMAT, trace.key, trace.code, _coalesced(trace.chunks), folders, signatures)
+    snapshot = (
+        FORMAT,
+        trace.key,
+        trace.code,
+        _coalesced(trace.chunks),
+        *snapinputs.packed(folders, signatures),
+    )
     return trace.path, marshal.dumps(snapshot)
 
 

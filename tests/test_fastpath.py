@@ -542,10 +542,14 @@ def test_a_replayed_status_loads_neither_click_nor_the_pipeline(
     root = papers["fresh"]
     report = tmp_path / "modules.txt"
     probe = (
-        "import sys, atexit\n"
+        "import atexit, os, sys\n"
         "report = sys.argv[1]\n"
-        "atexit.register(lambda: open(report, 'w').write("
-        "repr(sorted(m for m in sys.modules if m.startswith(('click', 'figbuild'))))))\n"
+        "def write():\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith(('click', 'figbuild')))\n"
+        "    open(report, 'w').write(repr(loaded))\n"
+        "atexit.register(write)\n"
+        "exit = os._exit\n"
+        "os._exit = lambda code: (write(), exit(code))  # a replay skips the interpreter's teardown\n"
         "sys.argv = ['figbuild', 'status']\n"
         "from figbuild.__main__ import main\n"
         "main()\n"
@@ -556,6 +560,7 @@ def test_a_replayed_status_loads_neither_click_nor_the_pipeline(
     full = report.read_text()
     assert "'figbuild.paper'" in full
     assert "click" not in full  # figbuild.lean runs a status without it
+    report.unlink()
     subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
     assert report.read_text() == "['figbuild', 'figbuild.__main__', 'figbuild.fastpath']"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from figbuild import fastpath
+from figbuild import fastpath, snapinputs
 
 NAMES = ("a", "b", "c")
 where = st.lists(st.sampled_from(NAMES), min_size=1, max_size=3)
@@ -128,14 +128,31 @@ def test_a_snapshot_is_trusted_exactly_when_no_input_changed(
         files = [parts for parts, kind, _ in made if kind != "folder"]
         paths = sorted({os.path.abspath(root.joinpath(*parts)) for parts in [*asked, *files]})
         before = [_reference(path) for path in paths]
-        record = _outcome(lambda ps: fastpath._recorded(ps), paths)
+        record = _outcome(lambda ps: fastpath.recorded(ps), paths)
         if not isinstance(record, tuple):
             return  # a symlink loop among the inputs: no snapshot is written (finish's OSError)
         assert _whole(*record) == dict(zip(paths, before, strict=True))
-        assert fastpath._unchanged(*record), "nothing changed: the snapshot must answer"
+        kept = snapinputs.packed(*record)  # as a snapshot stores it
+        assert fastpath._unchanged(*kept), "nothing changed: the snapshot must answer"
         for how, parts, points in later:
             _change(root, how, parts, points)
         after = [_reference(path) for path in paths]
-        trusted = _outcome(lambda _: fastpath._unchanged(*record), paths)
+        trusted = _outcome(lambda _: fastpath._unchanged(*kept), paths)
         if before != after:
             assert trusted is not True, "an input changed, yet the snapshot would answer"
+
+
+def test_numbers_a_row_of_int64s_cannot_hold_are_kept_apart_and_still_compared(tmp_path: Path) -> None:
+    old = tmp_path / "old.tex"
+    old.write_text("x")
+    os.utime(old, ns=(-5 * 10**9, -5 * 10**9))  # before 1970: a negative mtime fits a row
+    folders, signatures = fastpath.recorded([str(old)])
+    assert fastpath._unchanged(*snapinputs.packed(folders, signatures))
+    mode, size, mtime, ctime, _, device = signatures[0][0]
+    huge = ((mode, size, mtime, ctime, 2**64 - 1, device),)  # an inode beyond int64
+    stored, kept = snapinputs.packed(folders, (huge,))
+    assert kept[0][1] == {0: huge[0]}, "kept apart, by position"
+    assert not fastpath._unchanged(stored, kept), "and compared: the real inode is another"
+    os.utime(old, ns=(-4 * 10**9, -4 * 10**9))
+    assert not fastpath._unchanged(*snapinputs.packed(folders, signatures))
+    assert fastpath.ROW == snapinputs.ROW  # the replay reads the rows the writer packs
