@@ -31,6 +31,7 @@ from figbuild.plan import Plan, Source
 from figbuild.provenance import Provenance
 from figbuild.report import Reporter
 from figbuild.safetext import printable
+from figbuild.standins import PAID
 from figbuild.state import FigureStatus
 from figbuild.statedir import state_dir
 from figbuild.store import How, Meta, StoreError
@@ -321,14 +322,14 @@ class Runner:
 
     def _chosen_since(self, figure_id: str, pending: Pending) -> bool:
         """Whether the figure's image was put in place after ``pending`` was submitted
-        (a restore, accept or pick, or a later task's image): that choice stands. A
-        placeholder drawn since only stands in: a paid image still replaces it."""
+        (a restore, accept or pick, or an image of the same request): that choice stands.
+        A placeholder drawn since only stands in, and an image an older task made,
+        collected since (a run killed between two submissions), was made, not chosen:
+        a paid image of the request still wanted replaces either."""
         generated = self.keeper.lock.record(figure_id).generated
-        return (
-            generated is not None
-            and not generated.provisional
-            and generated.generated_at > pending.submitted_at
-        )
+        if generated is None or generated.provisional or generated.generated_at <= pending.submitted_at:
+            return False
+        return generated.fingerprint == pending.fingerprint or How.of(generated.how) not in PAID
 
     def _confirm(self, figure_id: str, intent: Pending, ticket: Ticket) -> Pending:
         """Record the task a submission created (and what it cost)."""

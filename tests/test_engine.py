@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -560,6 +561,40 @@ def test_a_task_paid_over_an_older_image_whose_record_was_lost_is_collected_not_
     assert (record.generated.task_id, record.generated.fingerprint) == (task.task_id, task.fingerprint)
     assert sync(emulator, root).plan.empty, "fresh from now on"
     assert posts(emulator) == 3, "collected, not paid again"
+
+
+def test_an_older_task_collected_first_does_not_stand_for_the_request_still_wanted(
+    make_paper: PaperFactory, emulator: Emulator
+) -> None:
+    # Found by the kill loop: one run paid for version 4 and was killed; a later one
+    # marked version 6 as about to be sent and was killed before its POST. The next
+    # sync collected version 4's image first, then took it for "an image chosen since"
+    # version 6 was marked, dropped the mark, paid for nothing and exited 0: stale.
+    def manifest(version: int) -> None:
+        figures = {"a": {"prompt": f"version {version}"}}
+        (root / "figures.yaml").write_text(json.dumps({"version": 1, "figures": figures}))
+
+    root = make_paper({"version": 1, "figures": {"a": {"prompt": "version 3"}}})
+    sync(emulator, root)
+    manifest(4)
+    older = paid_task(emulator, root)
+    manifest(6)
+    [item] = Paper.open(root).resolve()
+    earlier = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+    intent = Pending(
+        None, item.fingerprint.digest, dict(item.fingerprint.parts), "figures/a.png", 10, earlier
+    )
+    write(
+        root / "figures.lock", read(root / "figures.lock").with_pending("a", older).with_pending("a", intent)
+    )
+    result = sync(emulator, root)
+    assert result.failed == []
+    record = read(root / "figures.lock").record("a")
+    assert record.pending == ()
+    assert record.generated is not None
+    assert record.generated.fingerprint == item.fingerprint.digest, "version 6 is paid for and in place"
+    assert posts(emulator) == 3
+    assert sync(emulator, root).plan.empty
 
 
 # -- trust under faults (issue 11): money, hangs, hostile answers -----------------
