@@ -153,12 +153,13 @@ def read_owned(path: str) -> bytes:
         raise OSError(f"{os.path.dirname(path)} is not a private folder of this user's")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not _private(os.fstat(fd), directory=False):
+        st = os.fstat(fd)
+        if not _private(st, directory=False):
             raise OSError(f"{path} is not a cache file of this user's")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        chunks = [os.read(fd, st.st_size + 1)]  # one read, unless it grew meanwhile
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 20))
+        return chunks[0] if len(chunks) == 2 else b"".join(chunks)
     finally:
         os.close(fd)
 
