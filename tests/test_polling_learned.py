@@ -5,12 +5,15 @@ instead of the prior's probes. In simulated time, and against the emulator over 
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from figbuild.backends.base import Job, Ticket
 from figbuild.backends.paperbanana.backend import ApiBackend
 from figbuild.backends.paperbanana.client import Client
 from figbuild.backends.paperbanana.polling import MARGIN, REPORTED_PRECISION, Schedule
@@ -18,10 +21,18 @@ from figbuild.backends.paperbanana.retry import PollSchedule, RetryPolicy
 from figbuild.backends.paperbanana.settings import Settings
 from figbuild.emulator import Emulator, EmulatorConfig
 from figbuild.report import NullReporter
+from figbuild.request import Request
 from figbuild.watch import Watcher, WatchOptions
 
 #: The shipped schedule: a 45 s prior, probed at its shares.
 SHIPPED = RetryPolicy().poll
+
+
+def job(prompt: str) -> Job:
+    request = Request("standard", prompt, "nano-banana-pro", "1K", "1:1")
+    parts = {"type": "standard", "model": "nano-banana-pro", "resolution": "1K", "aspect_ratio": "1:1"}
+    parts["prompt"] = hashlib.sha256(prompt.encode()).hexdigest()
+    return Job(prompt, request, "PNG", parts)
 
 
 def test_a_task_first_seen_done_at_a_probe_teaches_the_servers_duration_not_the_probes() -> None:
@@ -103,3 +114,83 @@ def test_a_watch_pass_uses_what_the_earlier_passes_learned(tmp_path: Path) -> No
     assert [r.method for r in second if r.method == "POST"] == ["POST"], "the edited figure, paid once"
     polls = [r for r in second if "/task" in r.path]
     assert len(polls) == 1, "looked at once, when it was done"
+
+
+def wait_all(backend: ApiBackend, tickets: list[Ticket]) -> None:
+    threads = [threading.Thread(target=backend.wait, args=(ticket,)) for ticket in tickets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+
+def test_a_lone_tasks_first_round_reads_the_list_and_learns_the_keys_durations() -> None:
+    """Before anything is learned, the one task's first look is a list page (one
+    request, as ``GET /task/:id`` is), which shows the key's finished tasks: their
+    durations end the prior's probes. A look at the task alone showed only itself."""
+    poll = PollSchedule(initial=0.05, factor=1.5, cap=1.0, expected=16.0)
+    with (
+        Emulator(EmulatorConfig(latency=1.0)) as server,
+        Client(Settings(base_url=server.base_url, key="sk-lone")) as client,
+    ):
+        earlier = ApiBackend(client, RetryPolicy(poll=PollSchedule(initial=0.05, factor=1.5, cap=0.2)))
+        wait_all(earlier, [earlier.submit(job(f"earlier {n}")) for n in range(3)])
+        first = len(server.records())
+        backend = ApiBackend(client, RetryPolicy(poll=poll))
+        schedule = backend._tracker.schedule
+        wait_all(backend, [backend.submit(job("alone"))])
+        polls = [r.path.split("?")[0] for r in server.records()[first:] if "/task" in r.path]
+    assert polls == ["/api/v1/tasks"], "one look, at the list"
+    assert len(schedule.reported_durations) == 4, "the three earlier tasks and its own"
+    assert schedule.duration() == 1.0
+
+
+def test_two_tasks_due_in_one_round_are_looked_at_with_one_request() -> None:
+    """Below BATCH_FROM in flight, two due tasks were looked at one ``GET /task/:id``
+    each; one list page shows both (the stragglers of a batch cost one request each)."""
+    poll = PollSchedule(initial=0.05, factor=1.5, cap=1.0, expected=0.3, probes=())
+    with (
+        Emulator(EmulatorConfig(latency=0.3)) as server,
+        Client(Settings(base_url=server.base_url, key="sk-pair")) as client,
+    ):
+        backend = ApiBackend(client, RetryPolicy(poll=poll))
+        wait_all(backend, [backend.submit(job("first"))])
+        assert backend._tracker.schedule.learned
+        first = len(server.records())
+        wait_all(backend, [backend.submit(job(f"pair {n}")) for n in range(2)])
+        polls = [r.path.split("?")[0] for r in server.records()[first:] if "/task" in r.path]
+    assert polls == ["/api/v1/tasks"]
+
+
+@pytest.mark.parametrize(("latency", "spread"), [(0.5, 0.2), (5.0, 0.2), (45.0, 2.0)])
+def test_a_batch_the_prior_is_right_for_costs_at_most_four_rounds(latency: float, spread: float) -> None:
+    """50 figures on a new key (nothing to learn from), the shipped schedule scaled to
+    the latency as bench/sync_many.py scales it: its probes and the two rounds that
+    collect the batch, at most four polls, so at most 1.1 requests per figure with the
+    submissions and the balance. With four probe shares a batch paid five or six."""
+    scale = latency / 45.0
+    assert SHIPPED.expected is not None
+    poll = PollSchedule(
+        SHIPPED.initial * scale, SHIPPED.factor, SHIPPED.cap * scale, SHIPPED.expected * scale, SHIPPED.late
+    )
+    schedule, rounds, now = Schedule(poll), 0, 0.0
+    submitted = {f"t{n}": spread * n / 49 for n in range(50)}
+    waiting, in_flight = sorted(submitted, key=submitted.__getitem__), set()
+    while waiting or in_flight:
+        when = schedule.next_round()
+        if waiting and (when is None or submitted[waiting[0]] <= when):
+            task = waiting.pop(0)
+            now = max(now, submitted[task])
+            schedule.add(task, now)
+            in_flight.add(task)
+            continue
+        assert when is not None
+        now, rounds = max(now, when), rounds + 1
+        for task in sorted(in_flight):
+            if submitted[task] + latency <= now:
+                schedule.done(task, now)
+                schedule.discard(task)
+                in_flight.discard(task)
+            else:
+                schedule.working(task, now)
+    assert rounds <= 4

@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 #: may have been created: whole-second times, and the server's own delays.
 RECONCILE_SLACK = 10.0
 #: Tasks in flight from which a round reads the task list (one request for all of them,
-#: the others' states too) instead of ``GET /task/:id`` per due task.
+#: the others' states too) instead of ``GET /task/:id`` per due task. A round with two
+#: or more due reads it too (one request, not one each), and so does the first round
+#: of a backend that has learned nothing yet of how long tasks take (see ``_round``).
 BATCH_FROM = 3
 #: Longest a waiter sleeps before looking at Ctrl-C again, in seconds.
 WAKE = 0.1
@@ -397,9 +399,12 @@ class _Tracker:
         client = self.backend.client
         missing = set(due)
         with self._cond:
-            listing = len(self.schedule) >= BATCH_FROM
-        if listing:
-            for page in range(1, MAX_PAGES + 1):
+            batch = len(self.schedule) >= BATCH_FROM or len(due) > 1
+            # Nothing learned yet: one list page costs what the one task's look costs, and
+            # shows the key's finished tasks, whose durations end the prior's probes.
+            learning = not self.schedule.learned
+        if batch or learning:
+            for page in range(1, (MAX_PAGES if batch else 1) + 1):
                 sent = time.monotonic()
                 result = client.tasks(page=page, limit=100)
                 self._learn(result.tasks, sent, time.monotonic())

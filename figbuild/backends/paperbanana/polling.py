@@ -123,6 +123,11 @@ class Schedule:
             self._stale = True
 
     @property
+    def learned(self) -> bool:
+        """Whether anything was seen of how long tasks take: a task done, or reported."""
+        return self._quickest is not None or bool(self._hints)
+
+    @property
     def reported_durations(self) -> tuple[float, ...]:
         """What the server reported of finished tasks, oldest first (the latest ``HINTS_KEPT``)."""
         return tuple(self._hints)
