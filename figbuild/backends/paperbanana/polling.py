@@ -123,9 +123,9 @@ class Schedule:
             self._stale = True
 
     @property
-    def learned(self) -> bool:
-        """Whether anything was seen of how long tasks take: a task done, or reported."""
-        return self._quickest is not None or bool(self._hints)
+    def guessing(self) -> bool:
+        """Whether the expected duration is the prior alone: no task seen done, none reported."""
+        return self._guessing()
 
     @property
     def reported_durations(self) -> tuple[float, ...]:
@@ -148,7 +148,10 @@ class Schedule:
         # ...unless what it saw is looser still: a task first looked at long after it was
         # done (a probe of a prior far too long) says only that it took at most that.
         if self._hints and self._quickest - self._working_for > REPORTED_PRECISION:
-            return min(self._quickest, max(self._working_for, statistics.median(self._hints)))
+            reported = statistics.median(self._hints)
+            if reported <= self._working_for:  # seen working past it: whole seconds allow one more
+                reported += REPORTED_PRECISION
+            return min(self._quickest, reported)
         return self._quickest
 
     def due(self, task_id: str) -> float:
