@@ -20,6 +20,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -109,6 +110,10 @@ def regenerate(
         # Everything sent, image downloads (free, from the image host) included.
         "all_requests_per_figure": (len(api) + len(downloads)) / figures,
         "polls": sum(1 for r in api if "/task" in r.path),
+        # API requests by endpoint (what a request count above is made of).
+        "requests_by_endpoint": dict(sorted(Counter(_endpoint(r.path) for r in api).items())),
+        # When each poll (GET /task/:id or /tasks) was received, seconds after the start.
+        "polls_at_s": [(_endpoint(r.path), round(r.time - started, 3)) for r in api if "/task" in r.path],
         "downloads": len(downloads),
         "responses_429": sum(1 for r in records if r.status == 429),
         "credits_charged": charged,
@@ -123,6 +128,12 @@ def regenerate(
         # With in_process, this process also runs the emulator, which draws every image.
         "peak_rss_mb_with_emulator": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _endpoint(path: str) -> str:
+    """``/api/v1/task/abc`` -> ``task``: one name per endpoint, without ids or queries."""
+    parts = path.split("?")[0].strip("/").split("/")
+    return parts[2] if len(parts) > 2 else parts[-1]
 
 
 Ledger = Callable[[], tuple[list[RequestRecord], int, list[tuple[float, float]]]]

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 #: may have been created: whole-second times, and the server's own delays.
 RECONCILE_SLACK = 10.0
 #: Tasks in flight from which a round reads the task list (one request for all of them,
-#: the others' states too) instead of ``GET /task/:id`` per due task.
+#: the others' states too) instead of ``GET /task/:id`` per due task. So does a round
+#: while the schedule has only its prior, for what the list shows of the key's finished tasks.
 BATCH_FROM = 3
 #: Longest a waiter sleeps before looking at Ctrl-C again, in seconds.
 WAKE = 0.1
@@ -397,9 +398,12 @@ class _Tracker:
         client = self.backend.client
         missing = set(due)
         with self._cond:
-            listing = len(self.schedule) >= BATCH_FROM
-        if listing:
-            for page in range(1, MAX_PAGES + 1):
+            batch = len(self.schedule) >= BATCH_FROM
+            # The prior is all there is: one list page costs what the one task's look
+            # costs, and shows the key's finished tasks, whose durations end its probes.
+            learning = self.schedule.guessing
+        if batch or learning:
+            for page in range(1, (MAX_PAGES if batch else 1) + 1):
                 sent = time.monotonic()
                 result = client.tasks(page=page, limit=100)
                 self._learn(result.tasks, sent, time.monotonic())

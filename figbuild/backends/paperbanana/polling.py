@@ -9,7 +9,11 @@ duration is, before this run saw a task finish, what the server reported of fini
 tasks (``completed_at`` minus ``created_at`` in the task list: the key's earlier
 tasks), else the schedule's prior (``PollSchedule.expected``); after, the prior as
 long as what the run saw agrees with it, else the quickest task seen done (from
-its submission to the answer that showed it done). Without any
+its submission to the answer that showed it done), unless that says less than the
+server's whole seconds (a task first looked at long after it was done, by a probe
+of a prior far too long): then what the server reported, within what the run saw.
+The schedule lives as long as its backend: a ``figbuild watch`` session's later
+passes start from what the earlier ones learned. Without any
 of them, discovery: first look ``initial`` after the submission, then after gaps
 growing with the task's age (``factor``), at most ``cap`` apart. A task not done
 when expected is looked at again after a ``late`` share of its age (at most ``cap``).
@@ -37,6 +41,8 @@ GROUPS = 2
 SLACK = 0.25
 #: Expected times get this share of the duration as margin: the server's own delays.
 MARGIN = 0.005
+#: Seconds a duration the server reports may be off (its times are whole seconds).
+REPORTED_PRECISION = 1.0
 #: Durations the server reported that are kept (the most recent ones count).
 HINTS_KEPT = 50
 
@@ -117,6 +123,11 @@ class Schedule:
             self._stale = True
 
     @property
+    def guessing(self) -> bool:
+        """Whether the expected duration is the prior alone: no task seen done, none reported."""
+        return self._guessing()
+
+    @property
     def reported_durations(self) -> tuple[float, ...]:
         """What the server reported of finished tasks, oldest first (the latest ``HINTS_KEPT``)."""
         return tuple(self._hints)
@@ -130,10 +141,17 @@ class Schedule:
         if self._quickest is None:
             return statistics.median(self._hints) if self._hints else self.poll.expected
         # The server's durations are whole seconds: once the run saw tasks finish, only
-        # the prior is precise enough to stand beside what it saw.
+        # the prior is precise enough to stand beside what it saw...
         guess = self.poll.expected
         if guess is not None and self._working_for < guess <= self._quickest:
             return guess
+        # ...unless what it saw is looser still: a task first looked at long after it was
+        # done (a probe of a prior far too long) says only that it took at most that.
+        if self._hints and self._quickest - self._working_for > REPORTED_PRECISION:
+            reported = statistics.median(self._hints)
+            if reported <= self._working_for:  # seen working past it: whole seconds allow one more
+                reported += REPORTED_PRECISION
+            return min(self._quickest, reported)
         return self._quickest
 
     def due(self, task_id: str) -> float:
