@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from figbuild import atomic, images, lockfile, provenance
@@ -22,6 +22,7 @@ from figbuild.fingerprint import reasons
 from figbuild.lockfile import Generated, Lock, Record
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, make_plan
+from figbuild.records import frozen
 from figbuild.request import Terms
 from figbuild.standins import fits_format, other_side, recognised, settle, stand_ins
 from figbuild.state import FigureStatus, OrphanStatus, State
@@ -285,7 +286,7 @@ def _in_paper(root: Path, status: FigureStatus, recorded: Iterable[Generated]) -
 # -- commands -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Version:
     """One version of a figure as ``log`` shows it: numbered from 1, the oldest."""
 
@@ -294,13 +295,13 @@ class Version:
     current: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class FigureLog:
     figure_id: str
     versions: tuple[Version, ...]  # newest first
 
 
-@dataclass(frozen=True)
+@frozen
 class Log:
     figures: tuple[FigureLog, ...]
     ledger: Ledger
