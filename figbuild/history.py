@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from figbuild import atomic, images, lockfile, provenance
+from figbuild import atomic, images, lockfile
 from figbuild.digests import sha256_file
 from figbuild.errors import FigbuildError, UsageError
 from figbuild.fingerprint import reasons
@@ -29,6 +30,9 @@ from figbuild.state import FigureStatus, OrphanStatus, State
 from figbuild.statedir import run_lock
 from figbuild.store import Entry, GcResult, How, Ledger, Meta, Store, StoreError, StoreWarning, ledger
 from figbuild.timestamps import now
+
+if TYPE_CHECKING:  # imported where an image is stamped: a status never reads provenance
+    from figbuild import provenance
 
 
 class History:
@@ -182,6 +186,8 @@ class History:
 
     def stamp_for(self, entry: Entry, data: bytes) -> provenance.Provenance | None:
         """The provenance a stored image is written back with (see :func:`provenance.for_stored`)."""
+        from figbuild import provenance
+
         found = provenance.read(data)
         if entry.how in (How.GENERATED, How.CANDIDATE) or found is None or found.provisional:
             unmodified = True  # not asked
@@ -250,6 +256,8 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
 
 
 def _facts(entry: Entry) -> provenance.Provenance:
+    from figbuild import provenance
+
     return provenance.Provenance(
         entry.how.value,
         entry.model,
