@@ -364,6 +364,8 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
     history.keep_before_overwrite(status.id, target, status.record)
     stamp = history.stamp_for(entry, data)
     if stamp is not None:  # an image stored before figbuild stamped them, or a hand edit
+        from figbuild import provenance
+
         data = provenance.restamp(data, images.format_for(status.output), stamp)
     atomic.write_bytes(target, data)
     known = store.entries()
