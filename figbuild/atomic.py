@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 TEMP_SUFFIX = ".figbuild-tmp"
 
-#: How :func:`atomic_writer` names a temp file: ``.<target>.<mkstemp's 8 characters>.figbuild-tmp``.
+#: How :func:`atomic_writer` names a temp file: ``.<target>.<8 random characters>.figbuild-tmp``.
 _TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
 
 #: Seconds after which a temp file no sync could be writing is taken for a leftover.
@@ -31,10 +31,8 @@ def atomic_writer(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
     removed if the block raises, including on KeyboardInterrupt. The file gets the
     usual umask mode, or no more than ``mode``.
     """
-    import tempfile  # here, not at the top: read-only commands never need it
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp_name = _mkstemp(path)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -52,6 +50,28 @@ def atomic_writer(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+#: The characters of a temp file's 8 random ones, as :func:`tempfile.mkstemp` draws them.
+_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+#: Open flags of :func:`tempfile.mkstemp`: created here, exclusively, never through a symlink.
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    """``tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)``,
+    without importing :mod:`tempfile` (with :mod:`shutil` and :mod:`random`: more than a
+    cache or snapshot write itself costs): a new file, mode 0600, opened exclusively
+    under a name of 8 random characters; another name when one exists."""
+    folder = os.path.abspath(path.parent)  # noqa: PTH100 - a string, as mkstemp returns
+    for _ in range(10_000):  # tempfile.TMP_MAX
+        name = "".join(_NAME_CHARACTERS[byte % len(_NAME_CHARACTERS)] for byte in os.urandom(8))
+        candidate = os.path.join(folder, f".{path.name}.{name}{TEMP_SUFFIX}")  # noqa: PTH118
+        try:
+            return os.open(candidate, _CREATE, 0o600), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temp file name beside {path}")
 
 
 def sweep(targets: Iterable[Path], *, older_than: float = STALE_AFTER) -> list[Path]:
@@ -94,13 +114,11 @@ def unwritable(path: Path) -> str | None:
     where the file goes, a file where a folder goes, and read-only folders are
     found before a figure is paid for, whoever runs figbuild.
     """
-    import tempfile
-
     try:
         if path.is_dir():
             return f"{path} is a folder; figbuild writes a file there"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        fd, tmp_name = _mkstemp(path)
     except OSError as exc:
         return explain(exc, path)
     os.close(fd)

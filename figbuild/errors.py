@@ -8,8 +8,9 @@ into exit codes in exactly one place (``cli.main``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import IntEnum
+
+from figbuild.records import frozen
 
 
 class ExitCode(IntEnum):
@@ -39,7 +40,7 @@ class UsageError(FigbuildError):
     """Bad arguments, a missing manifest, a missing or malformed setting."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     """One thing wrong in a manifest, located as precisely as we can."""
 

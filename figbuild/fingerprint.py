@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from figbuild.content.model import PREVIOUS_RULES, RULES_VERSION
+from figbuild.records import frozen
 from figbuild.request import Request
 
 #: Bumped when the fingerprint's definition changes, so old locks read as stale.
@@ -20,7 +20,7 @@ _LITERAL_PARTS = ("type", "model", "resolution", "aspect_ratio")
 RULES_PART = "content_rules"
 
 
-@dataclass(frozen=True)
+@frozen
 class Fingerprint:
     digest: str
     parts: Mapping[str, str]

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from figbuild import fastpath
 from figbuild.errors import FileError
 from figbuild.output import StatusRow, summary_line
+from figbuild.records import frozen
 from figbuild.state import FigureStatus
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-@dataclass(frozen=True)
+@frozen
 class Annotation:
     """One ``::error``/``::warning`` workflow command."""
 

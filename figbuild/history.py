@@ -12,22 +12,27 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from figbuild import atomic, images, lockfile, provenance
+from figbuild import atomic, images, lockfile
 from figbuild.digests import sha256_file
 from figbuild.errors import FigbuildError, UsageError
 from figbuild.fingerprint import reasons
 from figbuild.lockfile import Generated, Lock, Record
 from figbuild.paper import Paper
 from figbuild.plan import Plan, Source, make_plan
+from figbuild.records import frozen
 from figbuild.request import Terms
 from figbuild.standins import fits_format, other_side, recognised, settle, stand_ins
 from figbuild.state import FigureStatus, OrphanStatus, State
 from figbuild.statedir import run_lock
 from figbuild.store import Entry, GcResult, How, Ledger, Meta, Store, StoreError, StoreWarning, ledger
 from figbuild.timestamps import now
+
+if TYPE_CHECKING:  # imported where an image is stamped: a status never reads provenance
+    from figbuild import provenance
 
 
 class History:
@@ -181,6 +186,8 @@ class History:
 
     def stamp_for(self, entry: Entry, data: bytes) -> provenance.Provenance | None:
         """The provenance a stored image is written back with (see :func:`provenance.for_stored`)."""
+        from figbuild import provenance
+
         found = provenance.read(data)
         if entry.how in (How.GENERATED, How.CANDIDATE) or found is None or found.provisional:
             unmodified = True  # not asked
@@ -249,6 +256,8 @@ def meta_of(figure_id: str, generated: Generated, changed: str = "") -> Meta:
 
 
 def _facts(entry: Entry) -> provenance.Provenance:
+    from figbuild import provenance
+
     return provenance.Provenance(
         entry.how.value,
         entry.model,
@@ -285,7 +294,7 @@ def _in_paper(root: Path, status: FigureStatus, recorded: Iterable[Generated]) -
 # -- commands -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Version:
     """One version of a figure as ``log`` shows it: numbered from 1, the oldest."""
 
@@ -294,13 +303,13 @@ class Version:
     current: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class FigureLog:
     figure_id: str
     versions: tuple[Version, ...]  # newest first
 
 
-@dataclass(frozen=True)
+@frozen
 class Log:
     figures: tuple[FigureLog, ...]
     ledger: Ledger
@@ -355,6 +364,8 @@ def _put_in_place(paper: Paper, status: FigureStatus, entry: Entry, how: How, st
     history.keep_before_overwrite(status.id, target, status.record)
     stamp = history.stamp_for(entry, data)
     if stamp is not None:  # an image stored before figbuild stamped them, or a hand edit
+        from figbuild import provenance
+
         data = provenance.restamp(data, images.format_for(status.output), stamp)
     atomic.write_bytes(target, data)
     known = store.entries()

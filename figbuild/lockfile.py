@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, field, fields, replace
 from pathlib import Path, PurePosixPath
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -21,6 +21,7 @@ from figbuild import atomic
 from figbuild.errors import LockFileError
 from figbuild.images import FORMATS
 from figbuild.paths import RootGuard, check_relative
+from figbuild.records import frozen
 from figbuild.timestamps import parse_time
 
 LOCK_NAME = "figures.lock"
@@ -30,7 +31,7 @@ FORMAT = 2
 PROVISIONAL = frozenset({"placeholder", "emulator"})
 
 
-@dataclass(frozen=True)
+@frozen
 class Generated:
     """A figure's current image, and the request it stands for.
 
@@ -58,7 +59,7 @@ class Generated:
         return self.how in PROVISIONAL
 
 
-@dataclass(frozen=True)
+@frozen
 class Pending:
     """A task submitted (and paid for) but not yet collected.
 
@@ -76,7 +77,7 @@ class Pending:
     candidate: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Failure:
     """The last attempt at a figure failed: why, and what it cost. Cleared by the next attempt."""
 
@@ -86,7 +87,7 @@ class Failure:
     credits: int = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class Record:
     generated: Generated | None = None
     pending: tuple[Pending, ...] = ()
@@ -97,7 +98,7 @@ class Record:
     left_behind: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Lock:
     figures: Mapping[str, Record] = field(default_factory=dict)
 
@@ -282,7 +283,7 @@ def _v1(value: Any) -> Any:
 _Entry = TypeVar("_Entry", Generated, Pending, Failure)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Field:
     """What a lock entry's field may hold: worked out once per class from its annotations."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,6 +18,7 @@ from figbuild import schemacheck
 from figbuild.cache import Cache, enabled, key_of
 from figbuild.errors import ManifestError, Problem, UsageError
 from figbuild.paths import RootGuard, check_relative, joined
+from figbuild.records import frozen
 from figbuild.schemacheck import valid
 
 MANIFEST_NAME = "figures.yaml"
@@ -44,7 +44,7 @@ _SECRET_VALUE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 _KEY_HINT = "remove it and set the PAPERBANANA_API_KEY environment variable instead"
 
 
-@dataclass(frozen=True)
+@frozen
 class ContentSource:
     """One entry of a figure's ``content``: a path or glob, optionally one section."""
 
@@ -61,7 +61,7 @@ class ContentSource:
         return f"{self.pattern}#{self.section}" if self.section else self.pattern
 
 
-@dataclass(frozen=True)
+@frozen
 class Figure:
     id: str
     prompt: str  # the template source
@@ -80,7 +80,7 @@ class Figure:
     candidates: int = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Disclosure:
     """``disclosure:``: the statement's file (kept current by sync) and its template."""
 
@@ -89,7 +89,7 @@ class Disclosure:
     line: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Manifest:
     path: Path
     root: Path

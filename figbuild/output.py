@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from figbuild import fastpath
 from figbuild.backends import redact
+from figbuild.records import frozen
 from figbuild.report import FINAL_EVENTS
 from figbuild.state import ErrorStatus, FigureStatus, OrphanStatus, State
 
@@ -94,7 +94,7 @@ class LineReporter:
         pass
 
 
-@dataclass(frozen=True)
+@frozen
 class Progress:
     """What the live display shows: each figure in flight (event, seconds), and the totals."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from figbuild import lockfile, vcs
@@ -15,12 +14,13 @@ from figbuild.errors import FileError, ManifestError, Problem
 from figbuild.lockfile import Lock
 from figbuild.manifest import Manifest
 from figbuild.paths import RootGuard
+from figbuild.records import frozen
 from figbuild.request import Terms
 from figbuild.resolve import Resolved, resolve, resolve_each
 from figbuild.state import ErrorStatus, FigureStatus, OrphanStatus, classify
 
 
-@dataclass(frozen=True)
+@frozen
 class Paper:
     manifest: Manifest
     cache: Cache

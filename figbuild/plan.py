@@ -8,16 +8,17 @@ request comes before paying for a new one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from figbuild.errors import BudgetExceeded, CapExceeded
 from figbuild.lockfile import Pending
+from figbuild.records import frozen
 from figbuild.request import FREE, Terms
 from figbuild.state import FigureStatus, State
 from figbuild.store import Entry
 
 
-@dataclass(frozen=True)
+@frozen
 class Source:
     """An image already made for a figure's exact current request: putting it in place
     costs nothing. It is in the history store (``entry``) or in the paper at ``path``
@@ -37,7 +38,7 @@ class Source:
         return f"from {self.path}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Decision:
     """What to do with one figure: collect its pending tasks, restore or generate it,
     record the image already there (adopt), or skip it (why)."""
@@ -59,7 +60,7 @@ NOTHING = Decision()
 _STAND_INS = ("placeholder", "emulator")
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     generate: tuple[FigureStatus, ...] = ()
     resume: tuple[tuple[FigureStatus, Pending], ...] = ()

@@ -22,11 +22,11 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from figbuild import __version__
+from figbuild.records import frozen
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -44,7 +44,7 @@ _JPEG_KEY = b"http://ns.adobe.com/xap/1.0/\x00"
 _HEAD = 1 << 20
 
 
-@dataclass(frozen=True)
+@frozen
 class Provenance:
     """What an image says about itself. ``how``: generated, candidate, composite (a hand
     edit of a generated image), placeholder or emulator."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from figbuild.content import ContentPart
+from figbuild.records import frozen
 
 CONTENT_SEPARATOR = "\n\n"
 
 
-@dataclass(frozen=True)
+@frozen
 class Terms:
     """What an image backend charges per request and the limits a request must keep
     (None: no limit). Each backend owns its terms; the core only reads them."""
@@ -29,7 +29,7 @@ class Terms:
 FREE = Terms(credits={})
 
 
-@dataclass(frozen=True)
+@frozen
 class Request:
     """A ``POST /generate`` body, field for field."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from figbuild import prompt as prompts
@@ -19,10 +18,11 @@ from figbuild.digests import StatCache
 from figbuild.errors import ManifestError, Problem
 from figbuild.fingerprint import Fingerprint, compute
 from figbuild.manifest import Figure, Manifest
+from figbuild.records import frozen
 from figbuild.request import FREE, Request, Terms
 
 
-@dataclass(frozen=True)
+@frozen
 class Resolved:
     """A figure with the request it stands for and that request's fingerprint."""
 

@@ -6,13 +6,13 @@ recorded and the output file's digest; ``Paper.statuses`` is the I/O that feeds 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePosixPath
 
 from figbuild.fingerprint import RULES_PART
 from figbuild.fingerprint import reasons as changes
 from figbuild.lockfile import Generated, Pending, Record
+from figbuild.records import frozen
 from figbuild.resolve import Resolved
 
 
@@ -42,7 +42,7 @@ class State(str, Enum):
         return self in (State.FRESH, State.FROZEN, State.ORPHANED)
 
 
-@dataclass(frozen=True)
+@frozen
 class FigureStatus:
     resolved: Resolved
     record: Record
@@ -78,7 +78,7 @@ class FigureStatus:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class OrphanStatus:
     """A lock record whose figure is no longer in the manifest: kept until ``figbuild prune``."""
 
@@ -99,7 +99,7 @@ class OrphanStatus:
         return self.record.generated.fingerprint if self.record.generated else None
 
 
-@dataclass(frozen=True)
+@frozen
 class ErrorStatus:
     """A figure whose request cannot be made (its content cannot be read, its prompt does
     not render): shown with the reason, and the other figures keep their states."""

@@ -52,9 +52,11 @@ def ignored(root: Path, paths: Sequence[str], manifest: str | None = None) -> di
 
 def _maybe_in_work_tree(root: Path) -> bool:
     """False when git could not find a work tree for ``root``: no ``.git`` in it or any
-    folder above it, and no ``GIT_*`` variable pointing git elsewhere. A paper outside
-    git then costs no git process (a few milliseconds of every status)."""
-    if any(name.startswith("GIT_") for name in os.environ):
+    folder above it, and no ``GIT_*`` variable that could point git elsewhere. A paper
+    outside git then costs no git process (a few milliseconds of every status), also in a
+    shell that sets variables git only reads for other work (``GIT_SSL_CAINFO``,
+    ``GIT_EDITOR``, an author's name: :func:`_elsewhere`)."""
+    if any(_elsewhere(name) for name in os.environ if name.startswith("GIT_")):
         return True
     folder = os.path.realpath(root)
     while True:
@@ -64,6 +66,35 @@ def _maybe_in_work_tree(root: Path) -> bool:
         if parent == folder:
             return False
         folder = parent
+
+
+#: ``GIT_*`` variables git reads only to transport, authenticate, edit, page, sign or
+#: trace: none of them can make git find a repository, so none makes a paper outside
+#: git worth a git process. Any other ``GIT_*`` variable (``GIT_DIR``, ``GIT_WORK_TREE``,
+#: ``GIT_CONFIG_*``, one added by a future git) still does.
+_UNRELATED_PREFIXES = ("GIT_SSL_", "GIT_SSH", "GIT_HTTP_", "GIT_CURL_", "GIT_PROXY_", "GIT_TRACE")
+_UNRELATED = frozenset(
+    {
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_COMMITTER_DATE",
+        "GIT_EDITOR",
+        "GIT_SEQUENCE_EDITOR",
+        "GIT_PAGER",
+        "GIT_ASKPASS",
+        "GIT_TERMINAL_PROMPT",
+        "GIT_MERGE_VERBOSITY",
+        "GIT_FLUSH",
+    }
+)
+
+
+def _elsewhere(name: str) -> bool:
+    """Whether the ``GIT_*`` variable ``name`` might make git find a repository elsewhere."""
+    return name not in _UNRELATED and not name.startswith(_UNRELATED_PREFIXES)
 
 
 #: What `figbuild init --git` installs: git merges figures.lock with figbuild's driver.

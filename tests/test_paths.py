@@ -82,6 +82,11 @@ def test_a_paper_outside_git_asks_git_nothing(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(subprocess, "run", run)
     assert vcs.ignored(paper, ["a.png"], "figures.yaml") == {}
     assert calls == []
+    # Variables git reads for other work cannot make it find a repository.
+    for name in ("GIT_SSL_CAINFO", "GIT_EDITOR", "GIT_AUTHOR_NAME", "GIT_SSH_COMMAND", "GIT_TRACE"):
+        monkeypatch.setenv(name, "x")
+    assert vcs.ignored(paper, ["a.png"], "figures.yaml") == {}
+    assert calls == []
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
     vcs.ignored(paper, ["a.png"], "figures.yaml")
     assert len(calls) == 1

@@ -7,16 +7,17 @@ parsed options; each prints through `env.console` and returns an exit code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from figbuild.records import frozen
 
 if TYPE_CHECKING:
     from figbuild.output import Console
     from figbuild.paper import Paper
 
 
-@dataclass(frozen=True)
+@frozen
 class Env:
     """What every command needs: the paper directory and where to print.
 
@@ -42,7 +43,7 @@ class Env:
         return find(self.directory, search_parents=not self.explicit)
 
 
-@dataclass(frozen=True)
+@frozen
 class BackendOptions:
     """The options of every command that produces figures."""
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from figbuild import fastpath
 from figbuild.commands import BackendOptions, Env
 from figbuild.errors import ExitCode, FigbuildError, UsageError
+from figbuild.records import frozen
 
 if TYPE_CHECKING:
     from figbuild.paper import Paper
 
 
-@dataclass(frozen=True)
+@frozen
 class SyncOptions:
     """What `figbuild sync` was asked, besides the backend."""
 

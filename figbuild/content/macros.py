@@ -20,9 +20,9 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from figbuild.content.model import Line
+from figbuild.records import frozen
 
 #: How deep a macro's expansion may nest, and how much one line may grow: bounds, not limits
 #: a paper meets (a self-referring \def stops here instead of looping).
@@ -42,7 +42,7 @@ _PARAMETER = re.compile(r"#(#|[1-9])")
 _XSPACE = re.compile(r"\\xspace(?![A-Za-z@])\s*")
 
 
-@dataclass(frozen=True)
+@frozen
 class Macro:
     arguments: int
     default: str | None  # the optional first argument's default, if it has one

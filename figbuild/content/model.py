@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import NamedTuple
+
+from figbuild.records import frozen
 
 #: The version of the content rules (what is dropped, how sections are found, the canonical
 #: form digests are taken over). Part of every fingerprint with content, so a figbuild that
@@ -94,7 +95,7 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@frozen
 class ContentPart:
     """One piece of normalised paper content and where it came from.
 

@@ -10,14 +10,17 @@ import bisect
 import re
 from dataclasses import replace
 
-from figbuild.content import includes, latex, macros, markdown
+from figbuild.content import includes, latex, macros
 from figbuild.content.canonical import canonical, has_code, latex_forms, sent_text
 from figbuild.content.model import ContentError, ContentPart, Line, label_of, sha256_text, split_lines
 from figbuild.content.text import Document, find_section
 
 _LATEX_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_PARSERS = {"latex": latex.parse, "markdown": markdown.parse}
+#: The kinds of file whose headings are parsed (Markdown's parser, with the rest of
+#: :mod:`.markdown`, is imported when a Markdown file is read: an edit of a LaTeX file
+#: loads none of it).
+_PARSED = ("latex", "markdown")
 
 
 def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> Document:
@@ -25,6 +28,8 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
     if kind == "latex":
         texts, code = latex.clean(text, name, keep_figures)
     elif kind == "markdown":
+        from figbuild.content import markdown
+
         texts, code = markdown.clean(text, name, keep_figures)
     else:
         texts, code = list(split_lines(text)), frozenset()
@@ -35,7 +40,11 @@ def document_of(text: str, name: str, kind: str, keep_figures: bool = False) -> 
     ]
     if kind == "latex":
         return _latex_document(lines, {})
-    return Document.of(lines, kind, _PARSERS.get(kind))
+    if kind == "markdown":
+        from figbuild.content import markdown
+
+        return Document.of(lines, kind, markdown.parse)
+    return Document.of(lines, kind, None)
 
 
 def _latex_document(
@@ -77,6 +86,8 @@ def expanded_markdown(
     files: includes.Files, relative: str, keep_figures: bool
 ) -> tuple[Document, tuple[str, ...]]:
     """The Markdown document of ``relative`` with its Quarto includes followed, and every file read."""
+    from figbuild.content import markdown
+
     expansion = markdown.expand(files, relative, keep_figures)
     return Document.of(expansion.lines, "markdown", markdown.parse, expansion.missing), tuple(expansion.files)
 
@@ -87,7 +98,7 @@ def select(document: Document, name: str, section: str | None, anchor: str | Non
         lines = list(document.lines)
         _check_missing(document, lines)
         return lines
-    if document.kind not in _PARSERS:
+    if document.kind not in _PARSED:
         raise ContentError(f"{name}: sections can only be picked from LaTeX (.tex) or Markdown (.md) files")
     lines = find_section(document, name, section, anchor)
     _check_missing(document, lines)

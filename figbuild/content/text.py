@@ -9,11 +9,12 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import accumulate, repeat
 from operator import add, itemgetter
 
 from figbuild.content.model import ContentError, Line, Span
+from figbuild.records import frozen
 
 _IS_CODE = itemgetter(3)  # Line.code
 _TEXT = itemgetter(2)  # Line.text
@@ -22,7 +23,7 @@ _MACRO = re.compile(r"\\[A-Za-z@]+\*?")
 _DECORATION = re.compile(r"[{}$*_`]")
 
 
-@dataclass(frozen=True)
+@frozen
 class Heading:
     """A heading in a document: ``start`` is its offset in the document's joined text."""
 
@@ -35,7 +36,7 @@ class Heading:
     raw: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Document:
     """A source's lines after the rules, their joined text, and its headings."""
 

@@ -13,10 +13,11 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from operator import attrgetter
 from typing import Any
 
+from figbuild.records import frozen
 from figbuild.store.model import Entry, How
 
 #: The format of one index line; a newer one is skipped with a warning, not guessed at.
@@ -143,7 +144,7 @@ def _entry(document: dict[str, Any]) -> Entry:
     return Entry(**document)
 
 
-@dataclass(frozen=True)
+@frozen
 class Index:
     """A snapshot of the index: every readable entry, newest first, and two views."""
 

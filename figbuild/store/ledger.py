@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from figbuild.records import frozen
 from figbuild.store.model import Entry
 
 
-@dataclass(frozen=True)
+@frozen
 class Ledger:
     """Credits spent. ``by_month`` is keyed ``YYYY-MM`` (UTC); both maps are sorted.
 

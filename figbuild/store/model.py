@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from figbuild.errors import ExitCode, FigbuildError
+from figbuild.records import frozen
 
 
 class StoreError(FigbuildError):
@@ -36,7 +36,7 @@ class How(str, Enum):
         return cls(text) if text in cls._value2member_map_ else cls.GENERATED
 
 
-@dataclass(frozen=True)
+@frozen
 class Meta:
     """What the caller knows about an image it stores.
 
@@ -58,7 +58,7 @@ class Meta:
     suffix: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry:
     """One stored version of a figure: an index line, pointing at an object by hash.
 
@@ -91,7 +91,7 @@ class Entry:
         return (self.when, self.id)
 
 
-@dataclass(frozen=True)
+@frozen
 class StoreWarning:
     """Something in the store figbuild worked around: a damaged index line, a
     missing or corrupt object. Reported, never raised."""
@@ -103,7 +103,7 @@ class StoreWarning:
         return f"{self.path}: {self.message}"
 
 
-@dataclass(frozen=True)
+@frozen
 class GcResult:
     """What :meth:`Store.gc` did (or, with ``dry_run``, would do)."""
 
