@@ -16,7 +16,7 @@ from typing import BinaryIO
 TEMP_SUFFIX = ".figbuild-tmp"
 
 #: How :func:`atomic_writer` names a temp file: ``.<target>.<8 random characters>.figbuild-tmp``.
-_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX), re.DOTALL)
 
 #: Seconds after which a temp file no sync could be writing is taken for a leftover.
 STALE_AFTER = 300.0
