@@ -117,15 +117,16 @@ def watch_latency(edits: int, settle: float = 0.5, latency: float = 1.0) -> dict
             process.wait(timeout=20)
         later = server.records()[first_pass:]
         polls = sum(1 for r in later if r.path.startswith("/api/") and "/task" in r.path)
+        tasks = sum(1 for r in later if r.method == "POST" and r.status == 200)
     return {
         "edits": edits,
         "settle_s": settle,
         "task_latency_s": latency,
         "overhead_s": statistics.median(samples),
         "samples_s": samples,
-        # Looks at the edited figure's task (GET /task/:id or /tasks) per edit, after the
+        # Looks at tasks (GET /task/:id or /tasks) per task the edits submitted, after the
         # first pass: 1 once the session has learned how long tasks take.
-        "polls_per_edit": polls / edits,
+        "polls_per_task": polls / max(1, tasks),
     }
 
 
