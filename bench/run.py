@@ -102,6 +102,7 @@ def watch_latency(edits: int, settle: float = 0.5, latency: float = 1.0) -> dict
         )
         try:
             _until(lambda: _fingerprint(root, "fig-0000") is not None, 60)
+            first_pass = len(server.records())
             samples = []
             for edit in range(edits):
                 before = _fingerprint(root, "fig-0000")
@@ -114,12 +115,18 @@ def watch_latency(edits: int, settle: float = 0.5, latency: float = 1.0) -> dict
         finally:
             process.terminate()
             process.wait(timeout=20)
+        later = server.records()[first_pass:]
+        polls = sum(1 for r in later if r.path.startswith("/api/") and "/task" in r.path)
+        tasks = sum(1 for r in later if r.method == "POST" and r.status == 200)
     return {
         "edits": edits,
         "settle_s": settle,
         "task_latency_s": latency,
         "overhead_s": statistics.median(samples),
         "samples_s": samples,
+        # Looks at tasks (GET /task/:id or /tasks) per task the edits submitted, after the
+        # first pass: 1 once the session has learned how long tasks take.
+        "polls_per_task": polls / max(1, tasks),
     }
 
 

@@ -189,3 +189,61 @@ def test_a_batch_the_prior_is_right_for_costs_at_most_four_rounds(latency: float
             else:
                 schedule.working(task, now)
     assert rounds <= 4
+
+
+def _sync_twice(root: Path, poll: PollSchedule) -> tuple[dict[str, tuple[object, ...]], int, int]:
+    """Sync a 6-figure paper, edit one prompt, sync again with the same backend (as
+    `figbuild watch` does): what the lock says of each figure, submissions, credits."""
+    from figbuild import engine
+    from figbuild.lockfile import read
+    from figbuild.paper import Paper
+
+    root.mkdir()
+    manifest = root / "figures.yaml"
+
+    def write(edit: str) -> None:
+        lines = ["version: 1", "figures:"]
+        for n in range(6):
+            prompt = f"A small diagram {n}{edit if n == 0 else ''}"
+            lines += [f"  fig-{n}:", f"    prompt: {prompt}", "    resolution: 1K"]
+        manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    config = EmulatorConfig(latency=0.3, jitter=0.3, rpm=600, window=2.0, seed=7)
+    with (
+        Emulator(config) as server,
+        Client(Settings(base_url=server.base_url, key="sk-same", window=2.0)) as client,
+    ):
+        backend = ApiBackend(client, RetryPolicy(poll=poll))
+        write("")
+        engine.sync(Paper.open(root), backend, NullReporter())
+        write(", edited")
+        engine.sync(Paper.open(root), backend, NullReporter())
+        posts = sum(1 for r in server.records() if r.method == "POST")
+        charged = server.credits_charged
+    lock = read(root / "figures.lock")
+    seen: dict[str, tuple[object, ...]] = {}
+    for figure_id, record in sorted(lock.figures.items()):
+        generated = record.generated
+        assert generated is not None
+        seen[figure_id] = (generated.fingerprint, dict(generated.parts), generated.output, generated.how)
+        assert record.pending == (), "nothing left in flight"
+    return seen, posts, charged
+
+
+@pytest.mark.parametrize(
+    "poll",
+    [
+        PollSchedule(initial=0.02, factor=1.5, cap=0.1, expected=0.3),  # the shipped shares, scaled
+        PollSchedule(initial=0.02, factor=1.5, cap=0.1, expected=0.3, probes=(0.125, 0.25, 0.5, 0.75)),
+        PollSchedule(initial=0.02, factor=1.5, cap=0.1, expected=3.0),  # a prior ten times too long
+        PollSchedule(initial=0.02, factor=1.5, cap=0.1, expected=0.03),  # ten times too short
+    ],
+    ids=["shipped", "four-shares", "prior-long", "prior-short"],
+)
+def test_when_tasks_are_looked_at_changes_no_lock_and_no_payment(tmp_path: Path, poll: PollSchedule) -> None:
+    """Whatever the schedule expects (and learns between the two syncs), the lock
+    records the same images of the same requests, and each figure is paid once, as
+    with no expectation at all (discovery)."""
+    reference = _sync_twice(tmp_path / "reference", PollSchedule(initial=0.02, factor=1.5, cap=0.1))
+    assert _sync_twice(tmp_path / "paper", poll) == reference
+    assert reference[1:] == (7, 70), "six figures and the edited one, each paid once"

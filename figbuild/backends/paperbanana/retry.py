@@ -72,7 +72,8 @@ class PollSchedule:
     #: shares, so a task quicker than the guess waits at most ~3.6 times its time (a
     #: task of 0.45 of the guess or less) or 2.2 times (longer), never the whole guess
     #: for a task under half of it. Four shares (an eighth, a quarter, a half, three
-    #: quarters) cost 50 regenerated figures 1.12-1.14 requests each, not 1.08-1.10.
+    #: quarters) cost 50 figures regenerated on a new key 1.14 requests each (at 0.5 s
+    #: and 5 s latency), two 1.08-1.10 (1.12 on a loaded machine: more collection rounds).
     probes: tuple[float, ...] = (0.125, 0.45)
 
 
