@@ -11,7 +11,8 @@ generated ones do (``tests/test_records.py`` compares the two on drawn classes a
 values): the same ``__init__`` signature with defaults and default factories, then
 ``__post_init__``; ``__eq__`` on the same class only, comparing the ``compare`` fields as
 a tuple; ``__hash__`` of that tuple; the same ``repr``; ``FrozenInstanceError`` on
-assignment or deletion.
+assignment or deletion. :func:`mutable` does the same for a plain ``@dataclass``
+(three methods compiled there): fields assigned in ``__init__``, no ``__hash__``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ _F = TypeVar("_F")
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def frozen(cls: type[_T]) -> type[_T]:
     """``@dataclass(frozen=True)``, cheaper to create (see the module's docstring)."""
+    return _record(cls, frozen=True)
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field,))
+def mutable(cls: type[_T]) -> type[_T]:
+    """``@dataclass``, cheaper to create: as :func:`frozen`, with fields that can be
+    assigned, and (as dataclasses makes a class that compares by value) unhashable."""
+    return _record(cls, frozen=False)
+
+
+def _record(cls: type[_T], *, frozen: bool) -> type[_T]:
     # Fields collected, nothing generated: no __init__, __repr__, __eq__, __hash__, and
     # not frozen here (that would compile __setattr__ and __delattr__). A class without a
     # docstring keeps none: dataclasses would write its signature there, through inspect.
@@ -53,22 +65,27 @@ def frozen(cls: type[_T]) -> type[_T]:
     hashed = tuple(spec.name for spec in specs if (spec.compare if spec.hash is None else spec.hash))
     shown = tuple(spec.name for spec in specs if spec.repr)
     own = cls.__dict__
-    if "__setattr__" in own or "__delattr__" in own:
+    explicit_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
+    if frozen and ("__setattr__" in own or "__delattr__" in own):
         raise TypeError(f"frozen record {cls.__name__} defines __setattr__ or __delattr__")
-    if "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own):
+    if frozen and explicit_hash:
         raise TypeError(f"frozen record {cls.__name__} defines __hash__")  # dataclasses keeps it
-    methods: dict[str, Callable[..., Any]] = {
-        "__init__": _init(cls, specs),
+    methods: dict[str, Callable[..., Any] | None] = {
+        "__init__": _init(cls, specs, frozen),
         "__repr__": _repr(shown),
         "__eq__": _eq(_values(compared)),
-        "__hash__": _hash(_values(hashed)),
-        "__setattr__": _refuse_set(cls, frozenset(names)),
-        "__delattr__": _refuse_delete(cls, frozenset(names)),
     }
+    if frozen:
+        methods["__hash__"] = _hash(_values(hashed))
+        methods["__setattr__"] = _refuse_set(cls, frozenset(names))
+        methods["__delattr__"] = _refuse_delete(cls, frozenset(names))
+    elif not explicit_hash:
+        methods["__hash__"] = None  # as dataclasses: equal by value, so not hashable
     for name, method in methods.items():
         if name in ("__init__", "__repr__", "__eq__") and name in own:
             continue  # as dataclasses: a method the class defines is kept
-        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        if method is not None:
+            method.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, method)
     return cls
 
@@ -83,8 +100,9 @@ def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return operator.attrgetter(*names)
 
 
-def _init(cls: type, specs: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
-    """``__init__`` compiled as dataclasses compiles a frozen class's: the one exec left."""
+def _init(cls: type, specs: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Callable[..., None]:
+    """``__init__`` compiled as dataclasses compiles it (a frozen class's fields set through
+    ``object.__setattr__``, another's by assignment): the one exec left."""
     namespace: dict[str, Any] = {"__set": object.__setattr__, "__factory": _FACTORY}
     params, lines = [], []
     for spec in specs:
@@ -100,7 +118,7 @@ def _init(cls: type, specs: tuple[dataclasses.Field[Any], ...]) -> Callable[...,
         else:
             params.append(name)
             value = name
-        lines.append(f"  __set(self, {name!r}, {value})")
+        lines.append(f"  __set(self, {name!r}, {value})" if frozen else f"  self.{name} = {value}")
     if hasattr(cls, "__post_init__"):
         lines.append("  self.__post_init__()")
     source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(lines) or "  pass") + "\n"
