@@ -5,7 +5,8 @@
 its own ``exec``: about half a millisecond a class, 20 ms of every full-path ``status``
 for the 40-odd classes it loads. :func:`frozen` lets ``dataclasses`` collect the fields
 (so ``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` work as ever) but
-generate nothing, compiles ``__init__`` alone, and gives the class the other five as
+generate nothing, compiles ``__init__`` alone (when the class is first instantiated: many
+a run never makes), and gives the class the other five as
 ready-made functions over an ``operator.attrgetter`` of its fields. They behave as the
 generated ones do (``tests/test_records.py`` compares the two on drawn classes and
 values): the same ``__init__`` signature with defaults and default factories, then
@@ -71,7 +72,7 @@ def _record(cls: type[_T], *, frozen: bool) -> type[_T]:
     if frozen and explicit_hash:
         raise TypeError(f"frozen record {cls.__name__} defines __hash__")  # dataclasses keeps it
     methods: dict[str, Callable[..., Any] | None] = {
-        "__init__": _init(cls, specs, frozen),
+        "__init__": _compiled_when_called(cls, specs, frozen),
         "__repr__": _repr(shown),
         "__eq__": _eq(_values(compared)),
     }
@@ -125,6 +126,22 @@ def _init(cls: type, specs: tuple[dataclasses.Field[Any], ...], frozen: bool) ->
     exec(source, namespace)  # noqa: S102 - source built above from field names only
     function: Callable[..., None] = namespace["__init__"]
     return function
+
+
+def _compiled_when_called(
+    cls: type, specs: tuple[dataclasses.Field[Any], ...], frozen: bool
+) -> Callable[..., None]:
+    """An ``__init__`` that compiles the real one (:func:`_init`) when first called, puts it
+    in its place and calls it: a class a run never instantiates never compiles one."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real = _init(cls, specs, frozen)
+        real.__qualname__ = f"{cls.__qualname__}.__init__"
+        if cls.__dict__.get("__init__") is __init__:
+            type.__setattr__(cls, "__init__", real)
+        real(self, *args, **kwargs)
+
+    return __init__
 
 
 class _Factory:
