@@ -61,6 +61,10 @@ def _record(cls: type[_T], *, frozen: bool) -> type[_T]:
     if undocumented:
         cls.__doc__ = None
     specs = dataclasses.fields(cls)  # type: ignore[arg-type]
+    hints = vars(cls).get("__annotations__", {}).values()
+    if any(not spec.init or spec.kw_only for spec in specs) or any("InitVar" in str(hint) for hint in hints):
+        # Not reproduced here: dataclasses would build another __init__.
+        raise TypeError(f"record {cls.__name__} has an init=False, kw_only or InitVar field: use @dataclass")
     names = tuple(spec.name for spec in specs)
     compared = tuple(spec.name for spec in specs if spec.compare)
     hashed = tuple(spec.name for spec in specs if (spec.compare if spec.hash is None else spec.hash))

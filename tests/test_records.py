@@ -170,3 +170,24 @@ def test_a_frozen_record_refuses_assignment_with_the_dataclass_error() -> None:
     assert point == Point(1, 0)
     assert hash(point) == hash((1, 0))
     assert repr(point).endswith(".Point(x=1, y=0)")
+
+
+@pytest.mark.parametrize("decorate", [records.frozen, records.mutable])
+def test_a_field_records_do_not_reproduce_is_refused_not_built_wrong(decorate: Any) -> None:
+    with pytest.raises(TypeError, match="use @dataclass"):
+
+        @decorate
+        class Hidden:
+            x: int = dataclasses.field(default=0, init=False)
+
+    with pytest.raises(TypeError, match="use @dataclass"):
+
+        @decorate
+        class Keyword:
+            x: int = dataclasses.field(default=0, kw_only=True)
+
+    with pytest.raises(TypeError, match="use @dataclass"):
+
+        @decorate
+        class Passed:
+            x: dataclasses.InitVar[int]
