@@ -18,12 +18,13 @@ from .conftest import PaperFactory
 
 
 @settings(max_examples=50, deadline=None)
-@given(name=st.text(st.characters(codec="utf-8", exclude_characters="/\0"), min_size=1, max_size=20))
+@given(name=st.text(st.characters(codec="utf-8", exclude_characters="/\0\n"), min_size=1, max_size=20))
 def test_a_temp_file_is_new_private_and_named_for_its_target(
     tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> None:
     if name in (".", ".."):
         return
+    # (A name with a line break is outside _TEMP_NAME, for tempfile's names as for these.)
     folder = tmp_path_factory.mktemp("t")
     target = folder / name
     fd, made = atomic._mkstemp(target)
