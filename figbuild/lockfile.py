@@ -22,7 +22,7 @@ from figbuild.errors import LockFileError
 from figbuild.images import FORMATS
 from figbuild.paths import RootGuard, check_relative
 from figbuild.records import frozen
-from figbuild.timestamps import parse_time
+from figbuild.timestamps import is_time
 
 LOCK_NAME = "figures.lock"
 #: 2: ``how`` (and ``candidate``) replace v1's ``placeholder`` flag; failures are kept.
@@ -379,10 +379,8 @@ def _check_printable(figures: Mapping[str, Record]) -> None:
 
 
 def _date(value: str, where: str) -> None:
-    try:
-        parse_time(value)
-    except (ValueError, OverflowError):
-        raise _Bad(where, f"{_show(value)} is not a date (like 2026-11-26T10:00:00Z)") from None
+    if not is_time(value):
+        raise _Bad(where, f"{_show(value)} is not a date (like 2026-11-26T10:00:00Z)")
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

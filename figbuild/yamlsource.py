@@ -13,8 +13,10 @@ Only the core schema's tags are accepted: anything else (``!!python/object``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from figbuild.records import mutable
 
 if TYPE_CHECKING:  # imported in load(): a manifest cached as JSON needs no YAML
     import yaml
@@ -72,7 +74,7 @@ def from_json(value: dict[str, Any]) -> YamlDocument:
     return YamlDocument(value["data"], {tuple(path): line for path, line in value["lines"]})
 
 
-@dataclass
+@mutable
 class YamlDocument:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)

@@ -25,6 +25,7 @@ def test_a_temp_file_is_new_private_and_named_for_its_target(
 ) -> None:
     if name in (".", ".."):
         return
+    # (A name with a line break is outside _TEMP_NAME, for tempfile's names as for these.)
     folder = tmp_path_factory.mktemp("t")
     target = folder / name
     fd, made = atomic._mkstemp(target)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from figbuild import vcs as vcs_module
 from figbuild.paths import RootGuard
 
 
@@ -90,3 +93,47 @@ def test_a_paper_outside_git_asks_git_nothing(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
     vcs.ignored(paper, ["a.png"], "figures.yaml")
     assert len(calls) == 1
+
+
+_UNRELATED_GIT = [
+    *sorted(vcs_module._UNRELATED),
+    "GIT_SSL_CAINFO",
+    "GIT_SSH_COMMAND",
+    "GIT_HTTP_PROXY",
+    "GIT_TRACE",
+]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    names=st.lists(st.sampled_from(_UNRELATED_GIT), min_size=1, max_size=4, unique=True),
+    # Never an absolute path: GIT_TRACE=/path makes git write its trace to that file.
+    value=st.sampled_from(["0", "1", "x", "Ann <a@example.org>"]),
+)
+def test_git_variables_that_skip_git_are_ones_git_answers_the_same_with(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, names: list[str], value: str
+) -> None:
+    """The shortcut (no git process outside a work tree despite these variables) answers
+    what git itself answers with them set: outside a work tree, nothing is ignored; in one,
+    git is still asked and its rule reported."""
+    top = tmp_path_factory.mktemp("g")
+    if os.path.lexists("/.git") or any(os.path.lexists(p / ".git") for p in top.parents):
+        pytest.skip("the temporary folder is inside a git work tree")
+    outside, inside = top / "outside", top / "inside"
+    for paper in (outside, inside):
+        paper.mkdir()
+        (paper / "a.png").write_bytes(b"x")
+        (paper / ".gitignore").write_text("*.png\n", encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(inside)], check=True, env={**os.environ, "GIT_TRACE": "0"})
+    with monkeypatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("GIT_")]:
+            patch.delenv(name)
+        for name in names:
+            patch.setenv(name, value)
+        shortcut = vcs_module.ignored(outside, ["a.png"], "figures.yaml")
+        in_repo = vcs_module.ignored(inside, ["a.png"], "figures.yaml")
+        patch.setattr(vcs_module, "_maybe_in_work_tree", lambda root: True)  # git asked always
+        asked = vcs_module.ignored(outside, ["a.png"], "figures.yaml")
+    assert shortcut == asked == {}
+    assert in_repo == {"a.png": ".gitignore:1: *.png"}

@@ -1,4 +1,5 @@
-"""`records.frozen` behaves as `@dataclass(frozen=True)`: one class declared both ways,
+"""`records.frozen` behaves as `@dataclass(frozen=True)` and `records.mutable` as `@dataclass`:
+one class declared both ways,
 from drawn fields (defaults, default factories, compare/hash/repr flags, a
 ``__post_init__``, methods the class defines itself), must agree on everything the
 rest of figbuild can see: construction (and its errors), repr, equality, hashing,
@@ -93,6 +94,7 @@ def _extras(kind: str) -> dict[str, Any]:
 
 @settings(max_examples=300, deadline=None)
 @given(
+    kind=st.sampled_from(["frozen", "mutable"]),
     specs=st.lists(FIELD, max_size=4),
     extras=EXTRAS,
     args=st.lists(ANY_VALUES, max_size=5),
@@ -100,7 +102,8 @@ def _extras(kind: str) -> dict[str, Any]:
     keyword=st.booleans(),
     assign=st.sampled_from(["f0", "f3", "other"]),
 )
-def test_a_frozen_record_behaves_as_a_frozen_dataclass(
+def test_a_record_behaves_as_the_dataclass_it_stands_for(
+    kind: str,
     specs: list[dict[str, Any]],
     extras: str,
     args: list[Any],
@@ -108,10 +111,11 @@ def test_a_frozen_record_behaves_as_a_frozen_dataclass(
     keyword: bool,
     assign: str,
 ) -> None:
-    classes = [
-        _declare(dataclasses.dataclass(frozen=True), specs, _extras(extras)),
-        _declare(records.frozen, specs, _extras(extras)),
-    ]
+    pairs = {
+        "frozen": (dataclasses.dataclass(frozen=True), records.frozen),
+        "mutable": (dataclasses.dataclass, records.mutable),
+    }
+    classes = [_declare(decorate, specs, _extras(extras)) for decorate in pairs[kind]]
     seen: list[list[tuple[str, Any]]] = []
     for cls in classes:
         names = [f"f{index}" for index in range(len(specs))]
@@ -127,7 +131,7 @@ def test_a_frozen_record_behaves_as_a_frozen_dataclass(
             answers.append(first[1])
         if first[0] == "ok" and second[0] == "ok":
             a, b = first[1], second[1]
-            copy = make(args)
+            copy, changed = make(args), make(args)
             answers += [
                 repr(a),
                 a == b,
@@ -136,8 +140,10 @@ def test_a_frozen_record_behaves_as_a_frozen_dataclass(
                 a == args,
                 _outcome(lambda a=a: hash(a)),
                 _outcome(lambda a=a, b=b: hash(a) == hash(b)),
-                _outcome(lambda a=a: setattr(a, assign, 1)),
-                _outcome(lambda a=a: delattr(a, assign)),
+                _outcome(lambda c=changed: setattr(c, assign, 1)),
+                _outcome(lambda c=changed: getattr(c, assign)),
+                _outcome(lambda c=changed: delattr(c, assign)),
+                _outcome(lambda c=changed: repr(c)),
                 [(f.name, f.compare, f.repr) for f in dataclasses.fields(a)],
                 dataclasses.asdict(a),
                 dataclasses.astuple(a),
@@ -164,3 +170,24 @@ def test_a_frozen_record_refuses_assignment_with_the_dataclass_error() -> None:
     assert point == Point(1, 0)
     assert hash(point) == hash((1, 0))
     assert repr(point).endswith(".Point(x=1, y=0)")
+
+
+@pytest.mark.parametrize("decorate", [records.frozen, records.mutable])
+def test_a_field_records_do_not_reproduce_is_refused_not_built_wrong(decorate: Any) -> None:
+    with pytest.raises(TypeError, match="use @dataclass"):
+
+        @decorate
+        class Hidden:
+            x: int = dataclasses.field(default=0, init=False)
+
+    with pytest.raises(TypeError, match="use @dataclass"):
+
+        @decorate
+        class Keyword:
+            x: int = dataclasses.field(default=0, kw_only=True)
+
+    with pytest.raises(TypeError, match="use @dataclass"):
+
+        @decorate
+        class Passed:
+            x: dataclasses.InitVar[int]

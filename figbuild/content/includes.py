@@ -10,12 +10,13 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import NamedTuple, Protocol
 
 from figbuild.content import macros
 from figbuild.content.latex import Cleaned, clean_joined, closing_brace
 from figbuild.content.model import ContentError, Line
+from figbuild.records import mutable
 
 _IF_FILE = re.compile(r"\\(IfFileExists|InputIfFileExists)(?![A-Za-z@])\s*\{([^{}]*)\}")
 _INCLUDE = re.compile(
@@ -38,7 +39,7 @@ class Files(Protocol):
         """The text of a file found by :meth:`find`."""
 
 
-@dataclass
+@mutable
 class Expansion:
     """The lines of a file with its includes expanded, every file read, and the includes
     whose file is missing: an error only for a part that takes their line."""

@@ -17,11 +17,12 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from figbuild import atomic, locks
 from figbuild.images import sniff_format
+from figbuild.records import mutable
 from figbuild.statedir import STATE_DIR, state_dir
 from figbuild.store.files import hash_file, lines_of, read_own
 from figbuild.store.group import GroupCommit
@@ -58,7 +59,7 @@ _SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "PDF": ".pdf", "GIF": ".gif", "WEBP"
 WarningSink = Callable[[StoreWarning], None]
 
 
-@dataclass
+@mutable
 class _Snapshot:
     """The index files as read at one moment, parsed as far as was needed."""
 

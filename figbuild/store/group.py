@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from figbuild.records import mutable
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass
+@mutable
 class _Slot(Generic[T, R]):
     item: T
     result: R | None = None
