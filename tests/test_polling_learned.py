@@ -37,6 +37,15 @@ def job(prompt: str) -> Job:
     return Job(prompt, request, "PNG", parts)
 
 
+def _diagrams(root: Path, count: int, edit: str) -> None:
+    """A manifest of ``count`` small diagrams; ``edit`` appended to the first one's prompt."""
+    lines = ["version: 1", "figures:"]
+    for n in range(count):
+        prompt = f"A small diagram {n}{edit if n == 0 else ''}"
+        lines += [f"  fig-{n}:", f"    prompt: {prompt}", "    resolution: 1K"]
+    (root / "figures.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def test_a_task_first_seen_done_at_a_probe_teaches_the_servers_duration_not_the_probes() -> None:
     """A 1 s task first looked at by the prior's first probe (5.6 s) says only that it
     took at most 5.6 s; the server said 1 s. The next task is expected after 1 s: it
@@ -99,14 +108,9 @@ def test_a_watch_pass_uses_what_the_earlier_passes_learned(tmp_path: Path) -> No
     the prior's probe found them done (2 s into a 16 s prior)."""
     root = tmp_path / "paper"
     root.mkdir()
-    manifest = root / "figures.yaml"
 
     def write(edit: str) -> None:
-        lines = ["version: 1", "figures:"]
-        for n in range(3):
-            prompt = f"A small diagram {n}{edit if n == 0 else ''}"
-            lines += [f"  fig-{n}:", f"    prompt: {prompt}", "    resolution: 1K"]
-        manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _diagrams(root, 3, edit)
 
     write("")
     poll = PollSchedule(initial=0.05, factor=1.5, cap=1.0, expected=16.0)
@@ -199,14 +203,9 @@ def _sync_twice(root: Path, poll: PollSchedule) -> tuple[dict[str, tuple[object,
     from figbuild.paper import Paper
 
     root.mkdir()
-    manifest = root / "figures.yaml"
 
     def write(edit: str) -> None:
-        lines = ["version: 1", "figures:"]
-        for n in range(6):
-            prompt = f"A small diagram {n}{edit if n == 0 else ''}"
-            lines += [f"  fig-{n}:", f"    prompt: {prompt}", "    resolution: 1K"]
-        manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _diagrams(root, 6, edit)
 
     config = EmulatorConfig(latency=0.3, jitter=0.3, rpm=600, window=2.0, seed=7)
     with (
