@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from figbuild import images, lockfile
 from figbuild.errors import FigbuildError
 from figbuild.lockfile import Generated
-from figbuild.state import FigureStatus, State, describe
+from figbuild.state import FigureStatus, State, submitted
 from figbuild.store import Entry, How
 
 #: Ways an image is made that only a real API paid for.
@@ -112,11 +112,7 @@ def recognised(status: FigureStatus, made: list[Entry]) -> FigureStatus:
         if pending.fingerprint == status.fingerprint:
             # An image figbuild put in place before the task was paid for (its record lost
             # with a killed run): the task is collected over it, as over any image of ours.
-            return replace(
-                status,
-                state=State.PENDING,
-                reasons=(f"{describe(pending)} submitted {pending.submitted_at}",),
-            )
+            return replace(status, state=State.PENDING, reasons=(submitted(pending),))
     if any(e.fingerprint == status.fingerprint for e in mine):
         return replace(status, state=State.FRESH, reasons=("the image made for these inputs (in history)",))
     entry = mine[0]

@@ -147,7 +147,7 @@ def classify(
                 # A file a person saved after the run was interrupted wins over the
                 # task: collecting it would overwrite their work unasked.
                 return status(State.MODIFIED, touched, f"{describe(pending)} is pending, kept")
-            return status(State.PENDING, f"{describe(pending)} submitted {pending.submitted_at}")
+            return status(State.PENDING, submitted(pending))
     if output_sha256 is None:
         first = "never generated" if generated is None else "output file is gone"
         return status(State.MISSING, first, *older, *failure)
@@ -188,6 +188,11 @@ def hand_edit(output: str, generated: Generated | None, output_sha256: str) -> s
 def _same_path(a: str, b: str) -> bool:
     # Strings first: building paths for thousands of figures shows in a status.
     return a == b or PurePosixPath(a) == PurePosixPath(b)
+
+
+def submitted(pending: Pending) -> str:
+    """Why a figure is pending: its task, and when it was submitted."""
+    return f"{describe(pending)} submitted {pending.submitted_at}"
 
 
 def describe(pending: Pending) -> str:
